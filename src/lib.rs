@@ -1,4 +1,32 @@
 //! wisp: a small async runtime you can hold in your head.
-#![allow(dead_code)] // removed once the executor uses every part
+//!
+//! - [`block_on`] runs a future on the current thread, [`spawn`] starts a task beside it;
+//!   a [`Task`] is awaited, cancelled by drop, or [`detach`](Task::detach)ed.
+//! - [`Executor`] is the same machine for people who embed or test: spawn, tick, run.
+//! - [`time`]: `sleep`, `timeout`, `interval` on a hierarchical timer wheel.
+//! - [`join_all`], [`join`] and [`race`] run futures side by side.
+//!
+//! ```
+//! use std::time::Duration;
+//! let out = wisp::block_on(async {
+//!     let t = wisp::spawn(async { 1 + 1 });
+//!     wisp::time::sleep(Duration::from_millis(5)).await;
+//!     t.await
+//! });
+//! assert_eq!(out, 2);
+//! ```
+//!
+//! See `ARCHITECTURE.md` for the parts and how a wake-up travels.
 
+mod executor;
+mod reactor;
+mod runtime;
 mod slab;
+mod task;
+pub mod time;
+mod yield_now;
+
+pub use executor::{Executor, Spawner};
+pub use runtime::{block_on, spawn};
+pub use task::Task;
+pub use yield_now::{YieldNow, yield_now};

@@ -22,7 +22,11 @@ pub(crate) struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Slab { slots: Vec::new(), next_free: 0, len: 0 }
+        Slab {
+            slots: Vec::new(),
+            next_free: 0,
+            len: 0,
+        }
     }
 }
 
@@ -53,7 +57,12 @@ impl<T> Slab<T> {
         if let Slot::Free { .. } = slot {
             return None;
         }
-        let old = std::mem::replace(slot, Slot::Free { next_free: self.next_free });
+        let old = std::mem::replace(
+            slot,
+            Slot::Free {
+                next_free: self.next_free,
+            },
+        );
         self.next_free = key;
         self.len -= 1;
         match old {

@@ -1,0 +1,518 @@
+//! The executor: a run queue of woken tasks, polled in batches on one thread.
+//!
+//! [`Executor`] is what [`wisp::block_on`](crate::block_on) uses under the hood, and what people
+//! who embed wisp or test async code can drive by hand:
+//!
+//! ```
+//! let ex = wisp::Executor::new();
+//! let task = ex.spawn(async { 1 + 1 });
+//! assert!(ex.try_tick()); // polls the task once: it completes
+//! assert!(!ex.try_tick()); // nothing is ready any more
+//! assert_eq!(ex.block_on(task), 2);
+//! ```
+//!
+//! How it runs: a woken task's key goes on the shared run queue (a `Mutex<VecDeque>`). The
+//! executor swaps the whole queue out and polls that batch in order; tasks woken meanwhile land
+//! in the next batch. So every ready task is polled before any task is polled twice. After
+//! [`BUDGET`] polls the reactor gets a zero-timeout turn, so a task that yields forever cannot
+//! starve I/O or timers. When nothing is ready the thread sleeps in the reactor
+//! ([`reactor::sleep`]) and uses no CPU until a wake-up, an I/O event or a timer.
+//!
+//! Futures need not be `Send`: they never leave this thread. A [`Spawner`] lets other threads
+//! hand `Send` futures to this executor.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use crate::reactor;
+use crate::slab::Slab;
+use crate::task::{CANCEL, CLOSED, Completion, Header, RUNNING, SCHEDULED, Sink, Task};
+
+/// How many polls may run between two turns of the reactor. tokio's current_thread uses 61 and
+/// async-executor 200; one zero-timeout turn costs about 1.5 us when sockets are registered, so
+/// 64 keeps that under 25 ns a poll while no I/O waits more than 64 polls.
+pub(crate) const BUDGET: u32 = 64;
+
+/// What the executor's thread is doing, so a waker knows whether (and how) to rouse it.
+pub(crate) const AWAKE: u8 = 0;
+/// Asleep inside the reactor's `Poller::wait`: wake it with `Poller::notify`.
+pub(crate) const IN_POLLER: u8 = 1;
+/// Parked while another thread drives the reactor: wake it with `Thread::unpark`.
+pub(crate) const PARKED: u8 = 2;
+
+type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
+type SendFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A task spawned from another thread, waiting to be adopted by the executor's thread.
+struct Injected {
+    future: SendFuture,
+    sink: Arc<dyn Sink + Send + Sync>,
+    /// Created by the spawner (marked `SCHEDULED`, so nothing queues it early); its key is set
+    /// on adoption.
+    header: Arc<Header>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Keys of tasks to poll, in wake order.
+    ready: VecDeque<usize>,
+    /// Tasks handed over by a [`Spawner`].
+    injected: Vec<Injected>,
+    /// The executor is gone: spawners must cancel what they would inject.
+    closed: bool,
+}
+
+/// The part of an executor that wakers and spawners on any thread share.
+pub(crate) struct Shared {
+    queue: Mutex<Queue>,
+    /// One of [`AWAKE`], [`IN_POLLER`], [`PARKED`].
+    pub(crate) sleep: AtomicU8,
+    /// The executor's thread, to unpark it.
+    thread: Thread,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Nothing panics while holding this lock, but recover anyway rather than cascade.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a woken task and rouses the executor if it sleeps.
+    pub(crate) fn push(&self, key: usize) {
+        let mut queue = self.lock();
+        queue.ready.push_back(key);
+        // Read under the lock: the executor sets `sleep` before it looks at the queue, so either
+        // it sees this key or this read sees that it sleeps.
+        let sleep = self.sleep.load(Ordering::SeqCst);
+        drop(queue);
+        self.rouse(sleep);
+    }
+
+    /// Wakes the executor's thread out of the given sleep state. A wake on the executor's own
+    /// thread always finds it `AWAKE` and costs no syscall.
+    pub(crate) fn rouse(&self, sleep: u8) {
+        match sleep {
+            AWAKE => {}
+            IN_POLLER => reactor::get().notify(),
+            _ => self.thread.unpark(),
+        }
+    }
+
+    /// Whether anything is waiting to run; called by the executor just before it sleeps.
+    pub(crate) fn has_work(&self) -> bool {
+        let queue = self.lock();
+        !queue.ready.is_empty() || !queue.injected.is_empty()
+    }
+}
+
+/// The waker of the future passed to `block_on`: it only sets a flag, so the executor polls that
+/// future exactly when it was woken (as tokio does), and a same-thread self-wake is two atomics.
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            self.shared.rouse(self.shared.sleep.load(Ordering::SeqCst));
+        }
+    }
+}
+
+/// A task's slot on the executor's thread.
+struct Slot {
+    /// `None` while the task is being polled (it is taken out so the slab is not borrowed
+    /// during the poll, which may spawn).
+    future: Option<LocalFuture>,
+    sink: Arc<dyn Sink>,
+    header: Arc<Header>,
+    waker: Waker,
+}
+
+struct Local {
+    shared: Arc<Shared>,
+    tasks: RefCell<Slab<Slot>>,
+    /// The batch being run, swapped out of the shared queue in one go.
+    batch: RefCell<VecDeque<usize>>,
+    /// Polls since the reactor last had a turn.
+    polls: Cell<u32>,
+}
+
+thread_local! {
+    /// The executor whose `block_on` (or `try_tick`) runs on this thread, for [`crate::spawn`].
+    static CURRENT: RefCell<Option<Executor>> = const { RefCell::new(None) };
+    /// Set while a `block_on` runs on this thread, to refuse a nested one.
+    static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A single-threaded executor. Cheap to clone: clones share the same tasks.
+///
+/// Dropping the last clone cancels every task still on it (their futures are dropped here).
+#[derive(Clone)]
+pub struct Executor {
+    local: Rc<Local>,
+}
+
+impl Default for Executor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Executor {
+    /// An executor that runs on the calling thread.
+    pub fn new() -> Executor {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            sleep: AtomicU8::new(AWAKE),
+            thread: thread::current(),
+        });
+        Executor {
+            local: Rc::new(Local {
+                shared,
+                tasks: RefCell::new(Slab::default()),
+                batch: RefCell::new(VecDeque::new()),
+                polls: Cell::new(0),
+            }),
+        }
+    }
+
+    /// Calls `f` with the executor running on this thread, if any.
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Executor>) -> R) -> R {
+        CURRENT.with(|current| f(current.borrow().as_ref()))
+    }
+
+    /// Spawns a task on this executor. The future need not be `Send`.
+    ///
+    /// The task starts running when the executor next runs (`block_on`, `try_tick`, ...).
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let completion = Completion::new();
+        let key = self.local.tasks.borrow().vacant_key();
+        let header = Header::new(key, self.local.shared.clone());
+        let done = completion.clone();
+        let future = Box::pin(async move { done.complete(future.await) });
+        self.adopt(future, completion.clone(), header.clone());
+        Task::new(header, completion)
+    }
+
+    /// Puts a future in the slab and on the run queue. `header` is already marked `SCHEDULED`.
+    fn adopt(&self, future: LocalFuture, sink: Arc<dyn Sink>, header: Arc<Header>) {
+        let waker = Waker::from(header.clone());
+        let key = header.key();
+        let slot = Slot {
+            future: Some(future),
+            sink,
+            header,
+            waker,
+        };
+        let inserted = self.local.tasks.borrow_mut().insert(slot);
+        debug_assert_eq!(inserted, key);
+        self.local.shared.lock().ready.push_back(key);
+    }
+
+    /// A handle other threads use to spawn `Send` futures onto this executor.
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            shared: self.local.shared.clone(),
+        }
+    }
+
+    /// Runs `future` to completion on this thread, together with every task on this executor.
+    ///
+    /// # Panics
+    ///
+    /// When called inside another `block_on` on the same thread (for example from inside a
+    /// task): the outer executor would stop while the inner one blocks, so tasks of the outer
+    /// one that the inner future waits for could never run, a deadlock (async-std#644).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _guard = BlockOnGuard::enter(self);
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            shared: self.local.shared.clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if main.woken.swap(false, Ordering::SeqCst) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+                self.count_poll();
+            }
+            let ran = self.run_batch();
+            if ran == 0 && !main.woken.load(Ordering::SeqCst) {
+                reactor::sleep(&self.local.shared, || main.woken.load(Ordering::SeqCst));
+                self.local.polls.set(0);
+            }
+        }
+    }
+
+    /// The same as [`block_on`](Executor::block_on), under the name smol's executors use.
+    pub fn run<F: Future>(&self, future: F) -> F::Output {
+        self.block_on(future)
+    }
+
+    /// Runs one ready task, if there is one, without ever blocking. Returns whether it did.
+    pub fn try_tick(&self) -> bool {
+        let _current = CurrentGuard::enter(self);
+        match self.next_key() {
+            Some(key) => {
+                self.poll_task(key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs tasks until none is ready, giving the reactor zero-timeout turns so due timers and
+    /// ready sockets count as ready. Never blocks waiting for them.
+    pub fn run_until_stalled(&self) {
+        loop {
+            while self.try_tick() {}
+            reactor::turn_now();
+            if !self.local.shared.has_work() {
+                return;
+            }
+        }
+    }
+
+    /// Polls every task in the current batch (taking a new batch from the queue if the last one
+    /// is done). Returns how many polls ran.
+    fn run_batch(&self) -> usize {
+        self.refill();
+        let mut ran = 0;
+        loop {
+            let key = self.local.batch.borrow_mut().pop_front();
+            let Some(key) = key else { return ran };
+            self.poll_task(key);
+            self.count_poll();
+            ran += 1;
+        }
+    }
+
+    /// Counts a poll; every [`BUDGET`] polls the reactor gets a zero-timeout turn.
+    fn count_poll(&self) {
+        let polls = self.local.polls.get() + 1;
+        if polls >= BUDGET {
+            self.local.polls.set(0);
+            reactor::turn_now();
+        } else {
+            self.local.polls.set(polls);
+        }
+    }
+
+    fn next_key(&self) -> Option<usize> {
+        if self.local.batch.borrow().is_empty() {
+            self.refill();
+        }
+        self.local.batch.borrow_mut().pop_front()
+    }
+
+    /// Moves the shared queue into the local batch and adopts tasks from spawners.
+    fn refill(&self) {
+        let injected = {
+            let mut batch = self.local.batch.borrow_mut();
+            if !batch.is_empty() {
+                return;
+            }
+            let mut queue = self.local.shared.lock();
+            std::mem::swap(&mut queue.ready, &mut *batch);
+            std::mem::take(&mut queue.injected)
+        };
+        for job in injected {
+            job.header.set_key(self.local.tasks.borrow().vacant_key());
+            self.adopt(job.future, job.sink, job.header);
+        }
+    }
+
+    /// Polls the task in slot `key` once (or drops it if it was cancelled).
+    fn poll_task(&self, key: usize) {
+        let (mut future, waker, header) = {
+            let mut tasks = self.local.tasks.borrow_mut();
+            let Some(slot) = tasks.get_mut(key) else {
+                return;
+            };
+            let Some(future) = slot.future.take() else {
+                return;
+            };
+            (future, slot.waker.clone(), slot.header.clone())
+        };
+        let state = header
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                Some((s & !SCHEDULED) | RUNNING)
+            });
+        let state = state.unwrap_or_else(|s| s);
+        if state & CANCEL != 0 {
+            header.state.store(CLOSED, Ordering::Release);
+            let slot = self.local.tasks.borrow_mut().remove(key);
+            // Drop the future outside the slab borrow: its destructor may cancel other tasks.
+            drop(future);
+            if let Some(slot) = slot {
+                slot.sink.cancelled();
+            }
+            return;
+        }
+        let mut cx = Context::from_waker(&waker);
+        let result = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        match result {
+            Ok(Poll::Pending) => {
+                self.local
+                    .tasks
+                    .borrow_mut()
+                    .get_mut(key)
+                    .expect("a running task keeps its slot")
+                    .future = Some(future);
+                let before = header.state.fetch_and(!RUNNING, Ordering::AcqRel);
+                if before & SCHEDULED != 0 {
+                    // Woken (or cancelled) while it ran: it goes to the back, into the next batch.
+                    self.local.shared.push(key);
+                }
+            }
+            Ok(Poll::Ready(())) => {
+                header.state.store(CLOSED, Ordering::Release);
+                self.local.tasks.borrow_mut().remove(key);
+                drop(future);
+            }
+            Err(payload) => {
+                header.state.store(CLOSED, Ordering::Release);
+                let slot = self.local.tasks.borrow_mut().remove(key);
+                drop(future);
+                if let Some(slot) = slot {
+                    slot.sink.panicked(payload);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let injected = {
+            let mut queue = self.shared.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.injected)
+        };
+        for job in injected {
+            job.sink.cancelled();
+        }
+        let slots: Vec<Slot> = self.tasks.get_mut().drain().collect();
+        for slot in slots {
+            slot.header.state.store(CLOSED, Ordering::Release);
+            drop(slot.future);
+            slot.sink.cancelled();
+        }
+    }
+}
+
+/// Sets [`CURRENT`] for the duration of a call and restores the previous value after it.
+struct CurrentGuard {
+    previous: Option<Executor>,
+}
+
+impl CurrentGuard {
+    fn enter(ex: &Executor) -> CurrentGuard {
+        let previous = CURRENT.with(|c| c.replace(Some(ex.clone())));
+        CurrentGuard { previous }
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        // Dropped after the replaced value is out of the RefCell: an executor's drop may run
+        // task destructors that look at CURRENT.
+        let _replaced = CURRENT.with(|c| c.replace(previous));
+    }
+}
+
+/// Marks this thread as inside `block_on`, refusing a nested one.
+struct BlockOnGuard {
+    _current: CurrentGuard,
+}
+
+impl BlockOnGuard {
+    fn enter(ex: &Executor) -> BlockOnGuard {
+        if IN_BLOCK_ON.with(|b| b.replace(true)) {
+            panic!(
+                "wisp: block_on called while this thread is already inside block_on (from a task \
+                 or a future it runs). The inner call would block the thread that runs the outer \
+                 executor, so tasks the inner future waits for could never run. `.await` the \
+                 future instead, or `wisp::spawn` it."
+            );
+        }
+        BlockOnGuard {
+            _current: CurrentGuard::enter(ex),
+        }
+    }
+}
+
+impl Drop for BlockOnGuard {
+    fn drop(&mut self) {
+        IN_BLOCK_ON.with(|b| b.set(false));
+    }
+}
+
+/// A `Send + Clone` handle that spawns `Send` futures onto an [`Executor`] from any thread.
+///
+/// ```
+/// let ex = wisp::Executor::new();
+/// let spawner = ex.spawner();
+/// let task = std::thread::spawn(move || spawner.spawn(async { 7 })).join().unwrap();
+/// assert_eq!(ex.block_on(task), 7);
+/// ```
+#[derive(Clone)]
+pub struct Spawner {
+    shared: Arc<Shared>,
+}
+
+impl Spawner {
+    /// Hands `future` to the executor and wakes it if it sleeps. If the executor is gone the
+    /// task is cancelled at once: awaiting it panics, `cancel().await` returns `None`.
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let completion = Completion::new();
+        let done = completion.clone();
+        let header = Header::new(usize::MAX, self.shared.clone());
+        let job = Injected {
+            future: Box::pin(async move { done.complete(future.await) }),
+            sink: completion.clone(),
+            header: header.clone(),
+        };
+        let mut queue = self.shared.lock();
+        if queue.closed {
+            drop(queue);
+            header.state.store(CLOSED, Ordering::Release);
+            completion.cancelled();
+            return Task::new(header, completion);
+        }
+        queue.injected.push(job);
+        let sleep = self.shared.sleep.load(Ordering::SeqCst);
+        drop(queue);
+        self.shared.rouse(sleep);
+        Task::new(header, completion)
+    }
+}

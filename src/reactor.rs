@@ -1,0 +1,256 @@
+//! The reactor: the one place where threads sleep, waiting for I/O readiness or the next timer.
+//!
+//! There is one reactor per process, created on first use: a [`polling::Poller`] and a
+//! hierarchical timer wheel ([`crate::time::wheel`]) of wakers. Leaf futures (`Sleep`, sockets)
+//! register with it, whichever thread polls them, so they are free to move between threads.
+//!
+//! Only one thread can be inside `Poller::wait` at a time. An executor with nothing to run calls
+//! [`sleep`]: if the reactor is free it becomes the *driver* and waits in the poller until an
+//! event, the next timer deadline or a `notify`; otherwise it parks its thread, and whoever
+//! drives wakes it through its tasks' wakers. When a driver stops driving it unparks one parked
+//! executor so that a thread that is idle takes over, and no I/O goes unwatched.
+//!
+//! A busy executor gives the reactor a zero-timeout turn ([`turn_now`]) every
+//! [`BUDGET`](crate::executor::BUDGET) polls. A `Poller::wait` costs several syscalls (about
+//! 1.5 us), so it is never called per wake-up, and skipped altogether when no I/O source is
+//! registered and the turn would not block.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use std::task::Waker;
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use polling::{Events, Poller};
+
+use crate::executor::{AWAKE, IN_POLLER, PARKED, Shared};
+use crate::time::wheel::{TimerKey, Wheel};
+
+/// The length of a wheel tick. Deadlines round *up* to a tick, so a timer never fires early.
+const TICK: Duration = Duration::from_millis(1);
+
+pub(crate) struct Reactor {
+    poller: Poller,
+    /// Held by the thread that drives the reactor; holds the event buffer it fills.
+    driver: Mutex<Events>,
+    timers: Mutex<Timers>,
+    /// Executors parked because another thread drove the reactor when they went idle.
+    parked: Mutex<Vec<Thread>>,
+    /// How many I/O sources are registered; with none, a zero-timeout turn needs no syscall.
+    pub(crate) sources: AtomicUsize,
+    /// Tick 0 of the wheel.
+    origin: Instant,
+}
+
+struct Timers {
+    wheel: Wheel<Waker>,
+    /// The tick the driver is waiting for, if it is inside `Poller::wait`: a timer inserted for
+    /// an earlier tick must notify the poller or it would fire late.
+    waiting_until: Option<u64>,
+}
+
+static REACTOR: OnceLock<Reactor> = OnceLock::new();
+
+/// The process's reactor, created on first use.
+///
+/// # Panics
+///
+/// If the operating system refuses to create a poller (out of file descriptors at start-up):
+/// without one no future could ever wait, so there is nothing sensible to fall back to.
+pub(crate) fn get() -> &'static Reactor {
+    REACTOR.get_or_init(|| Reactor {
+        poller: Poller::new()
+            .unwrap_or_else(|e| panic!("wisp: cannot create the reactor's poller: {e}")),
+        driver: Mutex::new(Events::new()),
+        timers: Mutex::new(Timers {
+            wheel: Wheel::new(),
+            waiting_until: None,
+        }),
+        parked: Mutex::new(Vec::new()),
+        sources: AtomicUsize::new(0),
+        origin: Instant::now(),
+    })
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (we never panic while
+/// holding these locks; a waker that panics is called outside them).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Calls wakers outside any lock; a panicking waker is reported and does not stop the others.
+fn wake_all(wakers: Vec<(TimerKey, Waker)>) {
+    for (_, waker) in wakers {
+        if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+            eprintln!("wisp: a waker panicked; the reactor carries on");
+        }
+    }
+}
+
+impl Reactor {
+    /// Wakes the thread inside `Poller::wait`, or makes the next wait return at once.
+    pub(crate) fn notify(&self) {
+        // It only fails if the eventfd cannot be written, which cannot happen while it exists.
+        let _ = self.poller.notify();
+    }
+
+    /// The first tick at or after `deadline`.
+    fn tick_ceil(&self, deadline: Instant) -> u64 {
+        let nanos = deadline.saturating_duration_since(self.origin).as_nanos();
+        let tick = nanos.div_ceil(TICK.as_nanos());
+        u64::try_from(tick).unwrap_or(u64::MAX)
+    }
+
+    /// The last tick at or before `now`.
+    fn tick_floor(&self, now: Instant) -> u64 {
+        let tick = now.saturating_duration_since(self.origin).as_nanos() / TICK.as_nanos();
+        u64::try_from(tick).unwrap_or(u64::MAX)
+    }
+
+    fn instant_of(&self, tick: u64) -> Option<Instant> {
+        self.origin
+            .checked_add(TICK.checked_mul(u32::try_from(tick).ok()?)?)
+    }
+
+    /// Registers `waker` to be woken at `deadline`. Returns `None` if the deadline's tick has
+    /// passed already: the caller is due now.
+    pub(crate) fn insert_timer(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
+        let tick = self.tick_ceil(deadline);
+        let mut timers = lock(&self.timers);
+        let key = timers.wheel.insert(tick, waker.clone()).ok()?;
+        let notify = timers.waiting_until.is_some_and(|until| tick < until);
+        drop(timers);
+        if notify {
+            self.notify();
+        }
+        Some(key)
+    }
+
+    /// Whether the timer is still pending; if so, `waker` replaces its waker when it differs.
+    pub(crate) fn timer_pending(&self, key: TimerKey, waker: &Waker) -> bool {
+        let mut timers = lock(&self.timers);
+        match timers.wheel.get_mut(key) {
+            Some(stored) => {
+                if !stored.will_wake(waker) {
+                    stored.clone_from(waker);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cancels a timer; a no-op if it fired already.
+    pub(crate) fn remove_timer(&self, key: TimerKey) {
+        let removed = lock(&self.timers).wheel.remove(key);
+        // The waker is dropped outside the lock.
+        drop(removed);
+    }
+
+    /// Fires every timer due at `now`. Returns the tick of the next expiration.
+    fn fire_timers(&self, now: Instant) -> (bool, Option<u64>) {
+        let mut fired = Vec::new();
+        let next = {
+            let mut timers = lock(&self.timers);
+            timers.wheel.advance(self.tick_floor(now), &mut fired);
+            timers.wheel.next_expiration()
+        };
+        let any = !fired.is_empty();
+        wake_all(fired);
+        (any, next)
+    }
+
+    /// One turn as the driver: fire due timers, then wait for I/O until the next timer (if
+    /// `block`) or not at all, then fire the timers that came due meanwhile.
+    fn drive(&self, events: &mut Events, block: bool) {
+        let now = Instant::now();
+        let (fired, next) = self.fire_timers(now);
+        let timeout = if block && !fired {
+            match next.and_then(|tick| self.instant_of(tick)) {
+                Some(at) => Some(at.saturating_duration_since(now)),
+                None => None,
+            }
+        } else {
+            Some(Duration::ZERO)
+        };
+        if timeout == Some(Duration::ZERO) && self.sources.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        lock(&self.timers).waiting_until = Some(if timeout.is_some() {
+            next.unwrap_or(0)
+        } else {
+            u64::MAX
+        });
+        events.clear();
+        // An error here is EINTR (retried inside polling) or a broken poller; either way the
+        // caller loops and tries again, so it is not worth surfacing.
+        let _ = self.poller.wait(events, timeout);
+        lock(&self.timers).waiting_until = None;
+        self.fire_timers(Instant::now());
+    }
+
+    /// After a driver lets go of the reactor: unpark one executor that parked because the
+    /// reactor was busy, so it can take over if it is idle.
+    fn hand_off(&self) {
+        let next = lock(&self.parked).pop();
+        if let Some(thread) = next {
+            thread.unpark();
+        }
+    }
+}
+
+/// A zero-timeout turn of the reactor, taken by a busy executor every few polls: fires due
+/// timers and, if no other thread is driving, collects ready I/O without blocking.
+pub(crate) fn turn_now() {
+    let reactor = get();
+    match reactor.driver.try_lock() {
+        Ok(mut events) => {
+            reactor.drive(&mut events, false);
+            drop(events);
+            reactor.hand_off();
+        }
+        Err(TryLockError::WouldBlock) => {
+            reactor.fire_timers(Instant::now());
+        }
+        Err(TryLockError::Poisoned(_)) => {
+            unreachable!("the driver lock is never held across a panic")
+        }
+    }
+}
+
+/// Puts the executor's thread to sleep until it has work: as the reactor's driver if the reactor
+/// is free, parked otherwise. `woken` reports a wake of the `block_on` future.
+///
+/// The executor's `sleep` state is set before it looks for work one last time; a waker pushes
+/// its work first and reads the state after, so one of the two always sees the other.
+pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
+    let reactor = get();
+    let me = thread::current();
+    // Listed before trying the lock: a driver that holds it now will see us when it lets go.
+    lock(&reactor.parked).push(me.clone());
+    let driver = reactor.driver.try_lock();
+    let state = if driver.is_ok() { IN_POLLER } else { PARKED };
+    shared.sleep.store(state, Ordering::SeqCst);
+    let idle = !shared.has_work() && !woken();
+    match driver {
+        Ok(mut events) => {
+            lock(&reactor.parked).retain(|t| t.id() != me.id());
+            if idle {
+                reactor.drive(&mut events, true);
+            }
+            shared.sleep.store(AWAKE, Ordering::SeqCst);
+            drop(events);
+            reactor.hand_off();
+        }
+        Err(_) => {
+            if idle {
+                thread::park();
+            }
+            lock(&reactor.parked).retain(|t| t.id() != me.id());
+            shared.sleep.store(AWAKE, Ordering::SeqCst);
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! A spawned task: its scheduling state, its result, and the [`Task`] handle a user awaits.
+//!
+//! A task is split in three so that no `unsafe` is needed to let a `!Send` future be woken from
+//! any thread:
+//!
+//! - the **future** itself stays in its executor's slab, on the executor's thread;
+//! - the [`Header`] (`Send + Sync`, behind an `Arc`) is the task's [`Waker`]: a small atomic state
+//!   word and the key of the task's slot. Waking only flips a bit and pushes that key on the
+//!   executor's run queue; it never polls (a waker called under a lock the task takes would
+//!   deadlock otherwise, see ngx-rust#295);
+//! - the [`Completion`] (behind an `Arc`) holds the output, a panic, or the news of cancellation,
+//!   and the waker of whoever awaits the [`Task`] handle. `Task<T>` is `Send` exactly when `T` is.
+//!
+//! ```
+//! let answer = wisp::block_on(async {
+//!     let task = wisp::spawn(async { 6 * 7 });
+//!     task.await
+//! });
+//! assert_eq!(answer, 42);
+//! ```
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::resume_unwind;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::executor::Shared;
+
+/// The task is in the run queue, or will be put back there when its current poll ends.
+pub(crate) const SCHEDULED: u8 = 1 << 0;
+/// The executor is polling the task right now.
+pub(crate) const RUNNING: u8 = 1 << 1;
+/// The task completed or was cancelled: wakes do nothing any more.
+pub(crate) const CLOSED: u8 = 1 << 2;
+/// Its handle asked for cancellation: the executor drops the future the next time it sees it.
+pub(crate) const CANCEL: u8 = 1 << 3;
+
+/// The part of a task that any thread may touch: its state word and where to queue it.
+///
+/// The state word is what makes wake-ups exact: a wake sets `SCHEDULED` and queues the task only
+/// if the bit was clear and the task is not running; a wake that lands while the task runs leaves
+/// the bit set and the executor re-queues the task when the poll returns. So a task sits in the
+/// queue at most once however many wakes arrive, and no wake is lost (async-task#22, tokio#6999).
+pub(crate) struct Header {
+    pub(crate) state: AtomicU8,
+    /// The task's slot in its executor's slab; set once, before the task is first queued (a task
+    /// from a [`Spawner`](crate::Spawner) learns it when its executor adopts it).
+    key: AtomicUsize,
+    pub(crate) executor: Arc<Shared>,
+}
+
+impl Header {
+    /// A header for a task that is about to be pushed on the run queue by its spawner.
+    pub(crate) fn new(key: usize, executor: Arc<Shared>) -> Arc<Header> {
+        Arc::new(Header {
+            state: AtomicU8::new(SCHEDULED),
+            key: AtomicUsize::new(key),
+            executor,
+        })
+    }
+
+    pub(crate) fn key(&self) -> usize {
+        self.key.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_key(&self, key: usize) {
+        self.key.store(key, Ordering::Relaxed);
+    }
+
+    /// Marks the task scheduled and queues it unless it is already queued, running or closed.
+    fn schedule(&self, extra: u8) {
+        let before = self.state.fetch_or(SCHEDULED | extra, Ordering::AcqRel);
+        if before & (SCHEDULED | RUNNING | CLOSED) == 0 {
+            self.executor.push(self.key());
+        }
+    }
+
+    /// Asks the executor to drop the future; it does so on its own thread when it next sees it.
+    pub(crate) fn cancel(&self) {
+        self.schedule(CANCEL);
+    }
+}
+
+impl Wake for Header {
+    fn wake(self: Arc<Self>) {
+        self.schedule(0);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.schedule(0);
+    }
+}
+
+/// How a task ended, as seen by its handle.
+enum Outcome<T> {
+    Running,
+    Done(T),
+    Panicked(Box<dyn Any + Send>),
+    Cancelled,
+    /// The output was handed to the awaiter already.
+    Taken,
+}
+
+struct CompletionState<T> {
+    outcome: Outcome<T>,
+    /// Who to wake when the outcome changes.
+    awaiter: Option<Waker>,
+    /// Nobody will read the outcome: a panic has to be reported here or it is never seen.
+    detached: bool,
+}
+
+/// Where a task's outcome goes, shared between the running task and its [`Task`] handle.
+pub(crate) struct Completion<T> {
+    state: Mutex<CompletionState<T>>,
+}
+
+impl<T> Completion<T> {
+    pub(crate) fn new() -> Arc<Completion<T>> {
+        Arc::new(Completion {
+            state: Mutex::new(CompletionState {
+                outcome: Outcome::Running,
+                awaiter: None,
+                detached: false,
+            }),
+        })
+    }
+
+    /// Locks the state even if a panicking thread poisoned it: the state is a plain value that is
+    /// always consistent between statements, so poisoning carries no information here.
+    fn lock(&self) -> MutexGuard<'_, CompletionState<T>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn finish(&self, outcome: Outcome<T>) {
+        let awaiter = {
+            let mut state = self.lock();
+            if !matches!(state.outcome, Outcome::Running) {
+                return;
+            }
+            state.outcome = outcome;
+            state.awaiter.take()
+        };
+        // Woken outside the lock: the awaiter may poll (and lock) at once on another thread.
+        if let Some(waker) = awaiter {
+            waker.wake();
+        }
+    }
+
+    /// Stores the future's output.
+    pub(crate) fn complete(&self, value: T) {
+        self.finish(Outcome::Done(value));
+    }
+}
+
+/// The type-erased side of a [`Completion`] that the executor needs when it cannot see `T`.
+pub(crate) trait Sink {
+    /// The future panicked while being polled.
+    fn panicked(&self, payload: Box<dyn Any + Send>);
+    /// The future was dropped before it completed.
+    fn cancelled(&self);
+}
+
+impl<T> Sink for Completion<T> {
+    fn panicked(&self, payload: Box<dyn Any + Send>) {
+        let detached = self.lock().detached;
+        if detached {
+            eprintln!(
+                "wisp: a detached task panicked: {}; the executor carries on",
+                panic_message(payload.as_ref())
+            );
+            self.finish(Outcome::Cancelled);
+        } else {
+            self.finish(Outcome::Panicked(payload));
+        }
+    }
+
+    fn cancelled(&self) {
+        self.finish(Outcome::Cancelled);
+    }
+}
+
+/// The text of a panic payload, for the stderr report of a detached task.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(a non-string panic payload)"
+    }
+}
+
+/// A handle to a spawned task; awaiting it gives the task's output.
+///
+/// Dropping a `Task` **cancels** it: its future is dropped, on its executor's thread, the next
+/// time the executor looks at it. Call [`detach`](Task::detach) to let it run to completion on
+/// its own. If the task panicked, awaiting the handle resumes the panic in the awaiter.
+///
+/// ```
+/// wisp::block_on(async {
+///     let background = wisp::spawn(async { /* runs on after its handle is gone */ });
+///     background.detach();
+///
+///     let job = wisp::spawn(async { "done" });
+///     assert_eq!(job.await, "done");
+/// });
+/// ```
+#[must_use = "dropping a Task cancels it; call .detach() to let it run in the background"]
+pub struct Task<T> {
+    header: Arc<Header>,
+    completion: Arc<Completion<T>>,
+    /// False once the task is detached or its outcome taken: then dropping the handle is a no-op.
+    cancel_on_drop: bool,
+}
+
+impl<T> Task<T> {
+    pub(crate) fn new(header: Arc<Header>, completion: Arc<Completion<T>>) -> Task<T> {
+        Task {
+            header,
+            completion,
+            cancel_on_drop: true,
+        }
+    }
+
+    /// Lets the task run to completion without anyone awaiting it.
+    ///
+    /// A panic in a detached task is reported on stderr and the executor carries on.
+    pub fn detach(mut self) {
+        self.cancel_on_drop = false;
+        let mut state = self.completion.lock();
+        state.detached = true;
+        if let Outcome::Panicked(payload) = std::mem::replace(&mut state.outcome, Outcome::Taken) {
+            eprintln!(
+                "wisp: a detached task panicked: {}",
+                panic_message(payload.as_ref())
+            );
+        }
+    }
+
+    /// Cancels the task and waits until its future is gone.
+    ///
+    /// Returns its output if it had completed already, `None` if it was cancelled before it
+    /// could. Unlike dropping the handle, this waits, so code after it knows the task's
+    /// destructors have run.
+    pub async fn cancel(mut self) -> Option<T> {
+        self.header.cancel();
+        std::future::poll_fn(|cx| self.poll_outcome(cx, true)).await
+    }
+
+    /// Whether the task has completed, panicked or been cancelled.
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.completion.lock().outcome, Outcome::Running)
+    }
+
+    /// Polls for the outcome. `cancelling` says whether a cancellation is an answer (`None`)
+    /// rather than an error.
+    fn poll_outcome(&mut self, cx: &mut Context<'_>, cancelling: bool) -> Poll<Option<T>> {
+        let mut state = self.completion.lock();
+        match std::mem::replace(&mut state.outcome, Outcome::Taken) {
+            Outcome::Running => {
+                state.outcome = Outcome::Running;
+                match &mut state.awaiter {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Outcome::Done(value) => {
+                self.cancel_on_drop = false;
+                Poll::Ready(Some(value))
+            }
+            Outcome::Panicked(payload) => {
+                self.cancel_on_drop = false;
+                drop(state);
+                resume_unwind(payload)
+            }
+            Outcome::Cancelled if cancelling => Poll::Ready(None),
+            Outcome::Cancelled => panic!(
+                "wisp: awaited a task that was cancelled because its executor was dropped \
+                 before the task finished"
+            ),
+            Outcome::Taken => panic!("wisp: a Task was polled again after it returned Ready"),
+        }
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        // `Task` is `Unpin`: it owns no pinned data, only `Arc`s.
+        self.get_mut()
+            .poll_outcome(cx, false)
+            .map(|out| out.expect("not cancelling"))
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        if self.cancel_on_drop {
+            self.header.cancel();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,30 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`].
+//!
+//! Every timer is an entry in the reactor's hierarchical timer wheel ([`wheel`]): 1 ms ticks,
+//! O(1) insert and cancel, deadlines years away without overflow. Deadlines round *up* to the
+//! next tick, so a timer never fires early, and a sub-millisecond sleep waits for the next tick
+//! instead of busy-spinning. A timer joins the wheel only when first polled and leaves it when
+//! dropped, so a `timeout` around a future that is ready at once costs no wheel work at all.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! wisp::block_on(async {
+//!     let start = Instant::now();
+//!     wisp::time::sleep(Duration::from_millis(5)).await;
+//!     assert!(start.elapsed() >= Duration::from_millis(5));
+//!
+//!     let never = std::future::pending::<()>();
+//!     let out = wisp::time::timeout(Duration::from_millis(5), never).await;
+//!     assert!(out.is_err());
+//! });
+//! ```
+
+mod interval;
+mod sleep;
+mod timeout;
+pub(crate) mod wheel;
+
+pub use interval::{Interval, MissedTick, interval, interval_at};
+pub use sleep::{Sleep, sleep, sleep_until};
+pub use timeout::{Elapsed, timeout};

@@ -1,0 +1,59 @@
+//! [`timeout`]: give a future a deadline.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::time::Sleep;
+
+/// The error of a [`timeout`] whose deadline passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(_: Elapsed) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline has elapsed")
+    }
+}
+
+/// Runs `future` for at most `duration`: `Ok(output)` if it finished in time, `Err(Elapsed)`
+/// otherwise (the future is then dropped with the `Timeout`).
+///
+/// The clock starts at the first poll, and the inner future is polled first every time: one
+/// that is ready at once costs no timer at all, and one that is always ready on its next poll
+/// still wins (but a future that is busy for longer than `duration` gets `Elapsed` as soon as it
+/// returns `Pending`, even if it woke itself).
+///
+/// ```
+/// use std::time::Duration;
+/// let out = wisp::block_on(wisp::time::timeout(Duration::from_secs(1), async { 5 }));
+/// assert_eq!(out, Ok(5));
+/// ```
+pub fn timeout<F: Future>(
+    duration: Duration,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    // An `async` block pins `future` in place without a box (and without `unsafe`), so the
+    // timeout costs no allocation.
+    async move {
+        let mut future = pin!(future);
+        let mut sleep = Sleep::after(duration);
+        poll_fn(|cx| {
+            if let Poll::Ready(out) = future.as_mut().poll(cx) {
+                return Poll::Ready(Ok(out));
+            }
+            Pin::new(&mut sleep).poll(cx).map(|()| Err(Elapsed(())))
+        })
+        .await
+    }
+}
