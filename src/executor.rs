@@ -449,6 +449,7 @@ impl Drop for CurrentGuard {
 /// Marks this thread as inside `block_on`, refusing a nested one.
 struct BlockOnGuard {
     _current: CurrentGuard,
+    _executor: reactor::ExecutorGuard,
 }
 
 impl BlockOnGuard {
@@ -463,6 +464,7 @@ impl BlockOnGuard {
         }
         BlockOnGuard {
             _current: CurrentGuard::enter(ex),
+            _executor: reactor::ExecutorGuard::enter(),
         }
     }
 }

@@ -18,7 +18,9 @@
 //!
 //! See `ARCHITECTURE.md` for the parts and how a wake-up travels.
 
+mod blocking;
 mod executor;
+pub mod net;
 mod reactor;
 mod runtime;
 mod slab;

@@ -15,17 +15,24 @@
 //! 1.5 us), so it is never called per wake-up, and skipped altogether when no I/O source is
 //! registered and the turn would not block.
 
+mod source;
+
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, TryLockError};
 use std::task::Waker;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use polling::{Events, Poller};
 
-use crate::executor::{AWAKE, IN_POLLER, PARKED, Shared};
+use crate::executor::{AWAKE, Executor, IN_POLLER, PARKED, Shared};
+use crate::slab::Slab;
 use crate::time::wheel::{TimerKey, Wheel};
+
+use source::Source;
+pub(crate) use source::{Direction, Registered};
 
 /// The length of a wheel tick. Deadlines round *up* to a tick, so a timer never fires early.
 const TICK: Duration = Duration::from_millis(1);
@@ -37,8 +44,12 @@ pub(crate) struct Reactor {
     timers: Mutex<Timers>,
     /// Executors parked because another thread drove the reactor when they went idle.
     parked: Mutex<Vec<Thread>>,
+    /// Registered sockets, by the low half of their event key.
+    io_sources: Mutex<Slab<Arc<Source>>>,
+    /// Bumped per registration; the high half of an event key.
+    generation: AtomicU64,
     /// How many I/O sources are registered; with none, a zero-timeout turn needs no syscall.
-    pub(crate) sources: AtomicUsize,
+    sources: AtomicUsize,
     /// Tick 0 of the wheel.
     origin: Instant,
 }
@@ -68,6 +79,8 @@ pub(crate) fn get() -> &'static Reactor {
             waiting_until: None,
         }),
         parked: Mutex::new(Vec::new()),
+        io_sources: Mutex::new(Slab::default()),
+        generation: AtomicU64::new(0),
         sources: AtomicUsize::new(0),
         origin: Instant::now(),
     })
@@ -82,8 +95,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Calls wakers outside any lock; a panicking waker is reported and does not stop the others.
-fn wake_all(wakers: Vec<(TimerKey, Waker)>) {
-    for (_, waker) in wakers {
+fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
+    for waker in wakers {
         if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
             eprintln!("wisp: a waker panicked; the reactor carries on");
         }
@@ -126,6 +139,7 @@ impl Reactor {
         if notify {
             self.notify();
         }
+        ensure_driven();
         Some(key)
     }
 
@@ -159,7 +173,7 @@ impl Reactor {
             timers.wheel.next_expiration()
         };
         let any = !fired.is_empty();
-        wake_all(fired);
+        wake_all(fired.into_iter().map(|(_, waker)| waker));
         (any, next)
     }
 
@@ -189,7 +203,33 @@ impl Reactor {
         // caller loops and tries again, so it is not worth surfacing.
         let _ = self.poller.wait(events, timeout);
         lock(&self.timers).waiting_until = None;
+        self.dispatch(events);
         self.fire_timers(Instant::now());
+    }
+
+    /// Hands each I/O event to its source and wakes the tasks waiting on it.
+    fn dispatch(&self, events: &Events) {
+        if events.is_empty() {
+            return;
+        }
+        let mut ready = Vec::with_capacity(events.len());
+        {
+            let sources = lock(&self.io_sources);
+            for event in events.iter() {
+                let Some(source) = sources.get(event.key & 0xffff_ffff) else {
+                    continue;
+                };
+                // A stale event for a socket that was closed and whose slot was reused.
+                if source.key == event.key {
+                    ready.push((source.clone(), event.readable, event.writable));
+                }
+            }
+        }
+        let mut wakers = Vec::new();
+        for (source, readable, writable) in ready {
+            source.fire(readable, writable, &mut wakers);
+        }
+        wake_all(wakers);
     }
 
     /// After a driver lets go of the reactor: unpark one executor that parked because the
@@ -252,5 +292,49 @@ pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
             lock(&reactor.parked).retain(|t| t.id() != me.id());
             shared.sleep.store(AWAKE, Ordering::SeqCst);
         }
+    }
+}
+
+thread_local! {
+    /// Whether a wisp executor runs on this thread; it will drive the reactor when it is idle.
+    static IN_EXECUTOR: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as running a wisp executor until the guard drops.
+pub(crate) struct ExecutorGuard {
+    previous: bool,
+}
+
+impl ExecutorGuard {
+    pub(crate) fn enter() -> ExecutorGuard {
+        ExecutorGuard {
+            previous: IN_EXECUTOR.with(|f| f.replace(true)),
+        }
+    }
+}
+
+impl Drop for ExecutorGuard {
+    fn drop(&mut self) {
+        IN_EXECUTOR.with(|f| f.set(self.previous));
+    }
+}
+
+/// Makes sure some thread will drive the reactor for a waker just registered from this thread.
+///
+/// A wisp executor drives it itself when it goes idle. A foreign executor
+/// (`futures::executor::block_on`, `pollster`) never does, so the first time a leaf future waits
+/// outside a wisp executor, a driver thread is started: an executor with nothing to run that
+/// spends its life in [`sleep`], driving the reactor whenever no other idle thread does.
+pub(crate) fn ensure_driven() {
+    static DRIVER: Once = Once::new();
+    if !IN_EXECUTOR.with(Cell::get) {
+        DRIVER.call_once(|| {
+            let started = thread::Builder::new()
+                .name("wisp-reactor".into())
+                .spawn(|| Executor::new().block_on(std::future::pending::<()>()));
+            if let Err(e) = started {
+                eprintln!("wisp: cannot start the reactor thread for foreign executors: {e}");
+            }
+        });
     }
 }

@@ -1,0 +1,338 @@
+//! [`TcpStream`] and [`TcpListener`].
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::net::ToSocketAddrs;
+use crate::net::addr::try_each;
+use crate::reactor::{Direction, Registered};
+
+/// A TCP connection.
+///
+/// Reads and writes go through `&self`, so one task can read while another writes (`AsyncRead`
+/// and `AsyncWrite` are implemented for `&TcpStream` too). Dropping the stream closes it.
+pub struct TcpStream {
+    io: Registered<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each resolved address in order and returning the last error
+    /// if none accepts. The connect is non-blocking; bound it with
+    /// [`wisp::time::timeout`](crate::time::timeout).
+    ///
+    /// Errors are `io::Error`s with their usual kinds: `ConnectionRefused`, `TimedOut`,
+    /// `InvalidInput` for a malformed address, or the resolver's error for an unknown name.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        try_each(&addr, connect_addr).await
+    }
+
+    fn from_connected(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Ok(TcpStream {
+            io: Registered::new(stream)?,
+        })
+    }
+
+    /// Reads some bytes into `buf`; `Ok(0)` means the peer closed its side (or `buf` is empty).
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read_ref(cx, buf)).await
+    }
+
+    /// Fills `buf` entirely, or fails with `UnexpectedEof` if the peer closes first.
+    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read(buf).await? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes some bytes from `buf`, returning how many.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_write_ref(cx, buf)).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Does nothing: a `TcpStream` has no user-space buffer. Here for symmetry with `AsyncWrite`.
+    pub async fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Shuts down the read half, the write half or both, at once (as in std). After
+    /// `Shutdown::Write` the peer reads EOF, and this side can still read what it sends back.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Disables (or re-enables) Nagle's algorithm: small writes go out at once.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(nodelay)
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get_ref().nodelay()
+    }
+
+    /// Deregisters the stream and returns the std stream, back in blocking mode.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let stream = self.io.into_inner()?;
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    }
+
+    fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(Direction::Read, cx, |mut s| s.read(buf))
+    }
+
+    fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(Direction::Write, cx, |mut s| s.write(buf))
+    }
+}
+
+/// One non-blocking connect: start it, wait until writable, then read `SO_ERROR` (writable alone
+/// does not mean connected).
+async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS)
+                || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    let stream = TcpStream {
+        io: Registered::new(std::net::TcpStream::from(socket))?,
+    };
+    std::future::poll_fn(|cx| {
+        stream
+            .io
+            .poll_io(Direction::Write, cx, |s| match s.take_error()? {
+                Some(e) => Err(e),
+                None => match s.peer_addr() {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(e) => Err(e),
+                },
+            })
+    })
+    .await?;
+    Ok(stream)
+}
+
+impl TryFrom<std::net::TcpStream> for TcpStream {
+    type Error = io::Error;
+
+    /// Registers a connected std stream (switching it to non-blocking mode).
+    fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_connected(stream)
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.io.get_ref().fmt(f)
+    }
+}
+
+impl AsyncRead for &TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_ref(cx, buf)
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(Direction::Read, cx, |mut s| s.read_vectored(bufs))
+    }
+}
+
+impl AsyncWrite for &TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_ref(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(Direction::Write, cx, |mut s| s.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Half-closes: the peer reads EOF, and this side can still read its answer.
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(match self.shutdown(Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        })
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_read(cx, buf)
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_read_vectored(cx, bufs)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self).poll_close(cx)
+    }
+}
+
+/// A TCP socket listening for connections.
+pub struct TcpListener {
+    io: Registered<std::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (async because a name may need resolving), trying each resolved address.
+    /// `AddrInUse` if the port is taken. Port 0 picks a free port: see
+    /// [`local_addr`](TcpListener::local_addr).
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        try_each(&addr, |addr| async move {
+            TcpListener::try_from(std::net::TcpListener::bind(addr)?)
+        })
+        .await
+    }
+
+    /// Waits for a connection. Errors such as `EMFILE` (out of file descriptors) are returned
+    /// as they are; the listener stays usable. The reactor is edge-triggered, so an error here
+    /// never turns into a busy loop inside wisp (libuv#690).
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, addr) =
+            std::future::poll_fn(|cx| self.io.poll_io(Direction::Read, cx, |l| l.accept())).await?;
+        Ok((TcpStream::from_connected(stream)?, addr))
+    }
+
+    /// A stream of incoming connections (`futures_core::Stream`), each an `io::Result`. It never
+    /// ends on its own.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Deregisters the listener and returns the std listener, back in blocking mode.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let listener = self.io.into_inner()?;
+        listener.set_nonblocking(false)?;
+        Ok(listener)
+    }
+}
+
+impl TryFrom<std::net::TcpListener> for TcpListener {
+    type Error = io::Error;
+
+    /// Registers a bound std listener (switching it to non-blocking mode).
+    fn try_from(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            io: Registered::new(listener)?,
+        })
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.io.get_ref().fmt(f)
+    }
+}
+
+/// The stream made by [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl futures_core::Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let accepted = self
+            .listener
+            .io
+            .poll_io(Direction::Read, cx, |l| l.accept());
+        accepted
+            .map(|result| Some(result.and_then(|(stream, _)| TcpStream::from_connected(stream))))
+    }
+}

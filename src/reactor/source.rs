@@ -1,0 +1,179 @@
+//! An I/O source registered with the reactor: one socket, its readiness, and who waits on it.
+//!
+//! Each socket is registered once, for its whole life, in **edge-triggered** mode with interest
+//! in both directions: the kernel reports each transition to readable or writable once, and no
+//! re-arming syscall is needed after an event (oneshot mode would cost one `epoll_ctl` per wait).
+//!
+//! Readiness is kept as a counter per direction, bumped by every event. An operation reads the
+//! counter, tries the syscall, and on `WouldBlock` registers its waker *only if the counter has
+//! not moved meanwhile*; otherwise an event arrived in between and it simply tries again. So an
+//! event is never lost between the syscall and the registration, and an event from an earlier
+//! round can never make a socket look ready: readiness is always confirmed by the syscall itself.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::{Reactor, lock};
+
+/// Which way a task waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+/// The reactor's record of one registered socket.
+pub(crate) struct Source {
+    /// The key the poller reports events under: slab index in the low 32 bits, a generation in
+    /// the high bits, so an event still in flight for a closed socket never touches the socket
+    /// that reused its slot (tokio#5833).
+    pub(super) key: usize,
+    /// Events seen so far, per direction.
+    ticks: [AtomicU64; 2],
+    /// Tasks waiting per direction. Several tasks may share a socket (`&TcpStream` is
+    /// `AsyncRead`), so this is a list, deduplicated with `will_wake`.
+    wakers: Mutex<[Vec<Waker>; 2]>,
+}
+
+impl Source {
+    pub(super) fn new(key: usize) -> Source {
+        Source {
+            key,
+            ticks: [AtomicU64::new(0), AtomicU64::new(0)],
+            wakers: Mutex::new([Vec::new(), Vec::new()]),
+        }
+    }
+
+    /// Records an event and takes the wakers to call (outside the lock).
+    pub(super) fn fire(&self, readable: bool, writable: bool, out: &mut Vec<Waker>) {
+        let mut wakers = lock(&self.wakers);
+        for (dir, ready) in [(Direction::Read, readable), (Direction::Write, writable)] {
+            if ready {
+                self.ticks[dir as usize].fetch_add(1, Ordering::AcqRel);
+                out.append(&mut wakers[dir as usize]);
+            }
+        }
+    }
+
+    /// Runs the non-blocking `op` until it does not report `WouldBlock` (or `Interrupted`); on
+    /// `WouldBlock` with no event since the attempt, stores the waker and returns `Pending`.
+    pub(crate) fn poll_io<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let seen = self.ticks[dir as usize].load(Ordering::Acquire);
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut wakers = lock(&self.wakers);
+                    if self.ticks[dir as usize].load(Ordering::Acquire) != seen {
+                        continue;
+                    }
+                    let list = &mut wakers[dir as usize];
+                    if !list.iter().any(|w| w.will_wake(cx.waker())) {
+                        list.push(cx.waker().clone());
+                    }
+                    drop(wakers);
+                    super::ensure_driven();
+                    return Poll::Pending;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+/// A socket registered with the reactor for as long as this value lives.
+///
+/// Dropping it (or [`into_inner`](Registered::into_inner)) deletes the socket from the poller
+/// *before* the socket is closed, so a reused fd number never receives this socket's events.
+pub(crate) struct Registered<T: AsFd> {
+    source: Arc<Source>,
+    /// Always `Some`, except inside `into_inner` and `drop`.
+    io: Option<T>,
+}
+
+impl<T: AsFd> Registered<T> {
+    /// Registers `io`, which must already be in non-blocking mode.
+    pub(crate) fn new(io: T) -> io::Result<Registered<T>> {
+        let source = super::get().register(io.as_fd())?;
+        Ok(Registered {
+            source,
+            io: Some(io),
+        })
+    }
+
+    pub(crate) fn get_ref(&self) -> &T {
+        self.io.as_ref().expect("io is present until drop")
+    }
+
+    /// Runs a non-blocking operation on the socket, waiting for readiness in `dir` as needed.
+    pub(crate) fn poll_io<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let io = self.get_ref();
+        self.source.poll_io(dir, cx, || op(io))
+    }
+
+    /// Deregisters the socket and hands it back (converting back into a std type must
+    /// deregister, tokio#3103).
+    pub(crate) fn into_inner(mut self) -> io::Result<T> {
+        let io = self.io.take().expect("io is present until drop");
+        super::get().deregister(&self.source, io.as_fd())?;
+        Ok(io)
+    }
+}
+
+impl<T: AsFd> Drop for Registered<T> {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            // Deleting can only fail if the fd is not registered, which `new` guarantees it is.
+            let _ = super::get().deregister(&self.source, io.as_fd());
+            drop(io);
+        }
+    }
+}
+
+impl Reactor {
+    /// Adds `fd` to the poller and records its source.
+    fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Arc<Source>> {
+        let mut sources = lock(&self.io_sources);
+        let index = sources.vacant_key();
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+        let key = index | ((generation as usize) << 32);
+        let source = Arc::new(Source::new(key));
+        add_to_poller(&self.poller, fd, key)?;
+        sources.insert(source.clone());
+        self.sources.store(sources.len(), Ordering::Relaxed);
+        Ok(source)
+    }
+
+    /// Deletes `fd` from the poller and forgets its source; must run before `fd` closes.
+    fn deregister(&self, source: &Source, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let deleted = self.poller.delete(fd);
+        let mut sources = lock(&self.io_sources);
+        sources.remove(source.key & 0xffff_ffff);
+        self.sources.store(sources.len(), Ordering::Relaxed);
+        deleted
+    }
+}
+
+/// The crate's one `unsafe` block.
+#[allow(unsafe_code)]
+fn add_to_poller(poller: &polling::Poller, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+    let interest = polling::Event::all(key);
+    // SAFETY: `Poller::add` requires that the fd be deleted from the poller before it is closed.
+    // The only caller is `Registered::new`, and a `Registered` owns the socket (`io`): both its
+    // `Drop` and `into_inner` call `deregister` (which deletes the fd) while `io` is still alive,
+    // and nothing else can close it since `io` is never handed out by value while registered.
+    unsafe { poller.add_with_mode(fd.as_raw_fd(), interest, polling::PollMode::Edge) }
+}
