@@ -20,6 +20,7 @@
 
 mod blocking;
 mod executor;
+mod join;
 pub mod net;
 mod reactor;
 mod runtime;
@@ -29,6 +30,7 @@ pub mod time;
 mod yield_now;
 
 pub use executor::{Executor, Spawner};
+pub use join::{JoinAll, join, join_all, race};
 pub use runtime::{block_on, spawn};
 pub use task::Task;
 pub use yield_now::{YieldNow, yield_now};

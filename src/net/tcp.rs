@@ -257,6 +257,9 @@ impl AsyncWrite for TcpStream {
     }
 }
 
+/// The accept queue length asked of the kernel (capped by `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 1024;
+
 /// A TCP socket listening for connections.
 pub struct TcpListener {
     io: Registered<std::net::TcpListener>,
@@ -266,9 +269,18 @@ impl TcpListener {
     /// Binds to `addr` (async because a name may need resolving), trying each resolved address.
     /// `AddrInUse` if the port is taken. Port 0 picks a free port: see
     /// [`local_addr`](TcpListener::local_addr).
+    ///
+    /// The accept backlog is 1024 (std uses 128): a burst of a thousand connects then waits in
+    /// the kernel's queue instead of having SYNs dropped and retried a second later.
+    /// `SO_REUSEADDR` is set, as tokio and std do, so a restarted server can bind its port while
+    /// old connections sit in `TIME_WAIT`.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         try_each(&addr, |addr| async move {
-            TcpListener::try_from(std::net::TcpListener::bind(addr)?)
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(LISTEN_BACKLOG)?;
+            TcpListener::try_from(std::net::TcpListener::from(socket))
         })
         .await
     }

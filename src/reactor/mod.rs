@@ -37,6 +37,9 @@ pub(crate) use source::{Direction, Registered};
 /// The length of a wheel tick. Deadlines round *up* to a tick, so a timer never fires early.
 const TICK: Duration = Duration::from_millis(1);
 
+/// The longest single wait in the poller; a timer further away is reached in several waits.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 pub(crate) struct Reactor {
     poller: Poller,
     /// Held by the thread that drives the reactor; holds the event buffer it fills.
@@ -123,9 +126,12 @@ impl Reactor {
         u64::try_from(tick).unwrap_or(u64::MAX)
     }
 
+    /// The instant a tick starts, if it is representable (a tick years away may not be).
     fn instant_of(&self, tick: u64) -> Option<Instant> {
-        self.origin
-            .checked_add(TICK.checked_mul(u32::try_from(tick).ok()?)?)
+        let nanos = u128::from(tick) * TICK.as_nanos();
+        let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
+        let sub = (nanos % 1_000_000_000) as u32;
+        self.origin.checked_add(Duration::new(secs, sub))
     }
 
     /// Registers `waker` to be woken at `deadline`. Returns `None` if the deadline's tick has
@@ -183,10 +189,12 @@ impl Reactor {
         let now = Instant::now();
         let (fired, next) = self.fire_timers(now);
         let timeout = if block && !fired {
-            match next.and_then(|tick| self.instant_of(tick)) {
-                Some(at) => Some(at.saturating_duration_since(now)),
-                None => None,
-            }
+            // A deadline too far away to name is waited for a day at a time.
+            next.map(|tick| {
+                self.instant_of(tick)
+                    .map_or(MAX_WAIT, |at| at.saturating_duration_since(now))
+                    .min(MAX_WAIT)
+            })
         } else {
             Some(Duration::ZERO)
         };

@@ -39,21 +39,16 @@ impl From<Elapsed> for std::io::Error {
 /// let out = wisp::block_on(wisp::time::timeout(Duration::from_secs(1), async { 5 }));
 /// assert_eq!(out, Ok(5));
 /// ```
-pub fn timeout<F: Future>(
-    duration: Duration,
-    future: F,
-) -> impl Future<Output = Result<F::Output, Elapsed>> {
-    // An `async` block pins `future` in place without a box (and without `unsafe`), so the
-    // timeout costs no allocation.
-    async move {
-        let mut future = pin!(future);
-        let mut sleep = Sleep::after(duration);
-        poll_fn(|cx| {
-            if let Poll::Ready(out) = future.as_mut().poll(cx) {
-                return Poll::Ready(Ok(out));
-            }
-            Pin::new(&mut sleep).poll(cx).map(|()| Err(Elapsed(())))
-        })
-        .await
-    }
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    // An `async fn` pins `future` in its own state without a box (and without `unsafe`), so
+    // the timeout costs no allocation.
+    let mut future = pin!(future);
+    let mut sleep = Sleep::after(duration);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        Pin::new(&mut sleep).poll(cx).map(|()| Err(Elapsed(())))
+    })
+    .await
 }
