@@ -34,3 +34,8 @@ pub use join::{JoinAll, join, join_all, race};
 pub use runtime::{block_on, spawn};
 pub use task::Task;
 pub use yield_now::{YieldNow, yield_now};
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
