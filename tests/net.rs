@@ -984,7 +984,6 @@ fn cancelled_accept_leaves_listener_usable() {
 /// On an open, idle connection an empty read must return `Ok(0)` at once (as std's blocking
 /// read, tokio and async-io do), for both the inherent `read` and `AsyncRead`.
 #[test]
-#[ignore = "wisp bug: read(&mut []) on an idle TcpStream never completes (src/net/tcp.rs poll_read_ref: recv(2) with len 0 gives EAGAIN on Linux TCP, so it waits for readability)"]
 fn empty_read_returns_at_once() {
     let _g = shared();
     watchdog(30, || {

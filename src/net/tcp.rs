@@ -107,6 +107,11 @@ impl TcpStream {
     }
 
     fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        // `recv` of zero bytes on an idle socket says `EAGAIN`, and no readiness event would
+        // ever end that wait: an empty read is answered here, as std's `Read` contract wants.
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         self.io.poll_io(Direction::Read, cx, |mut s| s.read(buf))
     }
 
@@ -177,6 +182,9 @@ impl AsyncRead for &TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
         self.io
             .poll_io(Direction::Read, cx, |mut s| s.read_vectored(bufs))
     }
