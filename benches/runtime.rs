@@ -2,7 +2,8 @@
 //! async-io), same process, interleaved rounds. See `common` for the method and
 //! `/work/shared/TARGETS.md` for the workloads.
 //!
-//! `WISP_BENCH_ROUNDS` (default 5) and `WISP_BENCH_SCALE` (default 1.0, scales the counts) tune
+//! `WISP_BENCH_ROUNDS` (default 5), `WISP_BENCH_SCALE` (default 1.0, scales the counts) and
+//! `WISP_BENCH_ONLY` (a substring of the rows to run) tune
 //! it; `WISP_BENCH_SCALE=0.05 WISP_BENCH_ROUNDS=2` is a quick smoke run.
 
 // The counting global allocator below is the only `unsafe` (the crate denies it by default).

@@ -73,6 +73,9 @@ struct Queue {
 /// The part of an executor that wakers and spawners on any thread share.
 pub(crate) struct Shared {
     queue: Mutex<Queue>,
+    /// Set (under the lock) when another thread queued something: the executor takes the lock
+    /// only when it is set, so a run that wakes its tasks only from its own thread never locks.
+    remote: AtomicBool,
     /// One of [`AWAKE`], [`IN_POLLER`], [`PARKED`].
     pub(crate) sleep: AtomicU8,
     /// The executor's thread, to unpark it.
@@ -88,9 +91,16 @@ impl Shared {
     }
 
     /// Queues a woken task and rouses the executor if it sleeps.
+    ///
+    /// On the executor's own thread (while it runs) the key goes on its local queue: no lock, no
+    /// atomic, no syscall. From anywhere else it goes on the shared queue under the lock.
     pub(crate) fn push(&self, key: usize) {
+        if push_local(self, key) {
+            return;
+        }
         let mut queue = self.lock();
         queue.ready.push_back(key);
+        self.remote.store(true, Ordering::Relaxed);
         // Read under the lock: the executor sets `sleep` before it looks at the queue, so either
         // it sees this key or this read sees that it sleeps.
         let sleep = self.sleep.load(Ordering::SeqCst);
@@ -115,6 +125,31 @@ impl Shared {
     }
 }
 
+/// Pushes `key` on the local queue of `shared`'s executor if that executor is the one running
+/// on this thread. Returns `false` (the caller takes the shared path) otherwise, or if the
+/// thread-local state is unavailable (thread exit) or borrowed.
+fn push_local(shared: &Shared, key: usize) -> bool {
+    CURRENT
+        .try_with(|current| {
+            let Ok(current) = current.try_borrow() else {
+                return false;
+            };
+            match current.as_ref() {
+                Some(ex) if std::ptr::eq(Arc::as_ptr(&ex.local.shared), shared) => {
+                    match ex.local.ready.try_borrow_mut() {
+                        Ok(mut ready) => {
+                            ready.push_back(key);
+                            true
+                        }
+                        Err(_) => false,
+                    }
+                }
+                _ => false,
+            }
+        })
+        .unwrap_or(false)
+}
+
 /// The waker of the future passed to `block_on`: it only sets a flag, so the executor polls that
 /// future exactly when it was woken (as tokio does), and a same-thread self-wake is two atomics.
 struct MainWaker {
@@ -136,9 +171,7 @@ impl Wake for MainWaker {
 
 /// A task's slot on the executor's thread.
 struct Slot {
-    /// `None` while the task is being polled (it is taken out so the slab is not borrowed
-    /// during the poll, which may spawn).
-    future: Option<LocalFuture>,
+    future: LocalFuture,
     sink: Arc<dyn Sink>,
     header: Arc<Header>,
     waker: Waker,
@@ -146,7 +179,11 @@ struct Slot {
 
 struct Local {
     shared: Arc<Shared>,
-    tasks: RefCell<Slab<Slot>>,
+    /// `None` while the task is being polled: its slot is moved out so that the slab is not
+    /// borrowed during the poll (which may spawn), and the key stays reserved.
+    tasks: RefCell<Slab<Option<Slot>>>,
+    /// Keys woken on this thread, in wake order (the shared queue holds the other threads').
+    ready: RefCell<VecDeque<usize>>,
     /// The batch being run, swapped out of the shared queue in one go.
     batch: RefCell<VecDeque<usize>>,
     /// Polls since the reactor last had a turn.
@@ -179,6 +216,7 @@ impl Executor {
     pub fn new() -> Executor {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
+            remote: AtomicBool::new(false),
             sleep: AtomicU8::new(AWAKE),
             thread: thread::current(),
         });
@@ -186,6 +224,7 @@ impl Executor {
             local: Rc::new(Local {
                 shared,
                 tasks: RefCell::new(Slab::default()),
+                ready: RefCell::new(VecDeque::new()),
                 batch: RefCell::new(VecDeque::new()),
                 polls: Cell::new(0),
             }),
@@ -219,14 +258,14 @@ impl Executor {
         let waker = Waker::from(header.clone());
         let key = header.key();
         let slot = Slot {
-            future: Some(future),
+            future,
             sink,
             header,
             waker,
         };
-        let inserted = self.local.tasks.borrow_mut().insert(slot);
+        let inserted = self.local.tasks.borrow_mut().insert(Some(slot));
         debug_assert_eq!(inserted, key);
-        self.local.shared.lock().ready.push_back(key);
+        self.local.ready.borrow_mut().push_back(key);
     }
 
     /// A handle other threads use to spawn `Send` futures onto this executor.
@@ -253,7 +292,8 @@ impl Executor {
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
-            if main.woken.swap(false, Ordering::SeqCst) {
+            // A plain load first: the swap (a read-modify-write) only when it was woken.
+            if main.woken.load(Ordering::Relaxed) && main.woken.swap(false, Ordering::SeqCst) {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     return out;
                 }
@@ -261,7 +301,9 @@ impl Executor {
             }
             let ran = self.run_batch();
             if ran == 0 && !main.woken.load(Ordering::SeqCst) {
-                reactor::sleep(&self.local.shared, || main.woken.load(Ordering::SeqCst));
+                reactor::sleep(&self.local.shared, || {
+                    main.woken.load(Ordering::SeqCst) || !self.local.ready.borrow().is_empty()
+                });
                 self.local.polls.set(0);
             }
         }
@@ -290,7 +332,7 @@ impl Executor {
         loop {
             while self.try_tick() {}
             reactor::turn_now();
-            if !self.local.shared.has_work() {
+            if self.local.ready.borrow().is_empty() && !self.local.shared.has_work() {
                 return;
             }
         }
@@ -328,15 +370,22 @@ impl Executor {
         self.local.batch.borrow_mut().pop_front()
     }
 
-    /// Moves the shared queue into the local batch and adopts tasks from spawners.
+    /// Moves the local queue, then the shared one, into the batch, and adopts tasks from
+    /// spawners. The lock is taken only if another thread queued something.
     fn refill(&self) {
         let injected = {
             let mut batch = self.local.batch.borrow_mut();
             if !batch.is_empty() {
                 return;
             }
-            let mut queue = self.local.shared.lock();
-            std::mem::swap(&mut queue.ready, &mut *batch);
+            std::mem::swap(&mut *self.local.ready.borrow_mut(), &mut *batch);
+            let shared = &self.local.shared;
+            if !shared.remote.load(Ordering::Acquire) {
+                return;
+            }
+            let mut queue = shared.lock();
+            shared.remote.store(false, Ordering::Relaxed);
+            batch.extend(queue.ready.drain(..));
             std::mem::take(&mut queue.injected)
         };
         for job in injected {
@@ -346,61 +395,61 @@ impl Executor {
     }
 
     /// Polls the task in slot `key` once (or drops it if it was cancelled).
+    ///
+    /// The slot is moved out of the slab for the poll (the future may spawn, which needs the
+    /// slab) and moved back after: no reference count is touched on this path.
     fn poll_task(&self, key: usize) {
-        let (mut future, waker, header) = {
-            let mut tasks = self.local.tasks.borrow_mut();
-            let Some(slot) = tasks.get_mut(key) else {
-                return;
-            };
-            let Some(future) = slot.future.take() else {
-                return;
-            };
-            (future, slot.waker.clone(), slot.header.clone())
+        let taken = self
+            .local
+            .tasks
+            .borrow_mut()
+            .get_mut(key)
+            .and_then(Option::take);
+        let Some(mut slot) = taken else {
+            return;
         };
-        let state = header
+        // A queued task always has `SCHEDULED` set and `RUNNING` clear (only this thread sets
+        // `RUNNING`), so one `xor` clears the first and sets the second.
+        let state = slot
+            .header
             .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                Some((s & !SCHEDULED) | RUNNING)
-            });
-        let state = state.unwrap_or_else(|s| s);
+            .fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
+        debug_assert_eq!(state & (SCHEDULED | RUNNING), SCHEDULED);
         if state & CANCEL != 0 {
-            header.state.store(CLOSED, Ordering::Release);
-            let slot = self.local.tasks.borrow_mut().remove(key);
+            slot.header.state.store(CLOSED, Ordering::Release);
+            self.local.tasks.borrow_mut().remove(key);
             // Drop the future outside the slab borrow: its destructor may cancel other tasks.
-            drop(future);
-            if let Some(slot) = slot {
-                slot.sink.cancelled();
-            }
+            drop(slot.future);
+            slot.sink.cancelled();
             return;
         }
-        let mut cx = Context::from_waker(&waker);
-        let result = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        let mut cx = Context::from_waker(&slot.waker);
+        let result = catch_unwind(AssertUnwindSafe(|| slot.future.as_mut().poll(&mut cx)));
         match result {
             Ok(Poll::Pending) => {
-                self.local
+                let before = slot.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
+                let requeue = before & SCHEDULED != 0;
+                *self
+                    .local
                     .tasks
                     .borrow_mut()
                     .get_mut(key)
-                    .expect("a running task keeps its slot")
-                    .future = Some(future);
-                let before = header.state.fetch_and(!RUNNING, Ordering::AcqRel);
-                if before & SCHEDULED != 0 {
+                    .expect("a running task keeps its slot") = Some(slot);
+                if requeue {
                     // Woken (or cancelled) while it ran: it goes to the back, into the next batch.
                     self.local.shared.push(key);
                 }
             }
             Ok(Poll::Ready(())) => {
-                header.state.store(CLOSED, Ordering::Release);
+                slot.header.state.store(CLOSED, Ordering::Release);
                 self.local.tasks.borrow_mut().remove(key);
-                drop(future);
+                drop(slot.future);
             }
             Err(payload) => {
-                header.state.store(CLOSED, Ordering::Release);
-                let slot = self.local.tasks.borrow_mut().remove(key);
-                drop(future);
-                if let Some(slot) = slot {
-                    slot.sink.panicked(payload);
-                }
+                slot.header.state.store(CLOSED, Ordering::Release);
+                self.local.tasks.borrow_mut().remove(key);
+                drop(slot.future);
+                slot.sink.panicked(payload);
             }
         }
     }
@@ -416,7 +465,7 @@ impl Drop for Local {
         for job in injected {
             job.sink.cancelled();
         }
-        let slots: Vec<Slot> = self.tasks.get_mut().drain().collect();
+        let slots: Vec<Slot> = self.tasks.get_mut().drain().flatten().collect();
         for slot in slots {
             slot.header.state.store(CLOSED, Ordering::Release);
             drop(slot.future);
@@ -512,6 +561,7 @@ impl Spawner {
             return Task::new(header, completion);
         }
         queue.injected.push(job);
+        self.shared.remote.store(true, Ordering::Relaxed);
         let sleep = self.shared.sleep.load(Ordering::SeqCst);
         drop(queue);
         self.shared.rouse(sleep);

@@ -284,6 +284,12 @@ pub type RunFn = fn() -> Vec<f64>;
 /// Runs `runs` (wisp, tokio, smol) for `rounds` interleaved rounds, rotating the order each
 /// round, and returns the table rows.
 pub fn measure(metrics: &[Metric], runs: [RunFn; 3], rounds: usize) -> Vec<String> {
+    // `WISP_BENCH_ONLY=text` runs only the rows whose first metric's name contains `text`.
+    if let Ok(only) = std::env::var("WISP_BENCH_ONLY")
+        && !metrics.iter().any(|m| m.name.contains(&only))
+    {
+        return Vec::new();
+    }
     const NAMES: [&str; 3] = [Wisp::NAME, Tokio::NAME, Smol::NAME];
     // results[round][runtime][metric]
     let mut results = vec![vec![Vec::new(); 3]; rounds];
