@@ -20,6 +20,8 @@
 
 mod blocking;
 mod executor;
+#[cfg(feature = "http")]
+pub mod http;
 mod join;
 pub mod net;
 mod reactor;
