@@ -1,0 +1,438 @@
+//! The [`Client`]: configuration, the request loop (redirects, the stale-connection retry), and
+//! the connection pool it shares between requests.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use super::conn::{Clocks, Conn, Origin};
+use super::error::Error;
+use super::framing::{BodyDecoder, BodyKind, Limits, body_kind};
+use super::pool::Pool;
+use super::response::{Body, Response};
+
+/// Decides whether to follow a redirect from the first URL to the second. Returning `false`
+/// hands the 3xx response itself to the caller.
+pub type RedirectPolicy = Arc<dyn Fn(&Url, &Url) -> bool + Send + Sync>;
+
+/// A redirect response's body is read and thrown away (so its connection can be reused) only up
+/// to this size; a larger one closes the connection instead.
+const MAX_DRAIN: u64 = 64 * 1024;
+
+/// An HTTP/1.1 client with a keep-alive pool. Cheap to clone: clones share the pool.
+///
+/// ```no_run
+/// # wisp::block_on(async {
+/// let client = wisp::http::Client::builder().user_agent("my-bot/1.0").build()?;
+/// let page = client.get("http://example.com/").await?;
+/// println!("{} {}", page.status(), page.text().await?);
+/// # Ok::<(), wisp::http::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config: Config,
+    pool: Mutex<Pool>,
+}
+
+impl Inner {
+    pub(crate) fn checkin(&self, origin: Origin, conn: Conn) {
+        self.pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .checkin(origin, conn);
+    }
+
+    fn checkout(&self, origin: &Origin) -> Option<Conn> {
+        self.pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .checkout(origin)
+    }
+}
+
+#[derive(Clone)]
+struct Config {
+    user_agent: String,
+    headers: Vec<(String, String)>,
+    max_redirects: usize,
+    redirect_policy: Option<RedirectPolicy>,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+    total_timeout: Option<Duration>,
+    max_body: u64,
+    limits: Limits,
+}
+
+/// Builds a [`Client`]; every setting has a default a crawler can live with.
+pub struct ClientBuilder {
+    config: Config,
+    max_idle_per_origin: usize,
+    max_idle_total: usize,
+    idle_expiry: Duration,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            config: Config {
+                user_agent: concat!("wisp/", env!("CARGO_PKG_VERSION")).to_string(),
+                headers: Vec::new(),
+                max_redirects: 10,
+                redirect_policy: None,
+                connect_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(30),
+                total_timeout: Some(Duration::from_secs(120)),
+                max_body: 64 * 1024 * 1024,
+                limits: Limits::default(),
+            },
+            max_idle_per_origin: 64,
+            max_idle_total: 512,
+            idle_expiry: Duration::from_secs(4),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The `User-Agent` header (default `wisp/<version>`).
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.config.user_agent = agent.into();
+        self
+    }
+
+    /// A header sent with every request. Checked by [`build`](ClientBuilder::build).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Redirects followed per request before [`Error::TooManyRedirects`] (default 10; 0 returns
+    /// every 3xx as it is).
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.config.max_redirects = n;
+        self
+    }
+
+    /// Called before each redirect with the current and the next URL; `false` stops there and
+    /// returns the 3xx response. A crawler uses it to stay on one host.
+    pub fn redirect_policy(
+        mut self,
+        policy: impl Fn(&Url, &Url) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.config.redirect_policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Longest wait for a TCP connection to open (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+
+    /// Longest wait for any single read or write to make progress (default 30 s).
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.config.idle_timeout = d;
+        self
+    }
+
+    /// One deadline for the whole request, every redirect and the body included (default
+    /// 120 s; `None` for no deadline).
+    pub fn total_timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.total_timeout = d;
+        self
+    }
+
+    /// The largest body accepted (default 64 MiB); more is [`Error::BodyTooLarge`].
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.config.max_body = bytes;
+        self
+    }
+
+    /// Limits on response heads and chunk framing.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Idle connections kept per origin (default 64) and in all (default 512).
+    pub fn max_idle(mut self, per_origin: usize, total: usize) -> Self {
+        self.max_idle_per_origin = per_origin;
+        self.max_idle_total = total;
+        self
+    }
+
+    /// How long an idle connection is kept (default 4 s, under the 5 s after which nginx and
+    /// Node close theirs).
+    pub fn idle_expiry(mut self, d: Duration) -> Self {
+        self.idle_expiry = d;
+        self
+    }
+
+    /// The client, or [`Error::InvalidHeader`] if a custom header could not be sent as is.
+    pub fn build(self) -> Result<Client, Error> {
+        let agent = ("User-Agent".to_string(), self.config.user_agent.clone());
+        for (name, value) in self.config.headers.iter().chain([&agent]) {
+            let name_ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            let value_ok = value
+                .bytes()
+                .all(|b| b == b'\t' || (b >= b' ' && b != 0x7f));
+            if !name_ok || !value_ok {
+                return Err(Error::InvalidHeader { name: name.clone() });
+            }
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                pool: Mutex::new(Pool::new(
+                    self.max_idle_per_origin,
+                    self.max_idle_total,
+                    self.idle_expiry,
+                )),
+                config: self.config,
+            }),
+        })
+    }
+}
+
+/// The request methods the client sends. Both are idempotent, so a request that lost the
+/// stale-connection race may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+        }
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default settings.
+    pub fn new() -> Client {
+        ClientBuilder::default()
+            .build()
+            .expect("the default settings are valid")
+    }
+
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// `GET url`, following redirects. The body is left to read from the response.
+    pub async fn get(&self, url: &str) -> Result<Response, Error> {
+        self.request(Method::Get, url).await
+    }
+
+    /// `HEAD url`, following redirects.
+    pub async fn head(&self, url: &str) -> Result<Response, Error> {
+        self.request(Method::Head, url).await
+    }
+
+    /// Sends `method url`, following redirects within the total deadline.
+    pub async fn request(&self, method: Method, url: &str) -> Result<Response, Error> {
+        let url = Url::parse(url).map_err(|e| Error::InvalidUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.request_url(method, url).await
+    }
+
+    /// [`request`](Client::request) with a parsed URL.
+    pub async fn request_url(&self, method: Method, url: Url) -> Result<Response, Error> {
+        let config = &self.inner.config;
+        let clocks = Clocks {
+            connect: config.connect_timeout,
+            idle: config.idle_timeout,
+            deadline: config.total_timeout.map(|d| Instant::now() + d),
+        };
+        let mut method = method;
+        let mut urls = vec![url];
+        let mut seen = HashSet::new();
+        loop {
+            let url = urls.last().expect("never empty").clone();
+            seen.insert(without_fragment(&url));
+            let mut response = self.send(method, &url, &clocks).await?;
+            response.urls = std::mem::take(&mut urls);
+            let status = response.status();
+            let location = response.header("location").map(<[u8]>::to_vec);
+            let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
+            else {
+                return Ok(response);
+            };
+            if config.max_redirects == 0 {
+                return Ok(response);
+            }
+            let next = url
+                .join(&percent_encode_raw(&location))
+                .map_err(|e| Error::InvalidUrl {
+                    url: String::from_utf8_lossy(&location).into_owned(),
+                    reason: e.to_string(),
+                })?;
+            if let Some(policy) = &config.redirect_policy
+                && !policy(&url, &next)
+            {
+                return Ok(response);
+            }
+            if response.redirects() >= config.max_redirects {
+                return Err(Error::TooManyRedirects {
+                    limit: config.max_redirects,
+                });
+            }
+            if seen.contains(&without_fragment(&next)) {
+                return Err(Error::RedirectLoop {
+                    url: next.to_string(),
+                });
+            }
+            drain(&mut response).await;
+            if status == 303 && method != Method::Head {
+                method = Method::Get;
+            }
+            urls = std::mem::take(&mut response.urls);
+            urls.push(next);
+        }
+    }
+
+    /// One request on one connection: a pooled one if there is one (retried once on a fresh
+    /// connection if the server had closed it), else a new one.
+    async fn send(&self, method: Method, url: &Url, clocks: &Clocks) -> Result<Response, Error> {
+        let origin = Origin::of(url)?;
+        let request = self.render(method, url);
+        if let Some(conn) = self.inner.checkout(&origin) {
+            let mut got_bytes = false;
+            match self
+                .exchange(conn, method, &origin, &request, clocks, &mut got_bytes)
+                .await
+            {
+                Ok(response) => return Ok(response),
+                // The stale-connection race (RFC 9112 9.3.1): retry once, on a new connection,
+                // only if the server sent nothing back. Both methods are idempotent.
+                Err(Error::Io(_)) if !got_bytes => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let conn = Conn::connect(url, clocks).await?;
+        let mut got_bytes = false;
+        self.exchange(conn, method, &origin, &request, clocks, &mut got_bytes)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        mut conn: Conn,
+        method: Method,
+        origin: &Origin,
+        request: &[u8],
+        clocks: &Clocks,
+        got_bytes: &mut bool,
+    ) -> Result<Response, Error> {
+        let config = &self.inner.config;
+        conn.write_all(request, clocks).await?;
+        let head = conn.read_head(&config.limits, clocks, got_bytes).await?;
+        let kind = if head.status == 101 {
+            // Switching protocols is not something this client speaks: no body, no reuse.
+            BodyKind::None
+        } else {
+            body_kind(method == Method::Head, &head)?
+        };
+        let reusable = head.status != 101 && kind != BodyKind::Close && head.keep_alive();
+        let mut body = Body {
+            conn: Some(conn),
+            decoder: BodyDecoder::new(kind, &config.limits),
+            clocks: *clocks,
+            max_body: config.max_body,
+            read: 0,
+            reuse: reusable.then(|| (self.inner.clone(), origin.clone())),
+        };
+        if kind == BodyKind::None {
+            // Nothing to read: the connection is free at once.
+            let _ = body.chunk().await;
+        }
+        Ok(Response {
+            head,
+            urls: Vec::new(),
+            body,
+        })
+    }
+
+    /// The request head, written in one piece.
+    fn render(&self, method: Method, url: &Url) -> Vec<u8> {
+        let config = &self.inner.config;
+        let mut target = url.path().to_string();
+        if let Some(query) = url.query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        let host = url.host_str().unwrap_or_default();
+        let mut head = String::with_capacity(128);
+        let _ = write!(
+            head,
+            "{} {target} HTTP/1.1\r\nHost: {host}",
+            method.as_str()
+        );
+        if let Some(port) = url.port() {
+            let _ = write!(head, ":{port}");
+        }
+        let _ = write!(
+            head,
+            "\r\nUser-Agent: {}\r\nAccept: */*\r\n",
+            config.user_agent
+        );
+        for (name, value) in &config.headers {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        head.push_str("\r\n");
+        head.into_bytes()
+    }
+}
+
+/// Reads and discards a redirect's body so its connection can be reused; a large or broken
+/// one just closes the connection.
+async fn drain(response: &mut Response) {
+    while response.body_read() <= MAX_DRAIN {
+        match response.chunk().await {
+            Ok(Some(_)) => {}
+            _ => return,
+        }
+    }
+    response.body.conn = None;
+}
+
+fn without_fragment(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_fragment(None);
+    url.into()
+}
+
+/// A `Location` header is bytes; servers send raw UTF-8 (or worse) in it. Non-ASCII bytes and
+/// controls are percent-encoded before parsing (isahc#315) instead of being rejected or mangled.
+fn percent_encode_raw(location: &[u8]) -> String {
+    let mut out = String::with_capacity(location.len());
+    for &b in location {
+        if b.is_ascii_graphic() {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}

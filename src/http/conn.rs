@@ -1,0 +1,218 @@
+//! One HTTP/1.1 connection: a `TcpStream`, its read buffer, and reads and writes that honour
+//! the idle timeout and the request's total deadline.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use url::{Host, Url};
+
+use super::error::{Error, Phase};
+use super::framing::{Head, Limits, parse_head};
+use crate::net::TcpStream;
+use crate::time::timeout;
+
+/// Reads ask the socket for at least this much room, so a head that trickles in is re-parsed at
+/// most `max_head_bytes / MIN_READ` times (no quadratic re-parsing).
+const MIN_READ: usize = 8 * 1024;
+
+/// Where a connection goes: the pool's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Origin {
+    pub(crate) scheme: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Origin {
+    /// The origin of an `http` URL; other schemes are refused here.
+    pub(crate) fn of(url: &Url) -> Result<Origin, Error> {
+        if url.scheme() != "http" {
+            return Err(Error::UnsupportedScheme(url.scheme().to_string()));
+        }
+        let host = url.host_str().ok_or_else(|| Error::InvalidUrl {
+            url: url.to_string(),
+            reason: "no host".into(),
+        })?;
+        Ok(Origin {
+            scheme: url.scheme().to_string(),
+            host: host.to_ascii_lowercase(),
+            port: url.port_or_known_default().unwrap_or(80),
+        })
+    }
+}
+
+/// The clocks of one request: how long a single wait may last, and when everything must end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clocks {
+    pub(crate) connect: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Clocks {
+    /// Runs `fut` for at most `limit` (and never past the deadline); the error names the clock
+    /// that ran out.
+    pub(crate) async fn run<T>(
+        &self,
+        limit: Duration,
+        phase: Phase,
+        fut: impl Future<Output = std::io::Result<T>>,
+    ) -> Result<T, Error> {
+        let (limit, phase) = match self.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left < limit {
+                    (left, Phase::Total)
+                } else {
+                    (limit, phase)
+                }
+            }
+            None => (limit, phase),
+        };
+        match timeout(limit, fut).await {
+            Ok(result) => result.map_err(Error::Io),
+            Err(_) => Err(Error::Timeout { phase }),
+        }
+    }
+}
+
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    buf: Vec<u8>,
+    /// Unconsumed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// Taken from the pool: a failure before any response byte may be the stale-connection race.
+    pub(crate) reused: bool,
+}
+
+impl Conn {
+    pub(crate) async fn connect(url: &Url, clocks: &Clocks) -> Result<Conn, Error> {
+        let port = url.port_or_known_default().unwrap_or(80);
+        let connecting = async {
+            match url.host() {
+                Some(Host::Ipv4(ip)) => {
+                    TcpStream::connect(SocketAddr::new(IpAddr::V4(ip), port)).await
+                }
+                Some(Host::Ipv6(ip)) => {
+                    TcpStream::connect(SocketAddr::new(IpAddr::V6(ip), port)).await
+                }
+                Some(Host::Domain(name)) => TcpStream::connect((name, port)).await,
+                None => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "URL has no host",
+                )),
+            }
+        };
+        let stream = clocks
+            .run(clocks.connect, Phase::Connect, connecting)
+            .await?;
+        // Requests are written whole; waiting for an ACK before the next one only adds latency.
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            reused: false,
+        })
+    }
+
+    pub(crate) async fn write_all(&self, bytes: &[u8], clocks: &Clocks) -> Result<(), Error> {
+        let stream = &self.stream;
+        let mut written = 0;
+        while written < bytes.len() {
+            let n = clocks
+                .run(clocks.idle, Phase::Idle, stream.write(&bytes[written..]))
+                .await?;
+            if n == 0 {
+                return Err(Error::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            written += n;
+        }
+        Ok(())
+    }
+
+    /// The bytes read but not consumed yet.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n;
+        debug_assert!(self.start <= self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Consumes `n` buffered bytes and returns `range` (relative to the buffered bytes before
+    /// the call, inside the consumed part): the body data a decoder found there, not copied.
+    pub(crate) fn consume_returning(&mut self, n: usize, range: std::ops::Range<usize>) -> &[u8] {
+        let base = self.start;
+        debug_assert!(range.end <= n);
+        self.consume(n);
+        &self.buf[base + range.start..base + range.end]
+    }
+
+    /// Reads more bytes after the buffered ones. Returns how many arrived (0 at end of stream).
+    pub(crate) async fn fill(&mut self, clocks: &Clocks) -> Result<usize, Error> {
+        if self.start > 0 && self.buf.len() - self.end < MIN_READ {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < MIN_READ {
+            self.buf.resize(self.end + MIN_READ, 0);
+        }
+        let stream = &self.stream;
+        let room = &mut self.buf[self.end..];
+        let n = clocks
+            .run(clocks.idle, Phase::Idle, stream.read(room))
+            .await?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Reads the next final response head, skipping informational (1xx) responses other than
+    /// 101. `got_bytes` is set as soon as any response byte arrived (after that, a retry could
+    /// repeat a request the server already acted on).
+    pub(crate) async fn read_head(
+        &mut self,
+        limits: &Limits,
+        clocks: &Clocks,
+        got_bytes: &mut bool,
+    ) -> Result<Head, Error> {
+        loop {
+            if let Some((head, used)) = parse_head(self.buffered(), limits)? {
+                self.consume(used);
+                if (100..200).contains(&head.status) && head.status != 101 {
+                    continue;
+                }
+                return Ok(head);
+            }
+            let n = self.fill(clocks).await?;
+            if n == 0 {
+                return Err(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection before a complete response head",
+                )));
+            }
+            *got_bytes = true;
+        }
+    }
+
+    /// Whether an idle pooled connection still looks usable: a connection that turned readable
+    /// while idle (EOF, or bytes nobody asked for) is dead.
+    pub(crate) fn idle_is_alive(&self) -> bool {
+        if !self.buffered().is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let read = std::pin::pin!(self.stream.read(&mut probe));
+        read.poll(&mut cx).is_pending()
+    }
+}

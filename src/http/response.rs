@@ -1,0 +1,177 @@
+//! A response: its head, the URLs it went through, and a body read as it arrives.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use super::client::Inner;
+use super::conn::{Clocks, Conn, Origin};
+use super::error::Error;
+use super::framing::{BodyDecoder, Head};
+
+/// An HTTP response whose head has arrived. The body is read with [`chunk`](Response::chunk)
+/// (as it arrives, without buffering it) or [`bytes`](Response::bytes) (collected).
+///
+/// Reading the body to its end returns the connection to the client's pool; dropping the
+/// response earlier closes the connection instead.
+pub struct Response {
+    pub(crate) head: Head,
+    pub(crate) urls: Vec<Url>,
+    pub(crate) body: Body,
+}
+
+impl Response {
+    /// The status code, e.g. 200.
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    /// The reason phrase the server sent (`"OK"`); may be empty.
+    pub fn reason(&self) -> &str {
+        &self.head.reason
+    }
+
+    /// The first value of header `name` (case-insensitive), as raw bytes.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.head.header(name)
+    }
+
+    /// The first value of header `name` (case-insensitive), if it is valid UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.head.header_str(name)
+    }
+
+    /// Every header as sent, in order.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.head.headers
+    }
+
+    /// The URL that produced this response, after redirects.
+    pub fn url(&self) -> &Url {
+        self.urls
+            .last()
+            .expect("a response has at least its request's URL")
+    }
+
+    /// Every URL requested on the way, in order: the original one first, this response's last.
+    pub fn urls(&self) -> &[Url] {
+        &self.urls
+    }
+
+    /// How many redirects were followed.
+    pub fn redirects(&self) -> usize {
+        self.urls.len() - 1
+    }
+
+    /// The next piece of the body as it arrives, `None` at its end. At most the client's
+    /// `max_body` bytes are accepted in total: then [`Error::BodyTooLarge`].
+    pub async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+        self.body.chunk().await
+    }
+
+    /// Reads the whole body into memory (at most the client's `max_body` bytes).
+    pub async fn bytes(mut self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        while let Some(piece) = self.body.chunk().await? {
+            out.extend_from_slice(piece);
+        }
+        Ok(out)
+    }
+
+    /// Reads the whole body as text, replacing invalid UTF-8.
+    pub async fn text(self) -> Result<String, Error> {
+        let bytes = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Bytes of body read so far.
+    pub fn body_read(&self) -> u64 {
+        self.body.read
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.head.status)
+            .field("url", &self.url().as_str())
+            .field("headers", &self.head.headers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a body comes from, and where its connection goes once the body ended.
+pub(crate) struct Body {
+    /// `None` once the connection went back to the pool or was closed.
+    pub(crate) conn: Option<Conn>,
+    pub(crate) decoder: BodyDecoder,
+    pub(crate) clocks: Clocks,
+    pub(crate) max_body: u64,
+    pub(crate) read: u64,
+    /// Where the connection may be pooled when the body ends (keep-alive on both sides).
+    pub(crate) reuse: Option<(Arc<Inner>, Origin)>,
+}
+
+impl Body {
+    pub(crate) async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(None);
+            };
+            if self.decoder.is_done() {
+                self.finish();
+                return Ok(None);
+            }
+            let input = conn.buffered();
+            let step = self.decoder.decode(input)?;
+            if step.consumed > 0 || step.done {
+                let range = if step.data.is_empty() {
+                    0..0
+                } else {
+                    let offset = step.data.as_ptr().addr() - input.as_ptr().addr();
+                    offset..offset + step.data.len()
+                };
+                let len = step.data.len() as u64;
+                let consumed = step.consumed;
+                if self.read + len > self.max_body {
+                    self.conn = None;
+                    return Err(Error::BodyTooLarge {
+                        limit: self.max_body,
+                    });
+                }
+                self.read += len;
+                if range.is_empty() {
+                    conn.consume(consumed);
+                    continue;
+                }
+                // The data stays in the buffer until the next call, which is when it may move.
+                let conn = self.conn.as_mut().expect("checked above");
+                return Ok(Some(conn.consume_returning(consumed, range)));
+            }
+            let n = match conn.fill(&self.clocks).await {
+                Ok(n) => n,
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                // The server closed: complete only for a close-delimited body.
+                self.conn = None;
+                self.decoder.eof().map_err(Error::Parse)?;
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The body ended at its framed end: pool the connection if allowed and nothing is left
+    /// over (bytes after the body would be garbage the next response would trip on).
+    fn finish(&mut self) {
+        let conn = self.conn.take();
+        if let (Some(conn), Some((inner, origin))) = (conn, self.reuse.take())
+            && conn.buffered().is_empty()
+        {
+            inner.checkin(origin, conn);
+        }
+    }
+}
