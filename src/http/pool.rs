@@ -85,13 +85,13 @@ impl Pool {
             .iter()
             .filter_map(|(origin, list)| list.front().map(|(_, since)| (origin.clone(), *since)))
             .min_by_key(|(_, since)| *since);
-        if let Some((origin, _)) = oldest {
-            if let Some(list) = self.idle.get_mut(&origin) {
-                list.pop_front();
-                self.total -= 1;
-                if list.is_empty() {
-                    self.idle.remove(&origin);
-                }
+        if let Some((origin, _)) = oldest
+            && let Some(list) = self.idle.get_mut(&origin)
+        {
+            list.pop_front();
+            self.total -= 1;
+            if list.is_empty() {
+                self.idle.remove(&origin);
             }
         }
     }
