@@ -24,7 +24,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -34,7 +33,7 @@ use std::thread::{self, Thread};
 
 use crate::reactor;
 use crate::slab::Slab;
-use crate::task::{CANCEL, CLOSED, Completion, Header, RUNNING, SCHEDULED, Sink, Task};
+use crate::task::{self, CANCEL, CLOSED, Completion, Header, RUNNING, SCHEDULED, Task};
 
 /// How many polls may run between two turns of the reactor. tokio's current_thread uses 61 and
 /// async-executor 200; one zero-timeout turn costs about 1.5 us when sockets are registered, so
@@ -54,7 +53,6 @@ type SendFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// A task spawned from another thread, waiting to be adopted by the executor's thread.
 struct Injected {
     future: SendFuture,
-    sink: Arc<dyn Sink + Send + Sync>,
     /// Created by the spawner (marked `SCHEDULED`, so nothing queues it early); its key is set
     /// on adoption.
     header: Arc<Header>,
@@ -172,7 +170,6 @@ impl Wake for MainWaker {
 /// A task's slot on the executor's thread.
 struct Slot {
     future: LocalFuture,
-    sink: Arc<dyn Sink>,
     header: Arc<Header>,
     waker: Waker,
 }
@@ -248,18 +245,16 @@ impl Executor {
         let key = self.local.tasks.borrow().vacant_key();
         let header = Header::new(key, self.local.shared.clone());
         let done = completion.clone();
-        let future = Box::pin(async move { done.complete(future.await) });
-        self.adopt(future, completion.clone(), header.clone());
+        self.adopt(Box::pin(task::run(future, done)), header.clone());
         Task::new(header, completion)
     }
 
     /// Puts a future in the slab and on the run queue. `header` is already marked `SCHEDULED`.
-    fn adopt(&self, future: LocalFuture, sink: Arc<dyn Sink>, header: Arc<Header>) {
+    fn adopt(&self, future: LocalFuture, header: Arc<Header>) {
         let waker = Waker::from(header.clone());
         let key = header.key();
         let slot = Slot {
             future,
-            sink,
             header,
             waker,
         };
@@ -390,7 +385,7 @@ impl Executor {
         };
         for job in injected {
             job.header.set_key(self.local.tasks.borrow().vacant_key());
-            self.adopt(job.future, job.sink, job.header);
+            self.adopt(job.future, job.header);
         }
     }
 
@@ -418,15 +413,15 @@ impl Executor {
         if state & CANCEL != 0 {
             slot.header.state.store(CLOSED, Ordering::Release);
             self.local.tasks.borrow_mut().remove(key);
-            // Drop the future outside the slab borrow: its destructor may cancel other tasks.
+            // Dropped outside the slab borrow: its destructor may cancel other tasks. Dropping it
+            // tells the task's `Completion` that it was cancelled.
             drop(slot.future);
-            slot.sink.cancelled();
             return;
         }
         let mut cx = Context::from_waker(&slot.waker);
-        let result = catch_unwind(AssertUnwindSafe(|| slot.future.as_mut().poll(&mut cx)));
-        match result {
-            Ok(Poll::Pending) => {
+        // A panic cannot escape: `task::run` catches it around the user's future.
+        match slot.future.as_mut().poll(&mut cx) {
+            Poll::Pending => {
                 let before = slot.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
                 let requeue = before & SCHEDULED != 0;
                 *self
@@ -440,16 +435,10 @@ impl Executor {
                     self.local.shared.push(key);
                 }
             }
-            Ok(Poll::Ready(())) => {
+            Poll::Ready(()) => {
                 slot.header.state.store(CLOSED, Ordering::Release);
                 self.local.tasks.borrow_mut().remove(key);
                 drop(slot.future);
-            }
-            Err(payload) => {
-                slot.header.state.store(CLOSED, Ordering::Release);
-                self.local.tasks.borrow_mut().remove(key);
-                drop(slot.future);
-                slot.sink.panicked(payload);
             }
         }
     }
@@ -462,14 +451,12 @@ impl Drop for Local {
             queue.closed = true;
             std::mem::take(&mut queue.injected)
         };
-        for job in injected {
-            job.sink.cancelled();
-        }
+        // Dropping a task's future tells its `Completion` that it was cancelled.
+        drop(injected);
         let slots: Vec<Slot> = self.tasks.get_mut().drain().flatten().collect();
         for slot in slots {
             slot.header.state.store(CLOSED, Ordering::Release);
             drop(slot.future);
-            slot.sink.cancelled();
         }
     }
 }
@@ -549,8 +536,7 @@ impl Spawner {
         let done = completion.clone();
         let header = Header::new(usize::MAX, self.shared.clone());
         let job = Injected {
-            future: Box::pin(async move { done.complete(future.await) }),
-            sink: completion.clone(),
+            future: Box::pin(task::run(future, done)),
             header: header.clone(),
         };
         let mut queue = self.shared.lock();

@@ -20,9 +20,9 @@
 //! ```
 
 use std::any::Any;
-use std::future::Future;
-use std::panic::resume_unwind;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
@@ -157,15 +157,9 @@ impl<T> Completion<T> {
     }
 }
 
-/// The type-erased side of a [`Completion`] that the executor needs when it cannot see `T`.
-pub(crate) trait Sink {
-    /// The future panicked while being polled.
-    fn panicked(&self, payload: Box<dyn Any + Send>);
-    /// The future was dropped before it completed.
-    fn cancelled(&self);
-}
-
-impl<T> Sink for Completion<T> {
+impl<T> Completion<T> {
+    /// The future panicked while being polled. A detached task's panic is reported here, since
+    /// nobody will await it.
     fn panicked(&self, payload: Box<dyn Any + Send>) {
         let detached = self.lock().detached;
         if detached {
@@ -179,8 +173,42 @@ impl<T> Sink for Completion<T> {
         }
     }
 
-    fn cancelled(&self) {
+    /// The future was dropped before it completed.
+    pub(crate) fn cancelled(&self) {
         self.finish(Outcome::Cancelled);
+    }
+}
+
+/// The future an executor stores for a spawned task: runs `future`, catches a panic, and hands
+/// the outcome to `done`. If it is dropped before that (the task was cancelled, or its executor
+/// dropped), `done` learns it was cancelled. So the executor needs nothing typed beside the
+/// future itself.
+pub(crate) async fn run<F: Future>(future: F, done: Arc<Completion<F::Output>>) {
+    let mut guard = Outstanding(Some(done));
+    let mut future = pin!(future);
+    let outcome = poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(payload)),
+        },
+    )
+    .await;
+    let done = guard.0.take().expect("taken only here");
+    match outcome {
+        Ok(value) => done.complete(value),
+        Err(payload) => done.panicked(payload),
+    }
+}
+
+/// Reports a cancellation if dropped while still holding the completion.
+struct Outstanding<T>(Option<Arc<Completion<T>>>);
+
+impl<T> Drop for Outstanding<T> {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            done.cancelled();
+        }
     }
 }
 

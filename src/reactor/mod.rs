@@ -35,6 +35,7 @@ use source::Source;
 pub(crate) use source::{Direction, Registered};
 
 /// The length of a wheel tick. Deadlines round *up* to a tick, so a timer never fires early.
+/// (`tick_ceil` and `tick_floor` assume one millisecond.)
 const TICK: Duration = Duration::from_millis(1);
 
 /// The longest single wait in the poller; a timer further away is reached in several waits.
@@ -113,17 +114,19 @@ impl Reactor {
         let _ = self.poller.notify();
     }
 
-    /// The first tick at or after `deadline`.
+    /// The first tick at or after `deadline` (ticks are milliseconds; u64 arithmetic only, this
+    /// runs on every timer insert).
     fn tick_ceil(&self, deadline: Instant) -> u64 {
-        let nanos = deadline.saturating_duration_since(self.origin).as_nanos();
-        let tick = nanos.div_ceil(TICK.as_nanos());
-        u64::try_from(tick).unwrap_or(u64::MAX)
+        let d = deadline.saturating_duration_since(self.origin);
+        let sub_ms = u64::from(d.subsec_nanos()).div_ceil(1_000_000);
+        d.as_secs().saturating_mul(1000).saturating_add(sub_ms)
     }
 
     /// The last tick at or before `now`.
     fn tick_floor(&self, now: Instant) -> u64 {
-        let tick = now.saturating_duration_since(self.origin).as_nanos() / TICK.as_nanos();
-        u64::try_from(tick).unwrap_or(u64::MAX)
+        let d = now.saturating_duration_since(self.origin);
+        let sub_ms = u64::from(d.subsec_nanos()) / 1_000_000;
+        d.as_secs().saturating_mul(1000).saturating_add(sub_ms)
     }
 
     /// The instant a tick starts, if it is representable (a tick years away may not be).

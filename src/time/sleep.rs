@@ -93,8 +93,16 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let deadline = match this.when {
-            When::At(at) => at,
+            When::At(at) => {
+                if Instant::now() >= at {
+                    return Poll::Ready(());
+                }
+                at
+            }
+            // The clock starts now, so the deadline is in the future unless the duration is 0:
+            // one clock read, not two.
             When::After(duration) => match Instant::now().checked_add(duration) {
+                _ if duration.is_zero() => return Poll::Ready(()),
                 Some(at) => {
                     this.when = When::At(at);
                     at
@@ -107,9 +115,6 @@ impl Future for Sleep {
             // Nothing will ever wake it; nothing needs to be registered either.
             When::Never => return Poll::Pending,
         };
-        if Instant::now() >= deadline {
-            return Poll::Ready(());
-        }
         match reactor.insert_timer(deadline, cx.waker()) {
             Some(key) => {
                 this.key = Some(key);
