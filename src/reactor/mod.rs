@@ -173,42 +173,47 @@ impl Reactor {
         drop(removed);
     }
 
-    /// Fires every timer due at `now`. Returns the tick of the next expiration.
-    fn fire_timers(&self, now: Instant) -> (bool, Option<u64>) {
+    /// Fires every timer due at `now`. Returns whether any fired.
+    fn fire_timers(&self, now: Instant) -> bool {
         let mut fired = Vec::new();
-        let next = {
-            let mut timers = lock(&self.timers);
-            timers.wheel.advance(self.tick_floor(now), &mut fired);
-            timers.wheel.next_expiration()
-        };
+        lock(&self.timers)
+            .wheel
+            .advance(self.tick_floor(now), &mut fired);
         let any = !fired.is_empty();
         wake_all(fired.into_iter().map(|(_, waker)| waker));
-        (any, next)
+        any
     }
 
     /// One turn as the driver: fire due timers, then wait for I/O until the next timer (if
     /// `block`) or not at all, then fire the timers that came due meanwhile.
     fn drive(&self, events: &mut Events, block: bool) {
         let now = Instant::now();
-        let (fired, next) = self.fire_timers(now);
-        let timeout = if block && !fired {
-            // A deadline too far away to name is waited for a day at a time.
-            next.map(|tick| {
-                self.instant_of(tick)
-                    .map_or(MAX_WAIT, |at| at.saturating_duration_since(now))
-                    .min(MAX_WAIT)
-            })
-        } else {
-            Some(Duration::ZERO)
+        let fired = self.fire_timers(now);
+        let timeout = {
+            // The next deadline is read and `waiting_until` published under one lock: a timer
+            // inserted after this sees `waiting_until` and notifies if it is earlier, a timer
+            // inserted before is part of `next`. (Two locks here lost timers in between.)
+            let mut timers = lock(&self.timers);
+            let next = timers.wheel.next_expiration();
+            let timeout = if block && !fired {
+                // A deadline too far away to name is waited for a day at a time.
+                next.map(|tick| {
+                    self.instant_of(tick)
+                        .map_or(MAX_WAIT, |at| at.saturating_duration_since(now))
+                        .min(MAX_WAIT)
+                })
+            } else {
+                Some(Duration::ZERO)
+            };
+            if timeout == Some(Duration::ZERO) {
+                if self.sources.load(Ordering::Relaxed) == 0 {
+                    return;
+                }
+            } else {
+                timers.waiting_until = Some(next.unwrap_or(u64::MAX));
+            }
+            timeout
         };
-        if timeout == Some(Duration::ZERO) && self.sources.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        lock(&self.timers).waiting_until = Some(if timeout.is_some() {
-            next.unwrap_or(0)
-        } else {
-            u64::MAX
-        });
         events.clear();
         // An error here is EINTR (retried inside polling) or a broken poller; either way the
         // caller loops and tries again, so it is not worth surfacing.
@@ -302,6 +307,13 @@ pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
             }
             lock(&reactor.parked).retain(|t| t.id() != me.id());
             shared.sleep.store(AWAKE, Ordering::SeqCst);
+            // This thread may have been handed the reactor (unparked by a driver that let go)
+            // just as its own tasks woke it, and it will not drive now. Pass the hand-off on, or
+            // another parked executor could be left with no driver.
+            if let Ok(events) = reactor.driver.try_lock() {
+                drop(events);
+                reactor.hand_off();
+            }
         }
     }
 }
