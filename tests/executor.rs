@@ -150,7 +150,10 @@ fn dropping_a_task_cancels_it_and_runs_its_destructor_on_the_executor_thread() {
                 p.set(true);
                 pending::<()>().await;
             });
-            assert!(yield_until(10, || polled.get()).await, "the task never started");
+            assert!(
+                yield_until(10, || polled.get()).await,
+                "the task never started"
+            );
             assert!(!dropped.load(Ordering::SeqCst));
             drop(task);
             assert!(
@@ -168,7 +171,10 @@ fn dropping_a_task_cancels_it_and_runs_its_destructor_on_the_executor_thread() {
                 r.set(true);
             }));
             assert!(yield_until(10, || dropped.load(Ordering::SeqCst)).await);
-            assert!(!ran.get(), "a task cancelled before its first poll must not run");
+            assert!(
+                !ran.get(),
+                "a task cancelled before its first poll must not run"
+            );
         })
     });
 }
@@ -238,7 +244,10 @@ fn cancel_returns_the_output_if_finished_else_none() {
             assert!(!task.is_finished());
             assert_eq!(task.cancel().await, None);
             // cancel() waits for the future to be gone.
-            assert!(dropped.load(Ordering::SeqCst), "cancel().await returned before the drop");
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "cancel().await returned before the drop"
+            );
         })
     });
 }
@@ -359,7 +368,10 @@ fn a_wake_during_poll_is_not_lost() {
     let task = ex.spawn(self_waking());
     assert!(ex.try_tick(), "first poll");
     assert!(!task.is_finished());
-    assert!(ex.try_tick(), "the wake during the first poll must queue the task again");
+    assert!(
+        ex.try_tick(),
+        "the wake during the first poll must queue the task again"
+    );
     assert!(task.is_finished());
     assert!(!ex.try_tick());
     assert_eq!(ex.block_on(task), 9);
@@ -399,7 +411,11 @@ fn counted(
     poll_fn(move |cx| {
         polls.set(polls.get() + 1);
         *waker.borrow_mut() = Some(cx.waker().clone());
-        if go.get() { Poll::Ready(()) } else { Poll::Pending }
+        if go.get() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     })
 }
 
@@ -458,18 +474,28 @@ fn waking_a_finished_or_cancelled_task_does_nothing() {
     for _ in 0..10 {
         stale.wake_by_ref();
     }
-    assert!(!ex.try_tick(), "a finished task must not be queued by a wake");
+    assert!(
+        !ex.try_tick(),
+        "a finished task must not be queued by a wake"
+    );
     assert_eq!(polls.get(), 1);
     ex.block_on(task);
 
     // Cancelled.
     let polls = Rc::new(Cell::new(0));
     let waker = Rc::new(RefCell::new(None));
-    let task = ex.spawn(counted(polls.clone(), waker.clone(), Rc::new(Cell::new(false))));
+    let task = ex.spawn(counted(
+        polls.clone(),
+        waker.clone(),
+        Rc::new(Cell::new(false)),
+    ));
     assert!(ex.try_tick());
     let stale = waker.borrow().clone().unwrap();
     drop(task);
-    assert!(ex.try_tick(), "the cancelled task is dropped by the executor");
+    assert!(
+        ex.try_tick(),
+        "the cancelled task is dropped by the executor"
+    );
     assert!(!ex.try_tick());
 
     // A new task probably takes the freed slot: the stale waker must not wake it.
@@ -484,7 +510,11 @@ fn waking_a_finished_or_cancelled_task_does_nothing() {
     stale.wake();
     assert!(!ex.try_tick(), "a stale waker must not queue anything");
     assert_eq!(polls.get(), 1);
-    assert_eq!(polls2.get(), 1, "a stale waker woke the task that reused the slot");
+    assert_eq!(
+        polls2.get(),
+        1,
+        "a stale waker woke the task that reused the slot"
+    );
     drop(task2);
 }
 
@@ -498,9 +528,8 @@ fn will_wake_holds_for_clones_and_across_polls() {
     let task = ex.spawn(poll_fn(move |cx| {
         let clone = cx.waker().clone();
         r.borrow_mut().push(clone.will_wake(cx.waker()));
-        match &*f.borrow() {
-            Some(w) => r.borrow_mut().push(w.will_wake(cx.waker())),
-            None => {}
+        if let Some(w) = &*f.borrow() {
+            r.borrow_mut().push(w.will_wake(cx.waker()));
         }
         f.borrow_mut().get_or_insert(clone);
         n += 1;
@@ -618,7 +647,9 @@ fn spawner_task_output_is_awaitable_and_spawn_after_executor_drop_cancels() {
     watchdog(10, || {
         let ex = Executor::new();
         let spawner = ex.spawner();
-        let task = thread::spawn(move || spawner.spawn(async { 11 })).join().unwrap();
+        let task = thread::spawn(move || spawner.spawn(async { 11 }))
+            .join()
+            .unwrap();
         assert_eq!(ex.block_on(task), 11);
 
         let spawner = ex.spawner();
@@ -657,7 +688,11 @@ fn every_ready_task_is_polled_before_any_is_polled_twice() {
     for (w, window) in log.chunks(N).enumerate() {
         let mut seen = window.to_vec();
         seen.sort();
-        assert_eq!(seen, (0..N).collect::<Vec<_>>(), "round {w} is not round-robin: {log:?}");
+        assert_eq!(
+            seen,
+            (0..N).collect::<Vec<_>>(),
+            "round {w} is not round-robin: {log:?}"
+        );
     }
 }
 
@@ -749,7 +784,10 @@ fn run_until_stalled_runs_ready_tasks_and_returns_when_all_are_pending() {
         assert_eq!(done.get(), 3, "every task that could run to completion did");
         assert!(tasks.iter().all(|t| t.is_finished()));
         assert!(!stuck.is_finished());
-        assert!(!ex.try_tick(), "run_until_stalled returned while a task was ready");
+        assert!(
+            !ex.try_tick(),
+            "run_until_stalled returned while a task was ready"
+        );
         // Returns at once when there is nothing to do.
         ex.run_until_stalled();
     });
@@ -867,7 +905,10 @@ fn join_runs_both_and_race_returns_the_first() {
             )
             .await;
             assert_eq!(out, 2);
-            assert!(dropped.load(Ordering::SeqCst), "race did not drop the loser");
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "race did not drop the loser"
+            );
 
             // Both ready in the same poll: the first wins.
             assert_eq!(race(async { 'a' }, async { 'b' }).await, 'a');
@@ -912,7 +953,10 @@ fn an_idle_block_on_waiting_for_a_task_uses_almost_no_cpu() {
         block_on(async { spawn(sleep(Duration::from_millis(200))).await });
         thread_cpu_time() - cpu0
     });
-    assert!(cpu < Duration::from_millis(10), "burned {cpu:?} of CPU while idle");
+    assert!(
+        cpu < Duration::from_millis(10),
+        "burned {cpu:?} of CPU while idle"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,7 +53,11 @@ fn sleep_never_fires_early() {
             }))
             .await;
             for (start, d, end) in results {
-                assert!(end >= start + d, "a sleep of {d:?} fired after only {:?}", end - start);
+                assert!(
+                    end >= start + d,
+                    "a sleep of {d:?} fired after only {:?}",
+                    end - start
+                );
             }
         });
     });
@@ -118,7 +122,10 @@ fn zero_sleep_completes_at_once() {
         start.elapsed()
     });
     // No zero sleep waits for a timer tick (1000 of them would take at least a second).
-    assert!(elapsed < Duration::from_millis(900), "1000 zero sleeps took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(900),
+        "1000 zero sleeps took {elapsed:?}"
+    );
 }
 
 #[test]
@@ -157,7 +164,11 @@ fn sleep_deadline_and_reset() {
     watchdog(10, || {
         block_on(async {
             let mut s = sleep(Duration::from_secs(10));
-            assert!(poll_fn(|cx| Poll::Ready(Pin::new(&mut s).poll(cx))).await.is_pending());
+            assert!(
+                poll_fn(|cx| Poll::Ready(Pin::new(&mut s).poll(cx)))
+                    .await
+                    .is_pending()
+            );
             let target = Instant::now() + Duration::from_millis(10);
             s.reset(target);
             assert_eq!(s.deadline(), Some(target));
@@ -180,7 +191,10 @@ fn timeout_on_a_never_ready_future_elapses_after_the_duration() {
         })
     });
     assert_eq!(out, Err::<u8, Elapsed>(elapsed_value()));
-    assert!(elapsed >= Duration::from_millis(30), "timed out early: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(30),
+        "timed out early: {elapsed:?}"
+    );
 }
 
 /// An `Elapsed`, obtained the only way the public API allows.
@@ -190,7 +204,10 @@ fn elapsed_value() -> Elapsed {
 
 #[test]
 fn timeout_on_a_ready_future_is_ok() {
-    assert_eq!(block_on(timeout(Duration::from_secs(5), async { 3 })), Ok(3));
+    assert_eq!(
+        block_on(timeout(Duration::from_secs(5), async { 3 })),
+        Ok(3)
+    );
     // Ready after a while, well within the deadline.
     let out = watchdog(10, || {
         block_on(timeout(Duration::from_secs(5), async {
@@ -233,7 +250,11 @@ fn a_dropped_sleep_never_wakes_its_waker() {
         drop(sleeps);
         // Well past the dropped deadlines.
         block_on(sleep(Duration::from_millis(100)));
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0, "a dropped sleep fired its waker");
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "a dropped sleep fired its waker"
+        );
     });
 }
 
@@ -241,8 +262,9 @@ fn a_dropped_sleep_never_wakes_its_waker() {
 fn dropping_ten_thousand_registered_sleeps_leaves_timers_working() {
     let elapsed = watchdog(10, || {
         block_on(async {
-            let mut sleeps: Vec<Sleep> =
-                (0..10_000).map(|_| sleep(Duration::from_secs(10))).collect();
+            let mut sleeps: Vec<Sleep> = (0..10_000)
+                .map(|_| sleep(Duration::from_secs(10)))
+                .collect();
             poll_fn(|cx| {
                 for s in &mut sleeps {
                     assert!(Pin::new(s).poll(cx).is_pending());
@@ -257,7 +279,10 @@ fn dropping_ten_thousand_registered_sleeps_leaves_timers_working() {
         })
     });
     assert!(elapsed >= Duration::from_millis(20));
-    assert!(elapsed < Duration::from_secs(5), "a 20 ms sleep took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "a 20 ms sleep took {elapsed:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,7 +290,9 @@ fn dropping_ten_thousand_registered_sleeps_leaves_timers_working() {
 
 #[test]
 fn a_duration_max_sleep_never_completes_and_does_not_panic() {
-    let out = watchdog(10, || block_on(timeout(Duration::from_millis(50), sleep(Duration::MAX))));
+    let out = watchdog(10, || {
+        block_on(timeout(Duration::from_millis(50), sleep(Duration::MAX)))
+    });
     assert!(out.is_err());
     let mut s = sleep(Duration::MAX);
     assert!(poll_once(&mut s).is_pending());
@@ -283,7 +310,11 @@ fn a_sleep_of_three_years_does_not_panic() {
             .await;
             // Timers nearer than the far one still fire while it is registered.
             let mut far_sleep = sleep(Duration::from_secs(100_000_000));
-            assert!(poll_fn(|cx| Poll::Ready(Pin::new(&mut far_sleep).poll(cx))).await.is_pending());
+            assert!(
+                poll_fn(|cx| Poll::Ready(Pin::new(&mut far_sleep).poll(cx)))
+                    .await
+                    .is_pending()
+            );
             let start = Instant::now();
             sleep(Duration::from_millis(10)).await;
             assert!(start.elapsed() >= Duration::from_millis(10));
@@ -317,12 +348,18 @@ fn interval_first_tick_is_immediate() {
         panic!("the first tick of an interval must be immediate");
     };
     assert!(first <= before);
-    assert!(i.poll_tick(&mut Context::from_waker(Waker::noop())).is_pending());
+    assert!(
+        i.poll_tick(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+    );
     assert_eq!(i.period(), Duration::from_secs(3600));
 
     let start = Instant::now() - Duration::from_millis(1);
     let mut i = interval_at(start, Duration::from_secs(3600));
-    assert_eq!(i.poll_tick(&mut Context::from_waker(Waker::noop())), Poll::Ready(start));
+    assert_eq!(
+        i.poll_tick(&mut Context::from_waker(Waker::noop())),
+        Poll::Ready(start)
+    );
 }
 
 #[test]
@@ -343,7 +380,10 @@ fn interval_ticks_are_increasing_and_at_least_a_period_apart() {
     });
     assert_eq!(ticks[0], start, "the first tick is the start instant");
     for w in ticks.windows(2) {
-        assert!(w[1] >= w[0] + P, "ticks less than a period apart: {ticks:?}");
+        assert!(
+            w[1] >= w[0] + P,
+            "ticks less than a period apart: {ticks:?}"
+        );
     }
     for (k, (tick, seen)) in ticks.iter().zip(&observed).enumerate() {
         assert!(seen >= tick, "tick {k} observed before its instant");
@@ -369,7 +409,10 @@ fn stall_then_tick(missed: MissedTick) -> (Instant, Instant, Vec<Instant>, Insta
             let mut immediate = Vec::new();
             while let Poll::Ready(t) = tick_now(&mut i).await {
                 immediate.push(t);
-                assert!(immediate.len() < 100, "an interval that never stops being due");
+                assert!(
+                    immediate.len() < 100,
+                    "an interval that never stops being due"
+                );
             }
             let next = i.tick().await;
             (start, after_block, immediate, next)
@@ -381,7 +424,11 @@ fn stall_then_tick(missed: MissedTick) -> (Instant, Instant, Vec<Instant>, Insta
 fn interval_missed_ticks_burst() {
     let (start, after_block, immediate, next) = stall_then_tick(MissedTick::Burst);
     // Every missed tick is returned at once, on the original schedule.
-    assert!(immediate.len() >= 3, "Burst returned {} ticks at once", immediate.len());
+    assert!(
+        immediate.len() >= 3,
+        "Burst returned {} ticks at once",
+        immediate.len()
+    );
     for (k, t) in immediate.iter().enumerate() {
         assert_eq!(*t, start + P * (k as u32 + 1));
     }
@@ -395,7 +442,11 @@ fn interval_missed_ticks_delay() {
     let (start, after_block, immediate, next) = stall_then_tick(MissedTick::Delay);
     // One late tick at once, then the schedule restarts one period after it was observed.
     assert_eq!(immediate, vec![start + P]);
-    assert!(next >= after_block + P, "Delay: next tick {:?} after the block, want >= one period", next - after_block);
+    assert!(
+        next >= after_block + P,
+        "Delay: next tick {:?} after the block, want >= one period",
+        next - after_block
+    );
 }
 
 #[test]
@@ -405,7 +456,11 @@ fn interval_missed_ticks_skip_is_the_default() {
     // The next tick is the first one of the original schedule after the stall.
     assert!(next > after_block);
     let since = next.duration_since(start).as_nanos();
-    assert_eq!(since % P.as_nanos(), 0, "Skip: next tick is off the schedule");
+    assert_eq!(
+        since % P.as_nanos(),
+        0,
+        "Skip: next tick is off the schedule"
+    );
     assert!(since / P.as_nanos() >= 4);
     assert_eq!(MissedTick::default(), MissedTick::Skip);
 
@@ -467,11 +522,17 @@ fn timeout_and_interval_work_on_a_foreign_executor() {
             }
             ticks
         });
-        assert!(ticks.windows(2).all(|w| w[1] >= w[0] + Duration::from_millis(5)));
+        assert!(
+            ticks
+                .windows(2)
+                .all(|w| w[1] >= w[0] + Duration::from_millis(5))
+        );
         // A sleep created on one thread and awaited on another.
         let s = sleep(Duration::from_millis(10));
         let start = Instant::now();
-        std::thread::spawn(move || pollster::block_on(s)).join().unwrap();
+        std::thread::spawn(move || pollster::block_on(s))
+            .join()
+            .unwrap();
         assert!(start.elapsed() >= Duration::from_millis(5));
     });
 }
@@ -490,7 +551,9 @@ fn a_sleep_moves_between_threads_mid_wait() {
             Poll::Ready(())
         }));
         assert!(polled.get());
-        std::thread::spawn(move || pollster::block_on(s)).join().unwrap();
+        std::thread::spawn(move || pollster::block_on(s))
+            .join()
+            .unwrap();
         assert!(Instant::now() >= target);
     });
 }
@@ -509,7 +572,10 @@ fn timer_types_and_tasks_are_send() {
     send::<wisp::Task<u32>>();
     send::<wisp::Task<String>>();
     send_sync::<wisp::Spawner>();
-    send_val(&timeout(Duration::from_secs(1), sleep(Duration::from_secs(1))));
+    send_val(&timeout(
+        Duration::from_secs(1),
+        sleep(Duration::from_secs(1)),
+    ));
     send_val(&sleep(Duration::ZERO));
     let mut i = interval(Duration::from_secs(1));
     send_val(&i.tick());
@@ -536,7 +602,11 @@ fn a_timer_inserted_while_another_thread_drives_is_not_missed() {
         for i in 0..8000u32 {
             block_on(async move {
                 let mut far = sleep(Duration::from_secs(3600));
-                assert!(poll_fn(|cx| Poll::Ready(Pin::new(&mut far).poll(cx))).await.is_pending());
+                assert!(
+                    poll_fn(|cx| Poll::Ready(Pin::new(&mut far).poll(cx)))
+                        .await
+                        .is_pending()
+                );
                 // Land the near insert at varying points of the driver's wake-up.
                 let spin = Instant::now();
                 while spin.elapsed() < Duration::from_nanos(u64::from(i * 7919 % 150_000)) {

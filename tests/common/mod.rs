@@ -44,7 +44,12 @@ pub fn thread_cpu_time() -> Duration {
     // SAFETY: `usage` is a valid, writable `rusage` that lives for the whole call; RUSAGE_THREAD
     // is supported on Linux (since 2.6.26) and only writes into `usage`.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    assert_eq!(rc, 0, "getrusage(RUSAGE_THREAD) failed: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "getrusage(RUSAGE_THREAD) failed: {}",
+        std::io::Error::last_os_error()
+    );
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
