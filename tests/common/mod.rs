@@ -1,0 +1,85 @@
+//! Helpers shared by the runtime integration tests.
+#![allow(dead_code)]
+
+use std::any::Any;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Runs `f` on its own thread and returns its result. Panics with a clear message if `f` does not
+/// finish within `secs` seconds (a hang becomes a test failure instead of a stuck CI job), and
+/// resumes `f`'s panic if it panicked.
+pub fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("watched".into())
+        .spawn(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(out);
+        })
+        .expect("spawn the watched thread");
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(value)) => {
+            let _ = handle.join();
+            value
+        }
+        Ok(Err(payload)) => {
+            let _ = handle.join();
+            std::panic::resume_unwind(payload)
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+            "watchdog: the test body did not finish within {secs} s (a hang: lost wake-up, \
+             starvation or deadlock); its thread is left running"
+        ),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("watchdog: the test thread ended without reporting a result")
+        }
+    }
+}
+
+/// CPU time (user + system) consumed so far by the calling thread.
+#[allow(unsafe_code)]
+pub fn thread_cpu_time() -> Duration {
+    // SAFETY: `rusage` is a plain C struct for which all-zero bytes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage` that lives for the whole call; RUSAGE_THREAD
+    // is supported on Linux (since 2.6.26) and only writes into `usage`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    assert_eq!(
+        rc,
+        0,
+        "getrusage(RUSAGE_THREAD) failed: {}",
+        std::io::Error::last_os_error()
+    );
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+pub fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_string()
+    }
+}
+
+/// A tiny deterministic PRNG (xorshift64*), so "random" durations are reproducible.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+}

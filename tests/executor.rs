@@ -1,0 +1,1010 @@
+//! Integration tests of wisp's executor, tasks and combinators, through the public API only.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::future::{Future, pending, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use common::{panic_text, thread_cpu_time, watchdog};
+use futures::FutureExt;
+use futures::task::AtomicWaker;
+use wisp::time::sleep;
+use wisp::{Executor, Task, block_on, join, join_all, race, spawn, yield_now};
+
+/// Sets a flag (and records the dropping thread) when dropped: proves a future's destructor ran.
+struct DropGuard {
+    dropped: Arc<AtomicBool>,
+    thread: Arc<Mutex<Option<ThreadId>>>,
+}
+
+impl DropGuard {
+    fn new() -> (DropGuard, Arc<AtomicBool>, Arc<Mutex<Option<ThreadId>>>) {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let thread = Arc::new(Mutex::new(None));
+        (
+            DropGuard {
+                dropped: dropped.clone(),
+                thread: thread.clone(),
+            },
+            dropped,
+            thread,
+        )
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        *self.thread.lock().unwrap() = Some(thread::current().id());
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Yields until `cond` holds, at most `max` times; returns whether it held.
+async fn yield_until(max: usize, cond: impl Fn() -> bool) -> bool {
+    for _ in 0..max {
+        if cond() {
+            return true;
+        }
+        yield_now().await;
+    }
+    cond()
+}
+
+// ---------------------------------------------------------------------------------------------
+// block_on and spawn
+
+#[test]
+fn block_on_returns_the_value() {
+    assert_eq!(block_on(async { 40 + 2 }), 42);
+    let s = block_on(async {
+        yield_now().await;
+        String::from("hello")
+    });
+    assert_eq!(s, "hello");
+}
+
+#[test]
+fn spawn_and_await() {
+    let out = watchdog(10, || {
+        block_on(async {
+            let a = spawn(async { 1 });
+            let b = spawn(async {
+                yield_now().await;
+                2
+            });
+            let c = spawn(async {
+                sleep(Duration::from_millis(5)).await;
+                3
+            });
+            a.await + b.await + c.await
+        })
+    });
+    assert_eq!(out, 6);
+}
+
+#[test]
+fn spawn_outside_block_on_panics_with_a_message() {
+    let result = catch_unwind(|| {
+        let _task = spawn(async { 1 });
+    });
+    let payload = result.expect_err("wisp::spawn outside block_on must panic");
+    let text = panic_text(payload.as_ref());
+    assert!(
+        text.contains("block_on") || text.contains("Executor"),
+        "the panic should say where to call spawn from, got: {text:?}"
+    );
+}
+
+#[test]
+fn nested_block_on_inside_a_task_panics_with_a_message() {
+    let text = watchdog(10, || {
+        block_on(async {
+            let task = spawn(async {
+                let result = catch_unwind(|| block_on(async { 1 }));
+                let payload = result.expect_err("a nested block_on must panic");
+                panic_text(payload.as_ref())
+            });
+            let text = task.await;
+            // The outer executor is intact: it still runs tasks.
+            assert_eq!(spawn(async { 5 }).await, 5);
+            text
+        })
+    });
+    assert!(
+        text.contains("block_on") && (text.contains("deadlock") || text.contains("block")),
+        "the panic should explain why nesting is refused, got: {text:?}"
+    );
+    // The thread state was restored: block_on works again on a fresh thread-local state.
+    assert_eq!(block_on(async { 7 }), 7);
+}
+
+#[test]
+fn nested_block_on_in_the_main_future_panics() {
+    let result = watchdog(10, || {
+        block_on(async { catch_unwind(|| block_on(async { 1 })).is_err() })
+    });
+    assert!(result, "block_on inside block_on's own future must panic");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task handles: drop, detach, cancel, is_finished
+
+#[test]
+fn dropping_a_task_cancels_it_and_runs_its_destructor_on_the_executor_thread() {
+    watchdog(10, || {
+        block_on(async {
+            let me = thread::current().id();
+            // Started (polled once) before it is dropped.
+            let (guard, dropped, by) = DropGuard::new();
+            let polled = Rc::new(Cell::new(false));
+            let p = polled.clone();
+            let task = spawn(async move {
+                let _guard = guard;
+                p.set(true);
+                pending::<()>().await;
+            });
+            assert!(
+                yield_until(10, || polled.get()).await,
+                "the task never started"
+            );
+            assert!(!dropped.load(Ordering::SeqCst));
+            drop(task);
+            assert!(
+                yield_until(10, || dropped.load(Ordering::SeqCst)).await,
+                "dropping the Task did not drop its future"
+            );
+            assert_eq!(*by.lock().unwrap(), Some(me));
+
+            // Never polled at all: its captured state is still dropped.
+            let (guard, dropped, _) = DropGuard::new();
+            let ran = Rc::new(Cell::new(false));
+            let r = ran.clone();
+            drop(spawn(async move {
+                let _guard = guard;
+                r.set(true);
+            }));
+            assert!(yield_until(10, || dropped.load(Ordering::SeqCst)).await);
+            assert!(
+                !ran.get(),
+                "a task cancelled before its first poll must not run"
+            );
+        })
+    });
+}
+
+#[test]
+fn dropping_a_task_on_another_thread_drops_the_future_on_the_executor_thread() {
+    watchdog(10, || {
+        let ex = Executor::new();
+        let me = thread::current().id();
+        let (guard, dropped, by) = DropGuard::new();
+        let task: Task<()> = ex.spawn(async move {
+            let _guard = guard;
+            pending::<()>().await;
+        });
+        ex.block_on(async {
+            yield_now().await;
+            // Send the handle away and drop it there, while this executor sleeps.
+            let t = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                drop(task);
+            });
+            while !dropped.load(Ordering::SeqCst) {
+                sleep(Duration::from_millis(2)).await;
+            }
+            t.join().unwrap();
+        });
+        assert_eq!(*by.lock().unwrap(), Some(me));
+    });
+}
+
+#[test]
+fn detach_keeps_running_to_completion() {
+    watchdog(10, || {
+        block_on(async {
+            let done = Rc::new(Cell::new(false));
+            let d = done.clone();
+            spawn(async move {
+                for _ in 0..20 {
+                    yield_now().await;
+                }
+                sleep(Duration::from_millis(5)).await;
+                d.set(true);
+            })
+            .detach();
+            while !done.get() {
+                sleep(Duration::from_millis(1)).await;
+            }
+        })
+    });
+}
+
+#[test]
+fn cancel_returns_the_output_if_finished_else_none() {
+    watchdog(10, || {
+        block_on(async {
+            let task = spawn(async { 5 });
+            assert!(!task.is_finished(), "not polled yet");
+            assert!(yield_until(10, || task.is_finished()).await);
+            assert_eq!(task.cancel().await, Some(5));
+
+            let (guard, dropped, _) = DropGuard::new();
+            let task = spawn(async move {
+                let _guard = guard;
+                pending::<u32>().await
+            });
+            yield_now().await;
+            assert!(!task.is_finished());
+            assert_eq!(task.cancel().await, None);
+            // cancel() waits for the future to be gone.
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "cancel().await returned before the drop"
+            );
+        })
+    });
+}
+
+#[test]
+fn is_finished_reports_completion() {
+    let ex = Executor::new();
+    let flag = Rc::new(Cell::new(false));
+    let f = flag.clone();
+    let task = ex.spawn(poll_fn(move |cx| {
+        if f.get() {
+            Poll::Ready(1)
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }));
+    assert!(!task.is_finished());
+    assert!(ex.try_tick());
+    assert!(!task.is_finished());
+    flag.set(true);
+    assert!(ex.try_tick());
+    assert!(task.is_finished());
+    assert_eq!(ex.block_on(task), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Panics
+
+#[test]
+fn a_panicking_task_does_not_take_down_the_executor_and_resumes_in_the_awaiter() {
+    watchdog(10, || {
+        block_on(async {
+            let bad = spawn(async {
+                yield_now().await;
+                panic!("boom in a task");
+            });
+            let good = spawn(async {
+                for _ in 0..5 {
+                    yield_now().await;
+                }
+                7
+            });
+            assert_eq!(good.await, 7);
+            let out = AssertUnwindSafe(bad).catch_unwind().await;
+            let payload = out.expect_err("awaiting a panicked task must resume the panic");
+            assert_eq!(panic_text(payload.as_ref()), "boom in a task");
+            // Still running tasks after that.
+            assert_eq!(spawn(async { 8 }).await, 8);
+        })
+    });
+}
+
+#[test]
+fn awaiting_a_panicked_task_in_block_on_resumes_the_panic_and_leaves_the_thread_usable() {
+    watchdog(10, || {
+        let result = catch_unwind(|| {
+            block_on(async {
+                let t = spawn(async {
+                    panic!("payload-1234");
+                });
+                t.await;
+            })
+        });
+        let payload = result.expect_err("block_on must resume the task's panic");
+        assert_eq!(panic_text(payload.as_ref()), "payload-1234");
+        // The unwinding block_on cleaned up its thread-local state: no "nested block_on" panic.
+        assert_eq!(block_on(async { spawn(async { 3 }).await }), 3);
+    });
+}
+
+#[test]
+fn a_detached_panicking_task_does_not_stop_the_others() {
+    watchdog(10, || {
+        block_on(async {
+            spawn(async { panic!("detached boom (expected in this test)") }).detach();
+            let t = spawn(async {
+                yield_now().await;
+                panic!("detached boom after a yield (expected in this test)")
+            });
+            t.detach();
+            let others: Vec<_> = (0..10)
+                .map(|i| {
+                    spawn(async move {
+                        yield_now().await;
+                        yield_now().await;
+                        i
+                    })
+                })
+                .collect();
+            let out = join_all(others).await;
+            assert_eq!(out, (0..10).collect::<Vec<_>>());
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wake-ups
+
+/// Wakes itself during its first poll and returns Pending; Ready on the next poll.
+fn self_waking() -> impl Future<Output = u32> {
+    let mut first = true;
+    poll_fn(move |cx| {
+        if first {
+            first = false;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        } else {
+            Poll::Ready(9)
+        }
+    })
+}
+
+#[test]
+fn a_wake_during_poll_is_not_lost() {
+    // As a task, observed with try_tick: the self-wake re-queues it.
+    let ex = Executor::new();
+    let task = ex.spawn(self_waking());
+    assert!(ex.try_tick(), "first poll");
+    assert!(!task.is_finished());
+    assert!(
+        ex.try_tick(),
+        "the wake during the first poll must queue the task again"
+    );
+    assert!(task.is_finished());
+    assert!(!ex.try_tick());
+    assert_eq!(ex.block_on(task), 9);
+
+    // As a task and as the main future of block_on (a lost wake would hang: watchdog).
+    let out = watchdog(10, || {
+        block_on(async { spawn(self_waking()).await + self_waking().await })
+    });
+    assert_eq!(out, 18);
+
+    // Woken from another thread during its poll.
+    let out = watchdog(10, || {
+        block_on(async {
+            let mut first = true;
+            poll_fn(move |cx| {
+                if first {
+                    first = false;
+                    let w = cx.waker().clone();
+                    thread::spawn(move || w.wake()).join().unwrap();
+                    Poll::Pending
+                } else {
+                    Poll::Ready(1)
+                }
+            })
+            .await
+        })
+    });
+    assert_eq!(out, 1);
+}
+
+/// A pending future that counts its polls and publishes its waker; Ready once `go` is set.
+fn counted(
+    polls: Rc<Cell<usize>>,
+    waker: Rc<RefCell<Option<Waker>>>,
+    go: Rc<Cell<bool>>,
+) -> impl Future<Output = ()> {
+    poll_fn(move |cx| {
+        polls.set(polls.get() + 1);
+        *waker.borrow_mut() = Some(cx.waker().clone());
+        if go.get() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+#[test]
+fn duplicate_wakes_queue_the_task_once() {
+    let ex = Executor::new();
+    let polls = Rc::new(Cell::new(0));
+    let waker = Rc::new(RefCell::new(None));
+    let go = Rc::new(Cell::new(false));
+    let task = ex.spawn(counted(polls.clone(), waker.clone(), go.clone()));
+    assert!(ex.try_tick());
+    assert!(!ex.try_tick());
+    assert_eq!(polls.get(), 1);
+
+    let w = waker.borrow().clone().unwrap();
+    for _ in 0..100 {
+        w.wake_by_ref();
+    }
+    assert!(ex.try_tick(), "woken: must be polled");
+    assert!(!ex.try_tick(), "100 wakes must queue the task only once");
+    assert_eq!(polls.get(), 2);
+
+    // The same from other threads.
+    let w2 = w.clone();
+    thread::spawn(move || {
+        for _ in 0..100 {
+            w2.wake_by_ref();
+        }
+        w2.wake();
+    })
+    .join()
+    .unwrap();
+    assert!(ex.try_tick());
+    assert!(!ex.try_tick());
+    assert_eq!(polls.get(), 3);
+
+    go.set(true);
+    w.wake();
+    assert!(ex.try_tick());
+    assert!(task.is_finished());
+    assert_eq!(polls.get(), 4);
+}
+
+#[test]
+fn waking_a_finished_or_cancelled_task_does_nothing() {
+    let ex = Executor::new();
+
+    // Finished.
+    let polls = Rc::new(Cell::new(0));
+    let waker = Rc::new(RefCell::new(None));
+    let go = Rc::new(Cell::new(true));
+    let task = ex.spawn(counted(polls.clone(), waker.clone(), go));
+    assert!(ex.try_tick());
+    assert!(task.is_finished());
+    let stale = waker.borrow().clone().unwrap();
+    for _ in 0..10 {
+        stale.wake_by_ref();
+    }
+    assert!(
+        !ex.try_tick(),
+        "a finished task must not be queued by a wake"
+    );
+    assert_eq!(polls.get(), 1);
+    ex.block_on(task);
+
+    // Cancelled.
+    let polls = Rc::new(Cell::new(0));
+    let waker = Rc::new(RefCell::new(None));
+    let task = ex.spawn(counted(
+        polls.clone(),
+        waker.clone(),
+        Rc::new(Cell::new(false)),
+    ));
+    assert!(ex.try_tick());
+    let stale = waker.borrow().clone().unwrap();
+    drop(task);
+    assert!(
+        ex.try_tick(),
+        "the cancelled task is dropped by the executor"
+    );
+    assert!(!ex.try_tick());
+
+    // A new task probably takes the freed slot: the stale waker must not wake it.
+    let polls2 = Rc::new(Cell::new(0));
+    let waker2 = Rc::new(RefCell::new(None));
+    let task2 = ex.spawn(counted(polls2.clone(), waker2, Rc::new(Cell::new(false))));
+    assert!(ex.try_tick());
+    assert_eq!(polls2.get(), 1);
+    for _ in 0..10 {
+        stale.wake_by_ref();
+    }
+    stale.wake();
+    assert!(!ex.try_tick(), "a stale waker must not queue anything");
+    assert_eq!(polls.get(), 1);
+    assert_eq!(
+        polls2.get(),
+        1,
+        "a stale waker woke the task that reused the slot"
+    );
+    drop(task2);
+}
+
+#[test]
+fn will_wake_holds_for_clones_and_across_polls() {
+    let ex = Executor::new();
+    let first: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let results: Rc<RefCell<Vec<bool>>> = Rc::default();
+    let (f, r) = (first.clone(), results.clone());
+    let mut n = 0;
+    let task = ex.spawn(poll_fn(move |cx| {
+        let clone = cx.waker().clone();
+        r.borrow_mut().push(clone.will_wake(cx.waker()));
+        if let Some(w) = &*f.borrow() {
+            r.borrow_mut().push(w.will_wake(cx.waker()));
+        }
+        f.borrow_mut().get_or_insert(clone);
+        n += 1;
+        if n == 3 {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }));
+    while ex.try_tick() {}
+    assert!(task.is_finished());
+    assert_eq!(*results.borrow(), vec![true; 5]);
+}
+
+/// Four threads each add `per_thread` to a counter, waking the waiter after every increment.
+fn cross_thread_wakes(as_task: bool) {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 100_000;
+    let count = Arc::new(AtomicUsize::new(0));
+    let waker = Arc::new(AtomicWaker::new());
+    let polls = Arc::new(AtomicUsize::new(0));
+    let wait = {
+        let (count, waker, polls) = (count.clone(), waker.clone(), polls.clone());
+        poll_fn(move |cx| {
+            polls.fetch_add(1, Ordering::Relaxed);
+            waker.register(cx.waker());
+            if count.load(Ordering::SeqCst) >= THREADS * PER_THREAD {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    };
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (count, waker) = (count.clone(), waker.clone());
+            thread::spawn(move || {
+                for _ in 0..PER_THREAD {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    waker.wake();
+                }
+            })
+        })
+        .collect();
+    if as_task {
+        block_on(async { spawn(wait).await });
+    } else {
+        block_on(wait);
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(count.load(Ordering::SeqCst), THREADS * PER_THREAD);
+    assert!(polls.load(Ordering::Relaxed) >= 1);
+}
+
+#[test]
+fn cross_thread_wakes_of_a_task_are_not_lost() {
+    watchdog(20, || cross_thread_wakes(true));
+}
+
+#[test]
+fn cross_thread_wakes_of_the_main_future_are_not_lost() {
+    watchdog(20, || cross_thread_wakes(false));
+}
+
+#[test]
+fn spawner_spawns_from_other_threads_onto_a_sleeping_executor() {
+    watchdog(10, || {
+        let ex = Executor::new();
+        let spawner = ex.spawner();
+        let me = thread::current().id();
+        let (tx, mut rx) = futures::channel::mpsc::unbounded::<(usize, ThreadId)>();
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let spawner = spawner.clone();
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    // Let the executor fall asleep first.
+                    thread::sleep(Duration::from_millis(30));
+                    spawner
+                        .spawn(async move {
+                            yield_now().await;
+                            tx.unbounded_send((i, thread::current().id())).unwrap();
+                        })
+                        .detach();
+                })
+            })
+            .collect();
+        drop(tx);
+        let got = ex.block_on(async {
+            use futures::StreamExt;
+            let mut got = Vec::new();
+            // Only the spawned tasks send: this future is woken by them alone.
+            while let Some(msg) = rx.next().await {
+                got.push(msg);
+            }
+            got
+        });
+        for t in threads {
+            t.join().unwrap();
+        }
+        let mut ids: Vec<usize> = got.iter().map(|(i, _)| *i).collect();
+        ids.sort();
+        assert_eq!(ids, vec![0, 1, 2, 3]);
+        for (_, thread) in got {
+            assert_eq!(thread, me, "a spawned future ran off the executor's thread");
+        }
+    });
+}
+
+#[test]
+fn spawner_task_output_is_awaitable_and_spawn_after_executor_drop_cancels() {
+    watchdog(10, || {
+        let ex = Executor::new();
+        let spawner = ex.spawner();
+        let task = thread::spawn(move || spawner.spawn(async { 11 }))
+            .join()
+            .unwrap();
+        assert_eq!(ex.block_on(task), 11);
+
+        let spawner = ex.spawner();
+        drop(ex);
+        let task = spawner.spawn(async { 12 });
+        assert_eq!(pollster::block_on(task.cancel()), None);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fairness
+
+#[test]
+fn every_ready_task_is_polled_before_any_is_polled_twice() {
+    const N: usize = 7;
+    const ROUNDS: usize = 20;
+    let log = watchdog(10, || {
+        block_on(async {
+            let log: Rc<RefCell<Vec<usize>>> = Rc::default();
+            let tasks: Vec<_> = (0..N)
+                .map(|id| {
+                    let log = log.clone();
+                    spawn(async move {
+                        for _ in 0..ROUNDS {
+                            log.borrow_mut().push(id);
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            join_all(tasks).await;
+            Rc::try_unwrap(log).unwrap().into_inner()
+        })
+    });
+    assert_eq!(log.len(), N * ROUNDS);
+    for (w, window) in log.chunks(N).enumerate() {
+        let mut seen = window.to_vec();
+        seen.sort();
+        assert_eq!(
+            seen,
+            (0..N).collect::<Vec<_>>(),
+            "round {w} is not round-robin: {log:?}"
+        );
+    }
+}
+
+#[test]
+fn a_task_that_yields_forever_does_not_starve_a_timer() {
+    watchdog(10, || {
+        block_on(async {
+            spawn(async {
+                loop {
+                    yield_now().await;
+                }
+            })
+            .detach();
+            let start = Instant::now();
+            sleep(Duration::from_millis(20)).await;
+            assert!(start.elapsed() >= Duration::from_millis(20));
+        })
+    });
+}
+
+#[test]
+fn a_task_that_yields_forever_does_not_starve_other_tasks() {
+    watchdog(10, || {
+        block_on(async {
+            for _ in 0..2 {
+                spawn(async {
+                    loop {
+                        yield_now().await;
+                    }
+                })
+                .detach();
+            }
+            let other = spawn(async {
+                for _ in 0..1000 {
+                    yield_now().await;
+                }
+                "done"
+            });
+            assert_eq!(other.await, "done");
+            // A timer inside a task, too.
+            let timed = spawn(async {
+                sleep(Duration::from_millis(10)).await;
+                1
+            });
+            assert_eq!(timed.await, 1);
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executor
+
+#[test]
+fn try_tick_on_an_empty_executor_returns_false_without_blocking() {
+    watchdog(10, || {
+        let ex = Executor::new();
+        let start = Instant::now();
+        for _ in 0..1000 {
+            assert!(!ex.try_tick());
+        }
+        // Blocking even once (e.g. in the reactor) would be far slower than this generous bound.
+        assert!(start.elapsed() < Duration::from_secs(2));
+        // A task that waits on something that never comes: still false, still no blocking.
+        let task = ex.spawn(pending::<()>());
+        assert!(ex.try_tick());
+        assert!(!ex.try_tick());
+        drop(task);
+    });
+}
+
+#[test]
+fn run_until_stalled_runs_ready_tasks_and_returns_when_all_are_pending() {
+    watchdog(10, || {
+        let ex = Executor::new();
+        let done = Rc::new(Cell::new(0));
+        let tasks: Vec<_> = (0..3)
+            .map(|i| {
+                let done = done.clone();
+                ex.spawn(async move {
+                    for _ in 0..(5 * (i + 1)) {
+                        yield_now().await;
+                    }
+                    done.set(done.get() + 1);
+                })
+            })
+            .collect();
+        let stuck = ex.spawn(pending::<()>());
+        ex.run_until_stalled();
+        assert_eq!(done.get(), 3, "every task that could run to completion did");
+        assert!(tasks.iter().all(|t| t.is_finished()));
+        assert!(!stuck.is_finished());
+        assert!(
+            !ex.try_tick(),
+            "run_until_stalled returned while a task was ready"
+        );
+        // Returns at once when there is nothing to do.
+        ex.run_until_stalled();
+    });
+}
+
+#[test]
+fn run_is_block_on() {
+    let ex = Executor::new();
+    let t = ex.spawn(async { 2 });
+    assert_eq!(watchdog(10, move || pollster::block_on(async { 0 }) + 1), 1);
+    assert_eq!(ex.run(async { t.await * 2 }), 4);
+}
+
+#[test]
+fn join_all_returns_outputs_in_input_order_with_yields() {
+    let out = watchdog(10, || {
+        block_on(join_all((0..10usize).map(|i| async move {
+            for _ in 0..(10 - i) * 3 {
+                yield_now().await;
+            }
+            i
+        })))
+    });
+    assert_eq!(out, (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn join_all_returns_outputs_in_input_order_with_sleeps() {
+    let out = watchdog(10, || {
+        block_on(async {
+            let finished: Rc<RefCell<Vec<usize>>> = Rc::default();
+            let out = join_all((0..8usize).map(|i| {
+                let finished = finished.clone();
+                async move {
+                    sleep(Duration::from_millis(4 * (8 - i) as u64)).await;
+                    finished.borrow_mut().push(i);
+                    i * 10
+                }
+            }))
+            .await;
+            (out, finished.borrow().len())
+        })
+    });
+    assert_eq!(out.0, (0..8).map(|i| i * 10).collect::<Vec<_>>());
+    assert_eq!(out.1, 8);
+}
+
+#[test]
+fn join_all_of_100_000_children_finishing_one_at_a_time_is_linear() {
+    const N: usize = 100_000;
+    let start = Instant::now();
+    let out = watchdog(30, || {
+        block_on(async {
+            let flags: Rc<Vec<Cell<bool>>> = Rc::new((0..N).map(|_| Cell::new(false)).collect());
+            let wakers: Rc<RefCell<Vec<Option<Waker>>>> = Rc::new(RefCell::new(vec![None; N]));
+            let driver = {
+                let (flags, wakers) = (flags.clone(), wakers.clone());
+                spawn(async move {
+                    for i in 0..N {
+                        flags[i].set(true);
+                        let w = wakers.borrow_mut()[i].take();
+                        if let Some(w) = w {
+                            w.wake();
+                        }
+                        yield_now().await;
+                    }
+                })
+            };
+            let children = (0..N).map(|i| {
+                let (flags, wakers) = (flags.clone(), wakers.clone());
+                poll_fn(move |cx| {
+                    if flags[i].get() {
+                        Poll::Ready(i)
+                    } else {
+                        wakers.borrow_mut()[i] = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                })
+            });
+            let out = join_all(children).await;
+            driver.await;
+            out
+        })
+    });
+    assert_eq!(out.len(), N);
+    assert!(out.iter().enumerate().all(|(i, &v)| i == v));
+    eprintln!("join_all of {N} children took {:?}", start.elapsed());
+}
+
+#[test]
+fn join_runs_both_and_race_returns_the_first() {
+    watchdog(10, || {
+        block_on(async {
+            let (a, b) = join(
+                async {
+                    sleep(Duration::from_millis(10)).await;
+                    1
+                },
+                async { "b" },
+            )
+            .await;
+            assert_eq!((a, b), (1, "b"));
+
+            // The loser of a race is dropped.
+            let (guard, dropped, _) = DropGuard::new();
+            let out = race(
+                async move {
+                    let _guard = guard;
+                    pending::<u32>().await
+                },
+                async {
+                    yield_now().await;
+                    2
+                },
+            )
+            .await;
+            assert_eq!(out, 2);
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "race did not drop the loser"
+            );
+
+            // Both ready in the same poll: the first wins.
+            assert_eq!(race(async { 'a' }, async { 'b' }).await, 'a');
+            let out = race(
+                async {
+                    sleep(Duration::from_secs(10)).await;
+                    "slow"
+                },
+                async {
+                    sleep(Duration::from_millis(5)).await;
+                    "fast"
+                },
+            )
+            .await;
+            assert_eq!(out, "fast");
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle CPU
+
+#[test]
+fn an_idle_block_on_uses_almost_no_cpu() {
+    let (cpu, wall) = watchdog(20, || {
+        let cpu0 = thread_cpu_time();
+        let start = Instant::now();
+        block_on(sleep(Duration::from_millis(300)));
+        (thread_cpu_time() - cpu0, start.elapsed())
+    });
+    assert!(wall >= Duration::from_millis(300), "woke early: {wall:?}");
+    assert!(
+        cpu < Duration::from_millis(15),
+        "block_on(sleep(300ms)) burned {cpu:?} of CPU (limit 15 ms): it does not sleep while idle"
+    );
+}
+
+#[test]
+fn an_idle_block_on_waiting_for_a_task_uses_almost_no_cpu() {
+    let cpu = watchdog(20, || {
+        let cpu0 = thread_cpu_time();
+        block_on(async { spawn(sleep(Duration::from_millis(200))).await });
+        thread_cpu_time() - cpu0
+    });
+    assert!(
+        cpu < Duration::from_millis(10),
+        "burned {cpu:?} of CPU while idle"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several threads, each with its own block_on, sharing the one reactor.
+
+#[test]
+fn many_threads_each_in_block_on_all_get_their_timers() {
+    watchdog(20, || {
+        let threads: Vec<_> = (0..4u64)
+            .map(|i| {
+                thread::spawn(move || {
+                    for j in 0..6u64 {
+                        let d = Duration::from_millis(1 + (i * 7 + j * 3) % 15);
+                        let start = Instant::now();
+                        block_on(sleep(d));
+                        assert!(start.elapsed() >= d);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}
+
+/// Thread A drives the reactor; B, then C park. A's and C's timers fire in the same turn; B's
+/// comes later. When A stops driving it hands the reactor to one parked thread: it must be one
+/// that still needs it (B), or B must be woken some other way once A and C are gone.
+#[test]
+#[ignore = "wisp bug: reactor::hand_off (src/reactor/mod.rs:245) unparks a parked thread that was \
+            already woken by its own timer and exits without driving; a third parked executor is \
+            left with no driver and its timer never fires (hangs when run alone)"]
+fn a_parked_executor_is_not_left_without_a_driver() {
+    watchdog(10, || {
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            let shared_deadline = t0 + Duration::from_millis(60);
+            let a = thread::spawn(move || block_on(wisp::time::sleep_until(shared_deadline)));
+            thread::sleep(Duration::from_millis(10));
+            let b = thread::spawn(move || {
+                block_on(wisp::time::sleep_until(t0 + Duration::from_millis(150)))
+            });
+            thread::sleep(Duration::from_millis(10));
+            let c = thread::spawn(move || block_on(wisp::time::sleep_until(shared_deadline)));
+            a.join().unwrap();
+            c.join().unwrap();
+            b.join().unwrap();
+        }
+    });
+}
