@@ -239,6 +239,17 @@ pub fn scaled(n: usize, min: usize) -> usize {
 }
 
 pub fn header(bench: &str) {
+    title(bench);
+    println!(
+        "Each cell: median over interleaved rounds (round r runs wisp, tokio, smol rotated by r). \
+         wisp/peer: median of per-round ratios, in throughput terms (peer time / wisp time for \
+         time-like metrics): > 1 means wisp is better."
+    );
+    println!();
+}
+
+/// The first line of [`header`]: bench name, date, CPUs, rounds and scale.
+pub fn title(bench: &str) {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let date = std::process::Command::new("date")
         .arg("-u")
@@ -253,12 +264,6 @@ pub fn header(bench: &str) {
         rounds(),
         scale()
     );
-    println!(
-        "Each cell: median over interleaved rounds (round r runs wisp, tokio, smol rotated by r). \
-         wisp/peer: median of per-round ratios, in throughput terms (peer time / wisp time for \
-         time-like metrics): > 1 means wisp is better."
-    );
-    println!();
 }
 
 /// One metric a workload reports.
@@ -335,6 +340,71 @@ pub fn measure(metrics: &[Metric], runs: [RunFn; 3], rounds: usize) -> Vec<Strin
         ));
     }
     rows
+}
+
+/// [`measure`] for two contenders, wisp and one peer: `runs` is (wisp, peer), the order
+/// alternates each round. Rows are `| metric | wisp | peer | wisp/peer |`, the ratio being the
+/// median of per-round ratios in throughput terms (> 1: wisp better).
+pub fn measure_pair(
+    metrics: &[Metric],
+    peer: &str,
+    runs: [RunFn; 2],
+    rounds: usize,
+) -> Vec<String> {
+    if let Ok(only) = std::env::var("WISP_BENCH_ONLY")
+        && !metrics.iter().any(|m| m.name.contains(&only))
+    {
+        return Vec::new();
+    }
+    let names = [Wisp::NAME, peer];
+    // results[round][contender][metric]
+    let mut results = vec![vec![Vec::new(); 2]; rounds];
+    for (r, round) in results.iter_mut().enumerate() {
+        for k in 0..2 {
+            let i = (r + k) % 2;
+            let values = runs[i]();
+            assert_eq!(values.len(), metrics.len());
+            eprintln!(
+                "  [{}] round {r} {}: {:?}",
+                metrics[0].name, names[i], values
+            );
+            round[i] = values;
+        }
+    }
+    let mut rows = Vec::new();
+    for (m, metric) in metrics.iter().enumerate() {
+        let per = |i: usize| median(results.iter().map(|round| round[i][m]).collect());
+        let ratio = median(
+            results
+                .iter()
+                .map(|round| {
+                    let (w, p) = (round[0][m], round[1][m]);
+                    if metric.higher_is_better {
+                        w / p.max(f64::MIN_POSITIVE)
+                    } else {
+                        p / w.max(f64::MIN_POSITIVE)
+                    }
+                })
+                .collect(),
+        );
+        let u = metric.unit;
+        rows.push(format!(
+            "| {} | {} {u} | {} {u} | {ratio:.2}x |",
+            metric.name,
+            fmt(per(0)),
+            fmt(per(1)),
+        ));
+    }
+    rows
+}
+
+/// The table for [`measure_pair`] rows.
+pub fn print_pair_table(peer: &str, rows: &[String]) {
+    println!("| workload | wisp | {peer} | wisp/{peer} (>1: wisp better) |");
+    println!("|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
 }
 
 pub fn print_table(rows: &[String]) {

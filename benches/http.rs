@@ -1,0 +1,349 @@
+//! HTTP/1.1 client throughput: `wisp::http::Client` on wisp vs reqwest 0.12 on tokio
+//! (current_thread + LocalSet), fetching pages from one in-process server over 64 keep-alive
+//! connections, interleaved rounds. See `common` for the method.
+//!
+//! The server is the same for both clients: plain std threads (one accept thread, one blocking
+//! thread per connection) that scan each request head for `\r\n\r\n` and answer from a
+//! preallocated response, with keep-alive. It never runs on the client's runtime; on a 2-core
+//! machine its threads do compete with the client for CPU.
+//!
+//! Each run builds a fresh runtime and client, opens the 64 connections with 64 concurrent
+//! warm-up requests (untimed; each holds its response until all 64 have one, so 64 connections
+//! are open whatever order the tasks run in), then times 64 tasks fetching their share of the pages one after
+//! another. Both clients stream the body (`chunk()` loops) and check its length and the status.
+//! The server counts the connections it accepts, so a client that opens more than 64 shows.
+//!
+//! `WISP_BENCH_ROUNDS` (default 5) and `WISP_BENCH_SCALE` (default 1.0, scales the page count)
+//! tune it.
+
+mod common;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::{Metric, Rt, RunFn, Tokio, Wisp, measure_pair, median, print_pair_table, scaled};
+
+/// Pages per run at scale 1.
+const PAGES: usize = 20_000;
+/// Concurrent workers, hence keep-alive connections.
+const CONNS: usize = 64;
+const SMALL: usize = 1024;
+const LARGE: usize = 100 * 1024;
+const PEER: &str = "reqwest";
+
+// ---------------------------------------------------------------------------------------------
+// The server.
+
+struct Server {
+    addr: SocketAddr,
+    /// Connections accepted since the process started.
+    accepted: Arc<AtomicUsize>,
+}
+
+/// The process's server, started on first use.
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(start_server)
+}
+
+fn accepted() -> usize {
+    server().accepted.load(Ordering::SeqCst)
+}
+
+/// `HTTP/1.1 200 OK` with a body of `size` bytes of HTML-looking text, head and body in one
+/// buffer so each answer is one `write_all`.
+fn response(size: usize) -> Vec<u8> {
+    let mut out =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nContent-Type: text/html\r\n\r\n")
+            .into_bytes();
+    let filler = b"<p>wisp bench page, nothing to see here.</p>\n";
+    out.extend(filler.iter().cycle().take(size));
+    out
+}
+
+fn start_server() -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the bench server");
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    // Target path -> full response.
+    let routes: Arc<Vec<(Vec<u8>, Vec<u8>)>> = Arc::new(
+        [SMALL, LARGE]
+            .iter()
+            .map(|&size| (format!("/{size}").into_bytes(), response(size)))
+            .collect(),
+    );
+    let counter = accepted.clone();
+    std::thread::Builder::new()
+        .name("http-bench-accept".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let routes = routes.clone();
+                std::thread::Builder::new()
+                    .name("http-bench-conn".into())
+                    .stack_size(128 * 1024)
+                    .spawn(move || serve(stream, &routes))
+                    .expect("spawn a server thread");
+            }
+        })
+        .expect("spawn the accept thread");
+    Server { addr, accepted }
+}
+
+const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+/// Answers requests on one keep-alive connection until the client closes it.
+fn serve(mut stream: TcpStream, routes: &[(Vec<u8>, Vec<u8>)]) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = vec![0u8; 16 * 1024];
+    // Unconsumed request bytes are buf[start..end]; `scanned` is where the search for the end
+    // of the head resumes.
+    let (mut start, mut end, mut scanned) = (0, 0, 0);
+    loop {
+        // Answer every complete head already buffered (pipelining is allowed).
+        while let Some(pos) = find_head_end(&buf[scanned.max(start)..end]) {
+            let head_end = scanned.max(start) + pos + 4;
+            let answer = route(&buf[start..head_end], routes);
+            if stream.write_all(answer).is_err() {
+                return;
+            }
+            start = head_end;
+            scanned = start;
+        }
+        scanned = end.saturating_sub(3).max(start);
+        if start == end {
+            (start, end, scanned) = (0, 0, 0);
+        } else if end == buf.len() {
+            if start == 0 {
+                return; // A 16 KiB head: not from our clients.
+            }
+            buf.copy_within(start..end, 0);
+            (end, scanned) = (end - start, scanned - start);
+            start = 0;
+        }
+        match stream.read(&mut buf[end..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => end += n,
+        }
+    }
+}
+
+fn find_head_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+/// The response for a request head, by its target (`GET /1024 HTTP/1.1`).
+fn route<'a>(head: &[u8], routes: &'a [(Vec<u8>, Vec<u8>)]) -> &'a [u8] {
+    let mut parts = head.split(|&b| b == b' ');
+    let (Some(b"GET"), Some(target)) = (parts.next(), parts.next()) else {
+        return NOT_FOUND;
+    };
+    routes
+        .iter()
+        .find(|(path, _)| path == target)
+        .map_or(NOT_FOUND, |(_, answer)| answer)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clients.
+
+/// A client on its runtime: build it, send a request, read a body.
+trait Fetch: Rt {
+    const LABEL: &'static str;
+    type Client: Clone + 'static;
+    type Response: 'static;
+
+    fn client() -> Self::Client;
+    /// `GET url` up to the response head; checks the status.
+    async fn send(client: &Self::Client, url: &str) -> Self::Response;
+    /// Streams the body to its end and returns its length.
+    async fn body_len(response: Self::Response) -> usize;
+
+    async fn fetch(client: &Self::Client, url: &str) -> usize {
+        Self::body_len(Self::send(client, url).await).await
+    }
+}
+
+impl Fetch for Wisp {
+    const LABEL: &'static str = "wisp";
+    type Client = wisp::http::Client;
+    type Response = wisp::http::Response;
+
+    fn client() -> Self::Client {
+        wisp::http::Client::builder()
+            .max_idle(CONNS, CONNS)
+            .build()
+            .unwrap()
+    }
+
+    async fn send(client: &Self::Client, url: &str) -> Self::Response {
+        let response = client.get(url).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response
+    }
+
+    async fn body_len(mut response: Self::Response) -> usize {
+        let mut len = 0;
+        while let Some(piece) = response.chunk().await.unwrap() {
+            len += piece.len();
+        }
+        len
+    }
+}
+
+impl Fetch for Tokio {
+    const LABEL: &'static str = PEER;
+    type Client = reqwest::Client;
+    type Response = reqwest::Response;
+
+    fn client() -> Self::Client {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(CONNS)
+            .no_proxy()
+            .build()
+            .unwrap()
+    }
+
+    async fn send(client: &Self::Client, url: &str) -> Self::Response {
+        let response = client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response
+    }
+
+    async fn body_len(mut response: Self::Response) -> usize {
+        let mut len = 0;
+        while let Some(piece) = response.chunk().await.unwrap() {
+            len += piece.len();
+        }
+        len
+    }
+}
+
+/// Connections the server accepted per run: (client, page size) -> [(whole run, timed part)].
+type ConnLog = BTreeMap<(&'static str, usize), Vec<(usize, usize)>>;
+
+fn conn_log() -> &'static Mutex<ConnLog> {
+    static LOG: OnceLock<Mutex<ConnLog>> = OnceLock::new();
+    LOG.get_or_init(Default::default)
+}
+
+/// One run: fresh runtime and client, 64 concurrent warm-up requests (untimed), then the pages
+/// fetched by 64 tasks. Returns pages/s.
+fn run<C: Fetch, const SIZE: usize>() -> Vec<f64> {
+    let url: Arc<str> = format!("http://{}/{SIZE}", server().addr).into();
+    let pages = scaled(PAGES, CONNS);
+    let before = accepted();
+    let (elapsed, after_warmup) = C::run(async move {
+        let client = C::client();
+        // Warm-up: 64 requests, each holding its response (so its connection) until all 64
+        // have one, which forces 64 connections open whatever order the tasks run in.
+        let holding = Rc::new(Cell::new(0));
+        let warmup: Vec<_> = (0..CONNS)
+            .map(|_| {
+                let (client, url, holding) = (client.clone(), url.clone(), holding.clone());
+                C::spawn(async move {
+                    let response = C::send(&client, &url).await;
+                    holding.set(holding.get() + 1);
+                    while holding.get() < CONNS {
+                        C::yield_now().await;
+                    }
+                    C::body_len(response).await
+                })
+            })
+            .collect();
+        for task in warmup {
+            assert_eq!(task.await, SIZE);
+        }
+        let after_warmup = accepted();
+        let start = Instant::now();
+        let workers: Vec<_> = (0..CONNS)
+            .map(|i| {
+                let share = pages / CONNS + usize::from(i < pages % CONNS);
+                let (client, url) = (client.clone(), url.clone());
+                C::spawn(async move {
+                    for _ in 0..share {
+                        assert_eq!(C::fetch(&client, &url).await, SIZE);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await;
+        }
+        (start.elapsed(), after_warmup)
+    });
+    let after = accepted();
+    conn_log()
+        .lock()
+        .unwrap()
+        .entry((C::LABEL, SIZE))
+        .or_default()
+        .push((after - before, after - after_warmup));
+    eprintln!(
+        "    connections accepted, {} {SIZE} B: {} in the run, {} in its timed part",
+        C::LABEL,
+        after - before,
+        after - after_warmup
+    );
+    vec![pages as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64()]
+}
+
+fn main() {
+    let rounds = common::rounds();
+    let pages = scaled(PAGES, CONNS);
+    common::title("http");
+    println!(
+        "{pages} pages per run over {CONNS} keep-alive connections from an in-process std-thread \
+         server (thread per connection, same server for both clients). wisp: `wisp::http::Client` \
+         on a wisp Executor; {PEER}: reqwest 0.12 on tokio current_thread + LocalSet. 64 tasks \
+         each fetch their share in sequence, bodies streamed and length-checked; 64 warm-up \
+         requests per run are not timed. NOTE: the server threads share the machine's {} CPUs \
+         with the client, so on a 2-core machine they compete for CPU and absolute numbers are \
+         server-bound in part.",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "Each cell: median over interleaved rounds (wisp and {PEER} alternate, order rotated each \
+         round). wisp/{PEER}: median of per-round ratios of pages/s: > 1 means wisp is better."
+    );
+    println!();
+    server();
+
+    let mut rows = Vec::new();
+    let workloads: [(&str, [RunFn; 2]); 2] = [
+        ("1 KiB pages", [run::<Wisp, SMALL>, run::<Tokio, SMALL>]),
+        ("100 KiB pages", [run::<Wisp, LARGE>, run::<Tokio, LARGE>]),
+    ];
+    for (name, runs) in workloads {
+        let metric = Metric::new(format!("{name}, {CONNS} conns"), "pages/s", true);
+        rows.extend(measure_pair(&[metric], PEER, runs, rounds));
+    }
+    print_pair_table(PEER, &rows);
+    println!();
+    println!("TARGET (TARGETS.md): wisp >= 1.5x {PEER} (and >= 90 % of wrk, not measured here).");
+    println!();
+    println!(
+        "Connections the server accepted per run (median / max over rounds; {CONNS} expected, \
+         0 expected during the timed part):"
+    );
+    for ((label, size), runs) in conn_log().lock().unwrap().iter() {
+        let whole: Vec<f64> = runs.iter().map(|r| r.0 as f64).collect();
+        let timed: Vec<f64> = runs.iter().map(|r| r.1 as f64).collect();
+        let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        println!(
+            "- {label}, {} KiB: whole run {} / {}, timed part {} / {}",
+            size / 1024,
+            median(whole.clone()),
+            max(&whole),
+            median(timed.clone()),
+            max(&timed),
+        );
+    }
+}

@@ -1,0 +1,1413 @@
+//! Integration tests for `wisp::http`: the HTTP/1.1 client against scripted servers.
+//!
+//! Ground rules for this file:
+//! - Servers are plain std threads on 127.0.0.1 only; each test scripts exactly which bytes its
+//!   server writes, and the server records every request head it reads.
+//! - Every test runs under [`watchdog`], so a hang is a failure, not a stuck CI.
+//! - Every test asserts the exact result or error variant; durations are only asserted with
+//!   generous bounds (a timeout fired no earlier than configured and well before 10 s).
+
+use std::future::Future;
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wisp::http::{Client, ClientBuilder, Error, Limits, ParseError, Phase, Response};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `f` on its own thread and panics if it has not finished within `secs` seconds. A panic
+/// inside `f` is re-raised here, with its message.
+fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::Builder::new()
+        .name("watchdog-body".into())
+        .spawn(move || {
+            let out = f();
+            let _ = tx.send(out);
+        })
+        .expect("spawn the watchdog's thread");
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(out) => {
+            let _ = handle.join();
+            out
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the body returned without sending its result"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("watchdog: the test did not finish within {secs} s (hang?)")
+        }
+    }
+}
+
+/// Runs the async test body in `wisp::block_on` under a 30 s watchdog.
+fn run<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    watchdog(30, move || wisp::block_on(f()));
+}
+
+/// A client builder with timeouts that turn any hang into an error well inside the watchdog.
+fn builder() -> ClientBuilder {
+    Client::builder()
+        .idle_timeout(Duration::from_secs(5))
+        .total_timeout(Some(Duration::from_secs(20)))
+}
+
+fn client() -> Client {
+    builder().build().expect("valid client settings")
+}
+
+/// `GET url` and read the whole body.
+async fn fetch(client: &Client, url: &str) -> Result<(u16, Vec<u8>), Error> {
+    let response = client.get(url).await?;
+    let status = response.status();
+    Ok((status, response.bytes().await?))
+}
+
+/// Asserts that `$e` matches `$p`, printing the value otherwise.
+macro_rules! assert_matches {
+    ($e:expr, $p:pat $(if $guard:expr)?) => {
+        match $e {
+            $p $(if $guard)? => {}
+            ref other => panic!("expected {}, got {:?}", stringify!($p), other),
+        }
+    };
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The server side of one accepted connection.
+struct Peer {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Peer {
+    /// Reads one request head (up to and including the empty line) and records it. `None` when
+    /// the client closed (or reset) the connection first.
+    fn read_head(&mut self) -> Option<String> {
+        loop {
+            if let Some(pos) = find(&self.buf, b"\r\n\r\n") {
+                let head: Vec<u8> = self.buf.drain(..pos + 4).collect();
+                let head = String::from_utf8_lossy(&head).into_owned();
+                self.log.lock().unwrap().push(head.clone());
+                return Some(head);
+            }
+            let mut tmp = [0u8; 4096];
+            match self.stream.read(&mut tmp) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+    }
+
+    /// Writes all of `bytes`; `false` once the client is gone.
+    fn send(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
+    /// Waits until the client closes its side (reading and discarding anything it sends).
+    fn wait_close(&mut self) {
+        let mut tmp = [0u8; 4096];
+        while let Ok(n) = self.stream.read(&mut tmp) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Makes the close (when the peer is dropped) a TCP reset instead of a FIN.
+    fn reset_on_close(&self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER 0");
+    }
+}
+
+/// A scripted server: every accepted connection runs `script(index, peer)` on its own thread.
+struct Server {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    finished: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Every request head read so far, in order.
+    fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The request lines (`GET /path HTTP/1.1`) read so far.
+    fn request_lines(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|h| h.lines().next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until `n` connection scripts have returned.
+    fn wait_finished(&self, n: usize) {
+        let start = Instant::now();
+        while self.finished.load(Ordering::SeqCst) < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "server connection threads did not end ({} of {n})",
+                self.finished.load(Ordering::SeqCst)
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn serve(script: impl Fn(usize, &mut Peer) + Send + Sync + 'static) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(script);
+    {
+        let (accepted, finished, log) = (accepted.clone(), finished.clone(), log.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let index = accepted.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(20)));
+                let (script, finished, log) = (script.clone(), finished.clone(), log.clone());
+                thread::spawn(move || {
+                    let mut peer = Peer {
+                        stream,
+                        buf: Vec::new(),
+                        log,
+                    };
+                    script(index, &mut peer);
+                    drop(peer);
+                    finished.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+    }
+    Server {
+        addr,
+        accepted,
+        finished,
+        log,
+    }
+}
+
+/// A server that answers every request on a connection with `handler(request_head)`, keeping
+/// the connection open unless the response says `Connection: close`.
+fn serve_http(handler: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Server {
+    serve(move |_, peer| {
+        while let Some(head) = peer.read_head() {
+            let response = handler(&head);
+            let close = String::from_utf8_lossy(&response)
+                .to_ascii_lowercase()
+                .contains("connection: close");
+            if !peer.send(&response) || close {
+                return;
+            }
+        }
+    })
+}
+
+/// The request target of a request head.
+fn target(head: &str) -> &str {
+    head.split(' ').nth(1).unwrap_or_default()
+}
+
+/// A `200 OK` with `body` and its Content-Length.
+fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn redirect(status: &str, location: &str) -> Vec<u8> {
+    format!("HTTP/1.1 {status}\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n").into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Framing
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn content_length_body() {
+    run(|| async {
+        let server = serve_http(|_| {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-Thing: a\r\n\r\nhello world".to_vec()
+        });
+        let response = client().get(&server.url("/")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.reason(), "OK");
+        assert_eq!(response.header_str("x-thing"), Some("a"));
+        assert_eq!(response.header("content-length"), Some(&b"11"[..]));
+        assert_eq!(response.headers().len(), 2);
+        assert_eq!(response.url().as_str(), server.url("/"));
+        assert_eq!(response.redirects(), 0);
+        assert_eq!(response.text().await.unwrap(), "hello world");
+    });
+}
+
+#[test]
+fn chunked_body_with_extensions_and_trailers() {
+    run(|| async {
+        let server = serve_http(|head| {
+            if target(head) == "/chunked" {
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  5;name=value\r\nhello\r\n\
+                  6;quoted=\"a;b\";flag\r\n world\r\n\
+                  0\r\nX-Trailer: yes\r\nX-Other: 1\r\n\r\n"
+                    .to_vec()
+            } else {
+                ok("next")
+            }
+        });
+        let client = client();
+        let (status, body) = fetch(&client, &server.url("/chunked")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"hello world"[..]));
+        // The trailers were consumed exactly: the connection is reused for the next response.
+        let (status, body) = fetch(&client, &server.url("/next")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"next"[..]));
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn chunked_wins_over_content_length() {
+    run(|| async {
+        let server = serve_http(|_| {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                .to_vec()
+        });
+        let client = client();
+        let (status, body) = fetch(&client, &server.url("/")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"hello world"[..]));
+        // Such a response is suspect framing: the connection is not reused.
+        let (_, body) = fetch(&client, &server.url("/")).await.unwrap();
+        assert_eq!(body, b"hello world");
+        assert_eq!(server.accepted(), 2);
+    });
+}
+
+#[test]
+fn read_to_close_body() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            peer.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of this, ");
+            thread::sleep(Duration::from_millis(20));
+            peer.send(b"until the close");
+        });
+        let (status, body) = fetch(&client(), &server.url("/")).await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, b"all of this, until the close");
+    });
+}
+
+#[test]
+fn head_response_has_no_body_and_connection_is_reused() {
+    run(|| async {
+        let server = serve_http(|head| {
+            if head.starts_with("HEAD ") {
+                // Content-Length of the body a GET would get; no body follows.
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec()
+            } else {
+                ok("got")
+            }
+        });
+        let client = client();
+        let mut response = client.head(&server.url("/h")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.header_str("content-length"), Some("1000"));
+        assert_matches!(response.chunk().await, Ok(None));
+        assert_eq!(response.body_read(), 0);
+        drop(response);
+        let (status, body) = fetch(&client, &server.url("/g")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"got"[..]));
+        assert_eq!(server.accepted(), 1);
+        assert_eq!(
+            server.request_lines(),
+            ["HEAD /h HTTP/1.1", "GET /g HTTP/1.1"]
+        );
+    });
+}
+
+#[test]
+fn no_body_for_204_and_304() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/204" => b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n".to_vec(),
+            // A Content-Length on a 304 describes the full representation: no body follows.
+            "/304" => b"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n".to_vec(),
+            _ => ok("after"),
+        });
+        let client = client();
+        let (status, body) = fetch(&client, &server.url("/204")).await.unwrap();
+        assert_eq!((status, body.len()), (204, 0));
+        let (status, body) = fetch(&client, &server.url("/304")).await.unwrap();
+        assert_eq!((status, body.len()), (304, 0));
+        let (status, body) = fetch(&client, &server.url("/x")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"after"[..]));
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn informational_responses_are_skipped() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            peer.send(b"HTTP/1.1 100 Continue\r\n\r\n");
+            thread::sleep(Duration::from_millis(20));
+            peer.send(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n");
+            peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal");
+            peer.wait_close();
+        });
+        let response = client().get(&server.url("/")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.header("link"), None);
+        assert_eq!(response.text().await.unwrap(), "final");
+    });
+}
+
+#[test]
+fn custom_headers_and_user_agent_arrive() {
+    run(|| async {
+        let server = serve_http(|_| ok("ok"));
+        let client = builder()
+            .user_agent("tester/2.0 (+http://127.0.0.1/)")
+            .header("X-Custom", "some value")
+            .header("Accept-Language", "en, fr;q=0.5")
+            .build()
+            .unwrap();
+        fetch(&client, &server.url("/p/a?q=1&r=2#frag"))
+            .await
+            .unwrap();
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1);
+        let head = &requests[0];
+        let lines: Vec<&str> = head.split("\r\n").collect();
+        assert_eq!(lines[0], "GET /p/a?q=1&r=2 HTTP/1.1");
+        let host = format!("Host: {}", server.addr);
+        assert!(lines.contains(&host.as_str()), "{head:?}");
+        assert!(
+            lines.contains(&"User-Agent: tester/2.0 (+http://127.0.0.1/)"),
+            "{head:?}"
+        );
+        assert!(lines.contains(&"X-Custom: some value"), "{head:?}");
+        assert!(lines.contains(&"Accept-Language: en, fr;q=0.5"), "{head:?}");
+        assert!(head.ends_with("\r\n\r\n"));
+        assert!(!head.contains("frag"));
+    });
+}
+
+#[test]
+fn default_user_agent_is_sent() {
+    run(|| async {
+        let server = serve_http(|_| ok("ok"));
+        fetch(&client(), &server.url("/")).await.unwrap();
+        let head = &server.requests()[0];
+        assert!(head.contains("\r\nUser-Agent: wisp/"), "{head:?}");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts and broken connections
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn slow_trickle_hits_the_total_timeout() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            if !peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n") {
+                return;
+            }
+            for _ in 0..100 {
+                thread::sleep(Duration::from_millis(100));
+                if !peer.send(b"x") {
+                    return;
+                }
+            }
+        });
+        let client = Client::builder()
+            .idle_timeout(Duration::from_secs(1))
+            .total_timeout(Some(Duration::from_millis(500)))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let result = fetch(&client, &server.url("/")).await;
+        let elapsed = start.elapsed();
+        assert_matches!(
+            result,
+            Err(Error::Timeout {
+                phase: Phase::Total
+            })
+        );
+        assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+        // The client closed the connection: the server's writes fail and its thread ends.
+        server.wait_finished(1);
+    });
+}
+
+#[test]
+fn silent_server_hits_the_idle_timeout() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            peer.wait_close();
+        });
+        let client = Client::builder()
+            .idle_timeout(Duration::from_millis(300))
+            .total_timeout(Some(Duration::from_secs(20)))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let result = client.get(&server.url("/")).await;
+        let elapsed = start.elapsed();
+        assert_matches!(result, Err(Error::Timeout { phase: Phase::Idle }));
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+        server.wait_finished(1);
+    });
+}
+
+#[test]
+fn reset_mid_body_is_an_error() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+            thread::sleep(Duration::from_millis(50));
+            // Returning drops the peer: with linger 0 the close is a reset.
+            peer.reset_on_close();
+        });
+        let result = fetch(&client(), &server.url("/")).await;
+        assert_matches!(
+            result,
+            Err(Error::Io(_) | Error::Parse(ParseError::UnexpectedEof))
+        );
+    });
+}
+
+#[test]
+fn close_before_content_length_is_unexpected_eof() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+            // Dropping the peer closes the connection after 10 of 100 bytes.
+        });
+        let mut response = client().get(&server.url("/")).await.unwrap();
+        let mut got = Vec::new();
+        let err = loop {
+            match response.chunk().await {
+                Ok(Some(piece)) => got.extend_from_slice(piece),
+                Ok(None) => panic!("a short body was reported complete: {got:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert_matches!(err, Error::Parse(ParseError::UnexpectedEof));
+        assert_eq!(got, b"0123456789");
+    });
+}
+
+#[test]
+fn close_before_the_head_is_io_error() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            peer.send(b"HTTP/1.1 200 OK\r\nContent-Len");
+        });
+        let result = client().get(&server.url("/")).await;
+        assert_matches!(result, Err(Error::Io(ref e)) if e.kind() == ErrorKind::UnexpectedEof);
+    });
+}
+
+#[test]
+fn connect_to_a_closed_port_is_connection_refused() {
+    run(|| async {
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let result = client().get(&format!("http://127.0.0.1:{port}/")).await;
+        assert_matches!(result, Err(Error::Io(ref e)) if e.kind() == ErrorKind::ConnectionRefused);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed responses and limits
+// ---------------------------------------------------------------------------------------------
+
+/// The error of a `GET` whose server answers with `response` and closes.
+fn error_for(response: Vec<u8>, client: Client) -> Error {
+    let response = Arc::new(response);
+    watchdog(30, move || {
+        wisp::block_on(async move {
+            let server = serve(move |_, peer| {
+                peer.read_head();
+                peer.send(&response);
+            });
+            match fetch(&client, &server.url("/")).await {
+                Ok((status, body)) => panic!("expected an error, got {status} with {body:?}"),
+                Err(e) => e,
+            }
+        })
+    })
+}
+
+#[test]
+fn bad_status_line_is_invalid_head() {
+    let e = error_for(b"HTTP/1.1 2x0 OK\r\n\r\n".to_vec(), client());
+    assert_matches!(e, Error::Parse(ParseError::InvalidHead(_)));
+    let e = error_for(b"HTPT/1.1 200 OK\r\n\r\n".to_vec(), client());
+    assert_matches!(e, Error::Parse(ParseError::InvalidHead(_)));
+}
+
+#[test]
+fn a_megabyte_of_headers_is_head_too_large() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            if !peer.send(b"HTTP/1.1 200 OK\r\n") {
+                return;
+            }
+            let line = format!("X-Filler: {}\r\n", "a".repeat(1000));
+            for _ in 0..1024 {
+                if !peer.send(line.as_bytes()) {
+                    return;
+                }
+            }
+            peer.send(b"\r\n");
+        });
+        let result = client().get(&server.url("/")).await;
+        assert_matches!(
+            result,
+            Err(Error::Parse(ParseError::HeadTooLarge { limit: 65536 }))
+        );
+        server.wait_finished(1);
+    });
+}
+
+#[test]
+fn five_hundred_headers_are_too_many() {
+    let mut response = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..500 {
+        response.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+    }
+    response.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    let e = error_for(response, client());
+    assert_matches!(e, Error::Parse(ParseError::TooManyHeaders { limit: 256 }));
+}
+
+#[test]
+fn custom_limits_apply() {
+    let limits = Limits {
+        max_headers: 4,
+        ..Limits::default()
+    };
+    let mut response = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..5 {
+        response.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+    }
+    response.extend_from_slice(b"\r\n");
+    let e = error_for(response, builder().limits(limits).build().unwrap());
+    assert_matches!(e, Error::Parse(ParseError::TooManyHeaders { limit: 4 }));
+}
+
+#[test]
+fn bad_chunk_size_is_invalid_chunk_size() {
+    let e = error_for(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec(),
+        client(),
+    );
+    assert_matches!(e, Error::Parse(ParseError::InvalidChunkSize));
+}
+
+#[test]
+fn conflicting_content_lengths() {
+    let e = error_for(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(),
+        client(),
+    );
+    assert_matches!(e, Error::Parse(ParseError::ConflictingContentLength));
+}
+
+#[test]
+fn huge_chunk_size_is_body_too_large() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            if !peer
+                .send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n")
+            {
+                return;
+            }
+            let data = vec![b'a'; 64 * 1024];
+            // Until the client goes away (bounded, in case it never does).
+            for _ in 0..1024 {
+                if !peer.send(&data) {
+                    return;
+                }
+            }
+        });
+        let client = builder().max_body(1024 * 1024).build().unwrap();
+        let mut response = client.get(&server.url("/")).await.unwrap();
+        let mut read = 0u64;
+        let err = loop {
+            match response.chunk().await {
+                Ok(Some(piece)) => read += piece.len() as u64,
+                Ok(None) => panic!("body ended after {read} bytes"),
+                Err(e) => break e,
+            }
+        };
+        assert_matches!(err, Error::BodyTooLarge { limit: 1048576 });
+        assert!(read <= 1024 * 1024, "{read}");
+        assert_eq!(response.body_read(), read);
+        // The client closed the connection, so the server's writes failed and its thread ended.
+        drop(response);
+        server.wait_finished(1);
+    });
+}
+
+#[test]
+fn endless_chunked_body_is_body_too_large() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            if !peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") {
+                return;
+            }
+            let mut chunk = b"1000\r\n".to_vec();
+            chunk.extend_from_slice(&[b'z'; 0x1000]);
+            chunk.extend_from_slice(b"\r\n");
+            for _ in 0..10_000 {
+                if !peer.send(&chunk) {
+                    return;
+                }
+            }
+        });
+        let client = builder().max_body(100_000).build().unwrap();
+        let result = fetch(&client, &server.url("/")).await;
+        assert_matches!(result, Err(Error::BodyTooLarge { limit: 100_000 }));
+        server.wait_finished(1);
+    });
+}
+
+#[test]
+fn content_length_over_max_body_is_body_too_large() {
+    let e = error_for(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n01234567890123456789".to_vec(),
+        builder().max_body(10).build().unwrap(),
+    );
+    assert_matches!(e, Error::BodyTooLarge { limit: 10 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keep-alive
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn keep_alive_reuses_one_connection() {
+    run(|| async {
+        let server = serve_http(|head| ok(target(head)));
+        let client = client();
+        let (_, first) = fetch(&client, &server.url("/one")).await.unwrap();
+        let (_, second) = fetch(&client, &server.url("/two")).await.unwrap();
+        assert_eq!(
+            (first.as_slice(), second.as_slice()),
+            (&b"/one"[..], &b"/two"[..])
+        );
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn connection_close_is_not_reused() {
+    run(|| async {
+        let server = serve_http(|_| {
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok".to_vec()
+        });
+        let client = client();
+        for _ in 0..2 {
+            let (_, body) = fetch(&client, &server.url("/")).await.unwrap();
+            assert_eq!(body, b"ok");
+        }
+        assert_eq!(server.accepted(), 2);
+    });
+}
+
+#[test]
+fn stale_keep_alive_connection_is_retried_once() {
+    run(|| async {
+        let server = serve(|index, peer| {
+            if index == 0 {
+                peer.read_head();
+                peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+                // Wait until the second request arrives, then close without reading it (the
+                // unread bytes make the close a reset).
+                let mut probe = [0u8; 1];
+                let _ = peer.stream.peek(&mut probe);
+            } else {
+                while peer.read_head().is_some() {
+                    if !peer.send(&ok("second")) {
+                        return;
+                    }
+                }
+            }
+        });
+        let client = client();
+        let (_, first) = fetch(&client, &server.url("/1")).await.unwrap();
+        assert_eq!(first, b"first");
+        let (status, second) = fetch(&client, &server.url("/2")).await.unwrap();
+        assert_eq!((status, second.as_slice()), (200, &b"second"[..]));
+        assert_eq!(server.accepted(), 2);
+        assert_eq!(
+            server.request_lines(),
+            ["GET /1 HTTP/1.1", "GET /2 HTTP/1.1"]
+        );
+    });
+}
+
+#[test]
+fn no_retry_once_the_reused_connection_answered() {
+    // A reused connection that sends part of a response and then closes is not retried: the
+    // server may have acted on the request.
+    run(|| async {
+        let server = serve(|index, peer| {
+            peer.read_head();
+            if index == 0 {
+                peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+                peer.read_head();
+                peer.send(b"HTTP/1.1 200 O");
+            } else {
+                peer.send(&ok("unexpected"));
+            }
+        });
+        let client = client();
+        let (_, first) = fetch(&client, &server.url("/1")).await.unwrap();
+        assert_eq!(first, b"first");
+        let result = fetch(&client, &server.url("/2")).await;
+        assert_matches!(result, Err(Error::Io(ref e)) if e.kind() == ErrorKind::UnexpectedEof);
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redirects
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn redirect_chain_records_every_url() {
+    run(|| async {
+        let server = Arc::new(Mutex::new(String::new()));
+        let base = server.clone();
+        let srv = serve_http(move |head| match target(head) {
+            "/a" => redirect("302 Found", "/b"),
+            "/b" => redirect(
+                "301 Moved Permanently",
+                &format!("{}/c", base.lock().unwrap()),
+            ),
+            "/c" => ok("landed"),
+            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        });
+        *server.lock().unwrap() = format!("http://{}", srv.addr);
+        let response = client().get(&srv.url("/a")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.redirects(), 2);
+        let urls: Vec<&str> = response.urls().iter().map(|u| u.as_str()).collect();
+        assert_eq!(urls, [srv.url("/a"), srv.url("/b"), srv.url("/c")]);
+        assert_eq!(response.url().as_str(), srv.url("/c"));
+        assert_eq!(response.text().await.unwrap(), "landed");
+        // The (empty) redirect bodies were drained, so one connection served all three.
+        assert_eq!(srv.accepted(), 1);
+    });
+}
+
+#[test]
+fn redirect_loop_is_detected() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/a" => redirect("302 Found", "/b"),
+            _ => redirect("302 Found", "/a"),
+        });
+        let result = client().get(&server.url("/a")).await;
+        assert_matches!(result, Err(Error::RedirectLoop { ref url }) if *url == server.url("/a"));
+        assert_eq!(
+            server.request_lines(),
+            ["GET /a HTTP/1.1", "GET /b HTTP/1.1"]
+        );
+    });
+}
+
+#[test]
+fn too_many_redirects() {
+    run(|| async {
+        let server = serve_http(|head| {
+            let n: u32 = target(head).trim_start_matches("/r/").parse().unwrap_or(0);
+            redirect("307 Temporary Redirect", &format!("/r/{}", n + 1))
+        });
+        let client = builder().max_redirects(3).build().unwrap();
+        let result = client.get(&server.url("/r/0")).await;
+        assert_matches!(result, Err(Error::TooManyRedirects { limit: 3 }));
+        assert_eq!(
+            server.request_lines(),
+            [
+                "GET /r/0 HTTP/1.1",
+                "GET /r/1 HTTP/1.1",
+                "GET /r/2 HTTP/1.1",
+                "GET /r/3 HTTP/1.1"
+            ]
+        );
+    });
+}
+
+#[test]
+fn max_redirects_zero_returns_the_redirect() {
+    run(|| async {
+        let server = serve_http(|_| redirect("302 Found", "/elsewhere"));
+        let client = builder().max_redirects(0).build().unwrap();
+        let response = client.get(&server.url("/")).await.unwrap();
+        assert_eq!(response.status(), 302);
+        assert_eq!(response.header_str("location"), Some("/elsewhere"));
+        assert_eq!(server.requests().len(), 1);
+    });
+}
+
+#[test]
+fn relative_locations_resolve_against_the_current_url() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/x/y/a" => redirect("302 Found", "../b"),
+            "/x/b" => redirect("302 Found", "/c?x=1"),
+            "/c?x=1" => ok("resolved"),
+            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        });
+        let response = client().get(&server.url("/x/y/a")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.url().as_str(), server.url("/c?x=1"));
+        assert_eq!(response.text().await.unwrap(), "resolved");
+        assert_eq!(
+            server.request_lines(),
+            [
+                "GET /x/y/a HTTP/1.1",
+                "GET /x/b HTTP/1.1",
+                "GET /c?x=1 HTTP/1.1"
+            ]
+        );
+    });
+}
+
+#[test]
+fn raw_utf8_location_is_percent_encoded() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/start" => {
+                b"HTTP/1.1 301 Moved\r\nLocation: /caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec()
+            }
+            _ => ok("ok"),
+        });
+        let response = client().get(&server.url("/start")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.url().path(), "/caf%C3%A9");
+        assert_eq!(
+            server.request_lines(),
+            ["GET /start HTTP/1.1", "GET /caf%C3%A9 HTTP/1.1"]
+        );
+    });
+}
+
+#[test]
+fn see_other_turns_into_get_and_head_stays_head() {
+    run(|| async {
+        let server = serve_http(|head| {
+            let is_head = head.starts_with("HEAD ");
+            match target(head) {
+                "/form" => redirect("303 See Other", "/result"),
+                "/h1" => {
+                    // A redirect to a HEAD with a Content-Length but (rightly) no body.
+                    b"HTTP/1.1 301 Moved\r\nLocation: /h2\r\nContent-Length: 40\r\n\r\n".to_vec()
+                }
+                "/h2" => redirect("303 See Other", "/h3"),
+                _ if is_head => b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec(),
+                _ => ok("result"),
+            }
+        });
+        let client = client();
+        let (status, body) = fetch(&client, &server.url("/form")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"result"[..]));
+        let response = client.head(&server.url("/h1")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.redirects(), 2);
+        assert_eq!(response.bytes().await.unwrap(), b"");
+        assert_eq!(
+            server.request_lines(),
+            [
+                "GET /form HTTP/1.1",
+                "GET /result HTTP/1.1",
+                "HEAD /h1 HTTP/1.1",
+                "HEAD /h2 HTTP/1.1",
+                "HEAD /h3 HTTP/1.1"
+            ]
+        );
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn redirect_policy_false_returns_the_redirect() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/stay" => redirect("302 Found", "/go"),
+            _ => ok("followed"),
+        });
+        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let log = seen.clone();
+        let client = builder()
+            .redirect_policy(move |from, to| {
+                log.lock().unwrap().push((from.to_string(), to.to_string()));
+                false
+            })
+            .build()
+            .unwrap();
+        let response = client.get(&server.url("/stay")).await.unwrap();
+        assert_eq!(response.status(), 302);
+        assert_eq!(response.redirects(), 0);
+        assert_eq!(response.header_str("location"), Some("/go"));
+        assert_eq!(response.bytes().await.unwrap(), b"");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(server.url("/stay"), server.url("/go"))]
+        );
+        assert_eq!(server.request_lines(), ["GET /stay HTTP/1.1"]);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// URLs and configuration
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn https_is_unsupported() {
+    run(|| async {
+        let result = client().get("https://127.0.0.1:1/").await;
+        assert_matches!(result, Err(Error::UnsupportedScheme(ref s)) if s == "https");
+    });
+}
+
+#[test]
+fn not_a_url_is_invalid_url() {
+    run(|| async {
+        let result = client().get("not a url").await;
+        assert_matches!(result, Err(Error::InvalidUrl { ref url, .. }) if url == "not a url");
+    });
+}
+
+#[test]
+fn header_with_crlf_is_rejected_at_build() {
+    let result = Client::builder()
+        .header("X-Bad", "a\r\nInjected: yes")
+        .build()
+        .err();
+    assert_matches!(result, Some(Error::InvalidHeader { ref name }) if name == "X-Bad");
+    let result = Client::builder().header("Bad Name", "v").build().err();
+    assert_matches!(result, Some(Error::InvalidHeader { ref name }) if name == "Bad Name");
+    let result = Client::builder().user_agent("agent\n").build().err();
+    assert_matches!(result, Some(Error::InvalidHeader { ref name }) if name == "User-Agent");
+    assert!(Client::builder().header("X-Good", "a\tb").build().is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming and the default client
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn chunk_yields_data_before_the_body_is_complete() {
+    run(|| async {
+        // The server sends the rest only once the client has shown it got the first part: a
+        // client that waited for the whole body would time out instead.
+        let (ack_tx, ack_rx) = mpsc::channel::<()>();
+        let ack_rx = Mutex::new(ack_rx);
+        let server = serve(move |_, peer| {
+            peer.read_head();
+            peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
+            if ack_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(10))
+                .is_ok()
+            {
+                peer.send(b"world");
+            }
+            peer.wait_close();
+        });
+        let client = builder()
+            .idle_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let mut response = client.get(&server.url("/")).await.unwrap();
+        let first = response.chunk().await.unwrap().map(<[u8]>::to_vec);
+        assert_eq!(first.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(response.body_read(), 5);
+        ack_tx.send(()).unwrap();
+        let mut rest = Vec::new();
+        while let Some(piece) = response.chunk().await.unwrap() {
+            rest.extend_from_slice(piece);
+        }
+        assert_eq!(rest, b"world");
+        assert_eq!(response.body_read(), 10);
+    });
+}
+
+#[test]
+fn module_level_get_and_head() {
+    run(|| async {
+        let server = serve_http(|head| {
+            if head.starts_with("HEAD ") {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n".to_vec()
+            } else {
+                ok("default")
+            }
+        });
+        let response = wisp::http::get(&server.url("/")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "default");
+        let response: Response = wisp::http::head(&server.url("/")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.header_str("content-length"), Some("7"));
+        assert_eq!(response.bytes().await.unwrap(), b"");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzz: arbitrary responses never panic or hang the client
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn arbitrary_responses_never_panic() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    watchdog(60, || {
+        let payload: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let current = payload.clone();
+        let server = serve(move |_, peer| {
+            if peer.read_head().is_some() {
+                let bytes = current.lock().unwrap().clone();
+                peer.send(&bytes);
+            }
+            // Dropping the peer closes the connection.
+        });
+        let port = server.addr.port();
+        let client = Client::builder()
+            .idle_timeout(Duration::from_millis(500))
+            .total_timeout(Some(Duration::from_secs(3)))
+            .max_body(64 * 1024)
+            .max_idle(0, 0)
+            // Never leave this server, whatever a random Location says.
+            .redirect_policy(move |_, to| {
+                to.scheme() == "http"
+                    && to.host_str() == Some("127.0.0.1")
+                    && to.port() == Some(port)
+            })
+            .build()
+            .unwrap();
+        let prefixes: Vec<&'static [u8]> = vec![
+            b"",
+            b"HTTP/1.1 200 OK\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            b"HTTP/1.0 404 Not Found\r\nConnection: keep-alive\r\n",
+            b"HTTP/1.1 302 Found\r\nLocation: /",
+        ];
+        let strategy = (
+            proptest::sample::select(prefixes),
+            proptest::collection::vec(
+                prop_oneof![
+                    any::<u8>(),
+                    proptest::sample::select(b"\r\n:0123456789abcdef ;".to_vec())
+                ],
+                0..600,
+            ),
+        )
+            .prop_map(|(prefix, tail)| [prefix, tail.as_slice()].concat());
+        let mut runner = TestRunner::new(Config {
+            cases: 64,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&strategy, |bytes| {
+                *payload.lock().unwrap() = bytes;
+                let url = server.url("/fuzz");
+                let client = client.clone();
+                let result = wisp::block_on(async move { fetch(&client, &url).await });
+                // Any outcome is fine; what matters is that it came back. A success needs a
+                // complete framed body, which must be within the limit.
+                if let Ok((status, body)) = result {
+                    prop_assert!(status >= 100);
+                    prop_assert!(body.len() <= 64 * 1024);
+                }
+                Ok(())
+            })
+            .unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes: more framing errors, wake-ups on reused connections, redirect draining
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn more_framing_errors() {
+    let e = error_for(
+        format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;{}\r\nhello\r\n0\r\n\r\n",
+            "x".repeat(5000)
+        )
+        .into_bytes(),
+        client(),
+    );
+    assert_matches!(
+        e,
+        Error::Parse(ParseError::ChunkLineTooLong { limit: 4096 })
+    );
+    let e = error_for(
+        format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: {}\r\n\r\n",
+            "t".repeat(20_000)
+        )
+        .into_bytes(),
+        client(),
+    );
+    assert_matches!(
+        e,
+        Error::Parse(ParseError::TrailersTooLarge { limit: 16384 })
+    );
+    let e = error_for(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n".to_vec(),
+        client(),
+    );
+    assert_matches!(e, Error::Parse(ParseError::InvalidChunk(_)));
+    let e = error_for(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: \"chunked\"\r\n\r\n".to_vec(),
+        client(),
+    );
+    assert_matches!(e, Error::Parse(ParseError::UnsupportedTransferEncoding(_)));
+    let e = error_for(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello".to_vec(),
+        client(),
+    );
+    assert_matches!(e, Error::Parse(ParseError::InvalidContentLength(ref v)) if v == "5x");
+    let e = error_for(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel".to_vec(),
+        client(),
+    );
+    assert_matches!(e, Error::Parse(ParseError::UnexpectedEof));
+}
+
+#[test]
+fn identical_content_lengths_are_one() {
+    run(|| async {
+        let server = serve_http(|_| {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello".to_vec()
+        });
+        let (_, body) = fetch(&client(), &server.url("/")).await.unwrap();
+        assert_eq!(body, b"hello");
+    });
+}
+
+#[test]
+fn reused_connection_wakes_for_a_slow_response() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            let mut n = 0;
+            while peer.read_head().is_some() {
+                n += 1;
+                thread::sleep(Duration::from_millis(100));
+                if !peer.send(&ok(&format!("r{n}"))) {
+                    return;
+                }
+            }
+        });
+        let client = client();
+        for i in 1..=3 {
+            let (_, body) = fetch(&client, &server.url("/")).await.unwrap();
+            assert_eq!(body, format!("r{i}").as_bytes());
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn pooled_connection_survives_across_block_on_calls_and_threads() {
+    watchdog(30, || {
+        let server = serve_http(|head| ok(target(head)));
+        let client = client();
+        let url = server.url("/a");
+        let c = client.clone();
+        let body = wisp::block_on(async move { fetch(&c, &url).await.unwrap().1 });
+        assert_eq!(body, b"/a");
+        let url = server.url("/b");
+        let c = client.clone();
+        let body = thread::spawn(move || wisp::block_on(async move { fetch(&c, &url).await }))
+            .join()
+            .unwrap()
+            .unwrap()
+            .1;
+        assert_eq!(body, b"/b");
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn endless_informational_responses_hit_the_total_timeout() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            for _ in 0..1000 {
+                if !peer.send(b"HTTP/1.1 100 Continue\r\n\r\n") {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let client = Client::builder()
+            .idle_timeout(Duration::from_secs(1))
+            .total_timeout(Some(Duration::from_millis(300)))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let result = client.get(&server.url("/")).await;
+        let elapsed = start.elapsed();
+        assert_matches!(
+            result,
+            Err(Error::Timeout {
+                phase: Phase::Total
+            })
+        );
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+        server.wait_finished(1);
+    });
+}
+
+#[test]
+#[ignore = "wisp bug: src/http/client.rs drain() (line ~410) reads a redirect body even when the \
+            connection cannot be reused; a close-delimited 3xx body on an open connection costs \
+            a full idle timeout (or fails the request with Timeout{Total})"]
+fn redirect_with_unframed_body_is_followed_without_waiting() {
+    // A 302 with neither Content-Length nor chunked on a connection the server keeps open: its
+    // body is "until close", so the connection cannot be reused and there is nothing to drain.
+    run(|| async {
+        let server = serve(|_, peer| {
+            let Some(head) = peer.read_head() else { return };
+            if target(&head) == "/from" {
+                peer.send(b"HTTP/1.1 302 Found\r\nLocation: /to\r\n\r\n");
+                peer.wait_close();
+            } else {
+                peer.send(&ok("arrived"));
+                peer.wait_close();
+            }
+        });
+        let client = builder()
+            .idle_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let result = fetch(&client, &server.url("/from")).await;
+        let elapsed = start.elapsed();
+        let (status, body) = result.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"arrived"[..]));
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "following the redirect waited {elapsed:?} (an idle timeout) draining a body that \
+             can only end at close"
+        );
+    });
+}
+
+#[test]
+#[ignore = "wisp bug: src/http/client.rs exchange() (line ~366) frees the connection at once only \
+            for BodyKind::None, not for Content-Length: 0, so dropping such a response closes \
+            a reusable connection"]
+fn zero_length_body_connection_is_reused() {
+    run(|| async {
+        let server = serve_http(|_| b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());
+        let client = client();
+        for _ in 0..3 {
+            let response = client.get(&server.url("/")).await.unwrap();
+            assert_eq!(response.status(), 200);
+            drop(response);
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn http_1_0_keep_alive_rules() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/ka" => {
+                b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nka".to_vec()
+            }
+            // No keep-alive in HTTP/1.0: the client must not reuse it (the server closes).
+            _ => b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno".to_vec(),
+        });
+        let client = client();
+        assert_eq!(fetch(&client, &server.url("/ka")).await.unwrap().1, b"ka");
+        assert_eq!(fetch(&client, &server.url("/ka")).await.unwrap().1, b"ka");
+        assert_eq!(server.accepted(), 1);
+        assert_eq!(fetch(&client, &server.url("/no")).await.unwrap().1, b"no");
+        assert_eq!(fetch(&client, &server.url("/ka")).await.unwrap().1, b"ka");
+        assert_eq!(server.accepted(), 2);
+    });
+}
+
+#[test]
+fn switching_protocols_is_returned_without_a_body() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            peer.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00");
+            peer.wait_close();
+        });
+        let mut response = client().get(&server.url("/")).await.unwrap();
+        assert_eq!(response.status(), 101);
+        assert_matches!(response.chunk().await, Ok(None));
+    });
+}
