@@ -987,9 +987,6 @@ fn many_threads_each_in_block_on_all_get_their_timers() {
 /// comes later. When A stops driving it hands the reactor to one parked thread: it must be one
 /// that still needs it (B), or B must be woken some other way once A and C are gone.
 #[test]
-#[ignore = "wisp bug: reactor::hand_off (src/reactor/mod.rs:245) unparks a parked thread that was \
-            already woken by its own timer and exits without driving; a third parked executor is \
-            left with no driver and its timer never fires (hangs when run alone)"]
 fn a_parked_executor_is_not_left_without_a_driver() {
     watchdog(10, || {
         for _ in 0..5 {

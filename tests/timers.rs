@@ -591,9 +591,6 @@ fn timer_types_and_tasks_are_send() {
 /// If it is inserted while the driver is between computing its next deadline and publishing
 /// `waiting_until`, the driver is not notified and waits for the far timer instead: a hang.
 #[test]
-#[ignore = "wisp bug: Reactor::drive (src/reactor/mod.rs:190-208) computes the next deadline \
-            and publishes waiting_until under two separate locks; a timer inserted in between \
-            is not notified and the driver sleeps past it (hangs; run alone with --ignored)"]
 fn a_timer_inserted_while_another_thread_drives_is_not_missed() {
     let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
     let driver = std::thread::spawn(move || block_on(stop_rx));
