@@ -1327,9 +1327,6 @@ fn endless_informational_responses_hit_the_total_timeout() {
 }
 
 #[test]
-#[ignore = "wisp bug: src/http/client.rs drain() (line ~410) reads a redirect body even when the \
-            connection cannot be reused; a close-delimited 3xx body on an open connection costs \
-            a full idle timeout (or fails the request with Timeout{Total})"]
 fn redirect_with_unframed_body_is_followed_without_waiting() {
     // A 302 with neither Content-Length nor chunked on a connection the server keeps open: its
     // body is "until close", so the connection cannot be reused and there is nothing to drain.
@@ -1362,9 +1359,6 @@ fn redirect_with_unframed_body_is_followed_without_waiting() {
 }
 
 #[test]
-#[ignore = "wisp bug: src/http/client.rs exchange() (line ~366) frees the connection at once only \
-            for BodyKind::None, not for Content-Length: 0, so dropping such a response closes \
-            a reusable connection"]
 fn zero_length_body_connection_is_reused() {
     run(|| async {
         let server = serve_http(|_| b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());

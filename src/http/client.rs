@@ -363,8 +363,9 @@ impl Client {
             read: 0,
             reuse: reusable.then(|| (self.inner.clone(), origin.clone())),
         };
-        if kind == BodyKind::None {
-            // Nothing to read: the connection is free at once.
+        if body.decoder.is_done() {
+            // No body (or an empty one): the connection is free at once, even if the caller
+            // never reads the body.
             let _ = body.chunk().await;
         }
         Ok(Response {
@@ -408,6 +409,12 @@ impl Client {
 /// Reads and discards a redirect's body so its connection can be reused; a large or broken
 /// one just closes the connection.
 async fn drain(response: &mut Response) {
+    // A body that cannot end with its connection reusable (read to close, `Connection: close`)
+    // is not worth waiting for.
+    if response.body.reuse.is_none() {
+        response.body.conn = None;
+        return;
+    }
     while response.body_read() <= MAX_DRAIN {
         match response.chunk().await {
             Ok(Some(_)) => {}
