@@ -41,14 +41,15 @@ impl From<Elapsed> for std::io::Error {
 /// ```
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
     // An `async fn` pins `future` in its own state without a box (and without `unsafe`), so
-    // the timeout costs no allocation.
+    // the timeout costs no allocation. The `Sleep` is only made once the future is pending.
     let mut future = pin!(future);
-    let mut sleep = Sleep::after(duration);
+    let mut sleep: Option<Sleep> = None;
     poll_fn(|cx| {
         if let Poll::Ready(out) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        Pin::new(&mut sleep).poll(cx).map(|()| Err(Elapsed(())))
+        let sleep = sleep.get_or_insert_with(|| Sleep::after(duration));
+        Pin::new(sleep).poll(cx).map(|()| Err(Elapsed(())))
     })
     .await
 }
