@@ -38,6 +38,6 @@ pub use task::Task;
 pub use yield_now::{YieldNow, yield_now};
 
 /// The README's examples, compiled and run as doc tests so they stay true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "http"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
