@@ -1,5 +1,38 @@
+//! A web crawler on wisp's own runtime and HTTP client: what `cargo run --example crawl` runs.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::sync::atomic::AtomicBool;
+//! use wisp::crawl::{Config, Hooks, crawl};
+//!
+//! let config = Config { max_depth: 2, ..Config::default() };
+//! let summary = wisp::block_on(crawl(
+//!     &config,
+//!     ["http://example.com/".to_string()],
+//!     Hooks {
+//!         on_record: Box::new(|record| println!("{}", record.to_json())),
+//!         on_foreign_link: Box::new(|_| {}),
+//!         stop: Arc::new(AtomicBool::new(false)),
+//!     },
+//! ))
+//! .unwrap();
+//! eprintln!("{summary}");
+//! ```
+//!
+//! The parts: `crawler` (the frontier, the limits, one record per URL), [`links`] (links out of
+//! HTML with a real tokenizer), [`normalize`] (URL forms that mean the same page, and the
+//! compact key the visited set stores), `robots` (robots.txt, RFC 9309), [`save`] (where a
+//! body goes under `--out`), [`shard`] (which machine crawls which host), [`record`] (the
+//! JSON line per URL) and [`demo`] (the generated site the example crawls by default).
+
+mod crawler;
+// pub mod demo;
 pub mod links;
 pub mod normalize;
 pub mod record;
+mod robots;
 pub mod save;
 pub mod shard;
+
+pub use crawler::{Config, Hooks, Summary, crawl};
+pub use record::Record;
