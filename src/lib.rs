@@ -19,6 +19,8 @@
 //! See `ARCHITECTURE.md` for the parts and how a wake-up travels.
 
 mod blocking;
+#[cfg(feature = "crawl")]
+pub mod crawl;
 mod executor;
 #[cfg(feature = "http")]
 pub mod http;
