@@ -26,7 +26,7 @@
 //! JSON line per URL) and [`demo`] (the generated site the example crawls by default).
 
 mod crawler;
-// pub mod demo;
+pub mod demo;
 pub mod links;
 pub mod normalize;
 pub mod record;
