@@ -99,6 +99,8 @@ pub struct Summary {
     pub pages: u64,
     pub bytes: u64,
     pub errors: u64,
+    /// URLs robots.txt did not allow (they have a record, but are not counted as errors).
+    pub disallowed: u64,
     pub not_found: u64,
     /// Redirects followed, over all fetches.
     pub redirects: u64,
@@ -121,7 +123,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "crawled {} pages ({:.1} MB) in {:.2} s: {:.0} pages/s, p50 {:.1} ms, p99 {:.1} ms; \
-             {} errors, {} HTTP 404, {} redirects",
+             {} errors, {} HTTP 404, {} redirects, {} disallowed by robots.txt",
             self.pages,
             self.bytes as f64 / 1e6,
             secs,
@@ -130,7 +132,8 @@ impl fmt::Display for Summary {
             self.p99.as_secs_f64() * 1e3,
             self.errors,
             self.not_found,
-            self.redirects
+            self.redirects,
+            self.disallowed
         )?;
         if self.interrupted {
             f.write_str(" (interrupted)")?;
@@ -354,7 +357,9 @@ impl<'c> Crawl<'c> {
 
     fn emit(&mut self, record: Record, hooks: &mut Hooks<'_>) {
         self.summary.records += 1;
-        if record.error.is_some() {
+        if record.error.as_deref() == Some(DISALLOWED) {
+            self.summary.disallowed += 1;
+        } else if record.error.is_some() {
             self.summary.errors += 1;
         }
         if record.status.is_some() {
@@ -417,11 +422,8 @@ impl<'c> Crawl<'c> {
                                 let item = host.queue.pop_front().expect("not empty");
                                 self.queued -= 1;
                                 self.taken += 1;
-                                let record = error_record(
-                                    item.url.as_str(),
-                                    item.depth,
-                                    "disallowed by robots.txt".into(),
-                                );
+                                let record =
+                                    error_record(item.url.as_str(), item.depth, DISALLOWED.into());
                                 self.emit(record, hooks);
                                 continue;
                             }
@@ -605,6 +607,9 @@ impl<'c> Crawl<'c> {
         }
     }
 }
+
+/// The error of a record for a URL robots.txt does not allow.
+pub const DISALLOWED: &str = "disallowed by robots.txt";
 
 fn error_record(url: &str, depth: u32, error: String) -> Record {
     Record {

@@ -34,5 +34,5 @@ mod robots;
 pub mod save;
 pub mod shard;
 
-pub use crawler::{Config, Hooks, Summary, crawl};
+pub use crawler::{Config, DISALLOWED, Hooks, Summary, crawl};
 pub use record::Record;
