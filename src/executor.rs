@@ -24,16 +24,19 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 use crate::reactor;
 use crate::slab::Slab;
 use crate::task::{self, CANCEL, CLOSED, Completion, Header, RUNNING, SCHEDULED, Task};
+use crate::time::virtual_clock::VirtualClock;
 
 /// How many polls may run between two turns of the reactor. tokio's current_thread uses 61 and
 /// async-executor 200; one zero-timeout turn costs about 1.5 us when sockets are registered, so
@@ -168,10 +171,28 @@ impl Wake for MainWaker {
 }
 
 /// A task's slot on the executor's thread.
+/// Where and under what name a task was spawned, kept only by test executors (for the
+/// deadlock report), so ordinary tasks pay one null pointer for it.
+pub(crate) struct TaskInfo {
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) name: Option<String>,
+}
+
 struct Slot {
     future: LocalFuture,
     header: Arc<Header>,
     waker: Waker,
+    info: Option<Box<TaskInfo>>,
+}
+
+/// What a test executor adds: a virtual clock and how long to wait for the outside world.
+pub(crate) struct TestMode {
+    pub(crate) clock: Rc<VirtualClock>,
+    /// Before the clock jumps while sockets are registered, how long real I/O may still arrive.
+    pub(crate) io_grace: Duration,
+    /// With nothing runnable and no timer pending, how long another thread may still wake a
+    /// task before the run is declared a deadlock.
+    pub(crate) deadlock_grace: Duration,
 }
 
 struct Local {
@@ -185,6 +206,7 @@ struct Local {
     batch: RefCell<VecDeque<usize>>,
     /// Polls since the reactor last had a turn.
     polls: Cell<u32>,
+    test: Option<TestMode>,
 }
 
 thread_local! {
@@ -211,6 +233,10 @@ impl Default for Executor {
 impl Executor {
     /// An executor that runs on the calling thread.
     pub fn new() -> Executor {
+        Executor::with_test_mode(None)
+    }
+
+    pub(crate) fn with_test_mode(test: Option<TestMode>) -> Executor {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             remote: AtomicBool::new(false),
@@ -224,6 +250,7 @@ impl Executor {
                 ready: RefCell::new(VecDeque::new()),
                 batch: RefCell::new(VecDeque::new()),
                 polls: Cell::new(0),
+                test,
             }),
         }
     }
@@ -236,7 +263,31 @@ impl Executor {
     /// Spawns a task on this executor. The future need not be `Send`.
     ///
     /// The task starts running when the executor next runs (`block_on`, `try_tick`, ...).
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.spawn_at(future, Location::caller(), None)
+    }
+
+    /// [`spawn`](Executor::spawn) with a name, which a test executor's deadlock report shows.
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: impl Into<String>, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.spawn_at(future, Location::caller(), Some(name.into()))
+    }
+
+    pub(crate) fn spawn_at<F>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+        name: Option<String>,
+    ) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -245,18 +296,24 @@ impl Executor {
         let key = self.local.tasks.borrow().vacant_key();
         let header = Header::new(key, self.local.shared.clone());
         let done = completion.clone();
-        self.adopt(Box::pin(task::run(future, done)), header.clone());
+        let info = self
+            .local
+            .test
+            .is_some()
+            .then(|| Box::new(TaskInfo { location, name }));
+        self.adopt(Box::pin(task::run(future, done)), header.clone(), info);
         Task::new(header, completion)
     }
 
     /// Puts a future in the slab and on the run queue. `header` is already marked `SCHEDULED`.
-    fn adopt(&self, future: LocalFuture, header: Arc<Header>) {
+    fn adopt(&self, future: LocalFuture, header: Arc<Header>, info: Option<Box<TaskInfo>>) {
         let waker = Waker::from(header.clone());
         let key = header.key();
         let slot = Slot {
             future,
             header,
             waker,
+            info,
         };
         let inserted = self.local.tasks.borrow_mut().insert(Some(slot));
         debug_assert_eq!(inserted, key);
@@ -296,9 +353,13 @@ impl Executor {
             }
             let ran = self.run_batch();
             if ran == 0 && !main.woken.load(Ordering::SeqCst) {
-                reactor::sleep(&self.local.shared, || {
-                    main.woken.load(Ordering::SeqCst) || !self.local.ready.borrow().is_empty()
-                });
+                if let Some(test) = &self.local.test {
+                    self.idle_in_test(test, &main);
+                } else {
+                    reactor::sleep(&self.local.shared, || {
+                        main.woken.load(Ordering::SeqCst) || !self.local.ready.borrow().is_empty()
+                    });
+                }
                 self.local.polls.set(0);
             }
         }
@@ -307,6 +368,108 @@ impl Executor {
     /// The same as [`block_on`](Executor::block_on), under the name smol's executors use.
     pub fn run<F: Future>(&self, future: F) -> F::Output {
         self.block_on(future)
+    }
+
+    /// Whether anything is ready to run (or the `block_on` future was woken).
+    fn has_work(&self, main: &MainWaker) -> bool {
+        main.woken.load(Ordering::SeqCst)
+            || !self.local.ready.borrow().is_empty()
+            || !self.local.batch.borrow().is_empty()
+            || self.local.shared.has_work()
+    }
+
+    /// Sleeps in the reactor for at most `limit` of real time. Returns whether work arrived.
+    fn sleep_at_most(&self, main: &MainWaker, limit: Duration) -> bool {
+        let alarm = Arc::new(MainWaker {
+            woken: AtomicBool::new(false),
+            shared: self.local.shared.clone(),
+        });
+        let waker = Waker::from(alarm.clone());
+        let reactor = reactor::get();
+        let key = reactor.insert_timer(Instant::now() + limit, &waker);
+        if key.is_some() {
+            reactor::sleep(&self.local.shared, || {
+                alarm.woken.load(Ordering::SeqCst)
+                    || main.woken.load(Ordering::SeqCst)
+                    || !self.local.ready.borrow().is_empty()
+            });
+        }
+        if let Some(key) = key {
+            reactor.remove_timer(key);
+        }
+        self.has_work(main)
+    }
+
+    /// A test executor with nothing to run: let real I/O and other threads have their say, then
+    /// jump the virtual clock to the next deadline; with no deadline either, it is a deadlock.
+    fn idle_in_test(&self, test: &TestMode, main: &MainWaker) {
+        reactor::turn_now();
+        if self.has_work(main) {
+            return;
+        }
+        let clock = &test.clock;
+        match clock.next_deadline() {
+            Some(deadline) if !clock.is_paused() => {
+                // A socket may still have an answer on its way: give it `io_grace` of real time
+                // before time jumps past the deadlines that would otherwise time it out.
+                if reactor::get().has_io_sources() && self.sleep_at_most(main, test.io_grace) {
+                    return;
+                }
+                clock.advance_to(deadline);
+            }
+            _ => {
+                if self.sleep_at_most(main, test.deadlock_grace) {
+                    return;
+                }
+                panic!("{}", self.deadlock_report(test));
+            }
+        }
+    }
+
+    fn deadlock_report(&self, test: &TestMode) -> String {
+        let tasks = self.local.tasks.borrow();
+        let alive: Vec<String> = tasks
+            .iter()
+            .filter_map(|slot| slot.as_ref())
+            .map(|slot| match &slot.info {
+                Some(info) => match &info.name {
+                    Some(name) => format!("  - task {name:?}, spawned at {}", info.location),
+                    None => format!("  - a task spawned at {}", info.location),
+                },
+                None => "  - a task handed over by a Spawner".to_string(),
+            })
+            .collect();
+        let paused = if test.clock.is_paused() {
+            " The virtual clock is paused, so pending timers cannot fire."
+        } else {
+            ""
+        };
+        format!(
+            "wisp::test: deadlock: the future given to block_on can never complete. No task is \
+             runnable, no timer is pending ({} paused timers), and nothing woke a task for {:?} \
+             of real time.{paused} {} task(s) alive:\n{}",
+            if test.clock.is_paused() {
+                test.clock.pending()
+            } else {
+                0
+            },
+            test.deadlock_grace,
+            alive.len(),
+            alive.join("\n")
+        )
+    }
+
+    /// How many tasks this executor holds and how many are ready to run; with a virtual clock,
+    /// how many timers wait on it. Waiting tasks are `alive - runnable`.
+    pub fn stats(&self) -> Stats {
+        let runnable = self.local.ready.borrow().len()
+            + self.local.batch.borrow().len()
+            + self.local.shared.lock().ready.len();
+        Stats {
+            alive: self.local.tasks.borrow().len(),
+            runnable,
+            virtual_timers: self.local.test.as_ref().map_or(0, |t| t.clock.pending()),
+        }
     }
 
     /// Runs one ready task, if there is one, without ever blocking. Returns whether it did.
@@ -385,7 +548,7 @@ impl Executor {
         };
         for job in injected {
             job.header.set_key(self.local.tasks.borrow().vacant_key());
-            self.adopt(job.future, job.header);
+            self.adopt(job.future, job.header, None);
         }
     }
 
@@ -459,6 +622,34 @@ impl Drop for Local {
             drop(slot.future);
         }
     }
+}
+
+/// A snapshot of an executor's tasks, from [`Executor::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Spawned and not finished (or cancelled) yet.
+    pub alive: usize,
+    /// Woken and waiting for their turn.
+    pub runnable: usize,
+    /// Timers pending on a test executor's virtual clock (0 on an ordinary executor).
+    pub virtual_timers: usize,
+}
+
+/// The virtual clock of the test executor running on this thread, if any.
+pub(crate) fn current_clock() -> Option<Rc<VirtualClock>> {
+    CURRENT
+        .try_with(|current| {
+            current
+                .try_borrow()
+                .ok()?
+                .as_ref()?
+                .local
+                .test
+                .as_ref()
+                .map(|t| t.clock.clone())
+        })
+        .ok()
+        .flatten()
 }
 
 /// Sets [`CURRENT`] for the duration of a call and restores the previous value after it.

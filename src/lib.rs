@@ -30,12 +30,13 @@ mod reactor;
 mod runtime;
 mod slab;
 mod task;
+pub mod test;
 pub mod time;
 mod yield_now;
 
 pub use executor::{Executor, Spawner};
 pub use join::{JoinAll, join, join_all, race};
-pub use runtime::{block_on, spawn};
+pub use runtime::{block_on, spawn, spawn_named};
 pub use task::Task;
 pub use yield_now::{YieldNow, yield_now};
 

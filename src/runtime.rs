@@ -37,13 +37,34 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// Outside of `wisp::block_on` or an [`Executor`] method that runs tasks: there is no executor
 /// to run the task. Spawn from inside `block_on`, or create an [`Executor`] and call
 /// [`Executor::spawn`] on it.
+#[track_caller]
 pub fn spawn<F>(future: F) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    spawn_inner(future, None)
+}
+
+/// [`spawn`] with a name, which the deadlock report of a [`wisp::test`](crate::test) run shows.
+#[track_caller]
+pub fn spawn_named<F>(name: impl Into<String>, future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_inner(future, Some(name.into()))
+}
+
+#[track_caller]
+fn spawn_inner<F>(future: F, name: Option<String>) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let location = std::panic::Location::caller();
     Executor::with_current(|current| match current {
-        Some(executor) => executor.spawn(future),
+        Some(executor) => executor.spawn_at(future, location, name),
         None => panic!(
             "wisp::spawn called outside of wisp::block_on: no executor runs on this thread. \
              Call it from inside block_on, or create a wisp::Executor and use Executor::spawn."

@@ -89,6 +89,14 @@ impl<T> Slab<T> {
         self.len
     }
 
+    /// The values, in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.slots.iter().filter_map(|slot| match slot {
+            Slot::Full(value) => Some(value),
+            Slot::Free { .. } => None,
+        })
+    }
+
     /// Takes every value out, leaving the slab empty (its capacity is kept).
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.next_free = 0;

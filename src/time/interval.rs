@@ -37,7 +37,7 @@ pub enum MissedTick {
 /// });
 /// ```
 pub fn interval(period: Duration) -> Interval {
-    interval_at(Instant::now(), period)
+    interval_at(crate::time::now(), period)
 }
 
 /// Like [`interval`], with the first tick at `start`.
@@ -77,7 +77,7 @@ impl Interval {
             return Poll::Pending;
         }
         let tick = self.next;
-        let now = Instant::now();
+        let now = crate::time::now();
         let next = match self.missed {
             MissedTick::Burst => tick.checked_add(self.period),
             MissedTick::Delay if now > tick + self.period => now.checked_add(self.period),

@@ -23,7 +23,17 @@
 mod interval;
 mod sleep;
 mod timeout;
+pub(crate) mod virtual_clock;
 pub(crate) mod wheel;
+
+use std::time::Instant;
+
+/// The current instant: the real one, or, inside a [`wisp::test`](crate::test) run, the virtual
+/// one its timers follow. Code that measures time it waits for should use this rather than
+/// `Instant::now()`, so that its measurements agree with its timers under test.
+pub fn now() -> Instant {
+    crate::executor::current_clock().map_or_else(Instant::now, |clock| clock.now())
+}
 
 pub use interval::{Interval, MissedTick, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};

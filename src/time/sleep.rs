@@ -5,7 +5,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::executor::current_clock;
 use crate::reactor;
+use crate::time::now;
+use crate::time::virtual_clock::VirtualKey;
 use crate::time::wheel::TimerKey;
 
 /// When a [`Sleep`] is due.
@@ -26,13 +29,22 @@ enum When {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     when: When,
-    key: Option<TimerKey>,
+    key: Option<Key>,
+}
+
+/// Where a pending `Sleep` is registered.
+#[derive(Clone, Copy, Debug)]
+enum Key {
+    /// In the reactor's wheel (real time).
+    Real(TimerKey),
+    /// On the virtual clock of the test executor of the thread that polled it.
+    Virtual(VirtualKey),
 }
 
 /// Waits until `duration` has elapsed. `Duration::MAX` (or any duration too large for
 /// `Instant`) waits forever.
 pub fn sleep(duration: Duration) -> Sleep {
-    let when = match Instant::now().checked_add(duration) {
+    let when = match now().checked_add(duration) {
         Some(at) => When::At(at),
         None => When::Never,
     };
@@ -72,8 +84,15 @@ impl Sleep {
     }
 
     fn cancel(&mut self) {
-        if let Some(key) = self.key.take() {
-            reactor::get().remove_timer(key);
+        match self.key.take() {
+            Some(Key::Real(key)) => reactor::get().remove_timer(key),
+            Some(Key::Virtual(key)) => {
+                // Dropped off the clock's thread, the entry stays until it fires; harmless.
+                if let Some(clock) = current_clock() {
+                    clock.remove(key);
+                }
+            }
+            None => {}
         }
     }
 }
@@ -83,25 +102,37 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let reactor = reactor::get();
-        if let Some(key) = this.key {
-            if reactor.timer_pending(key, cx.waker()) {
-                return Poll::Pending;
+        match this.key {
+            Some(Key::Real(key)) => {
+                if reactor::get().timer_pending(key, cx.waker()) {
+                    return Poll::Pending;
+                }
+                // Fired: the wheel only fires an entry once its (rounded-up) tick has passed.
+                this.key = None;
+                return Poll::Ready(());
             }
-            // Fired: the wheel only fires an entry once its (rounded-up) tick has passed.
-            this.key = None;
-            return Poll::Ready(());
+            Some(Key::Virtual(key)) => {
+                let pending = current_clock().is_some_and(|clock| clock.update(key, cx.waker()));
+                if pending {
+                    return Poll::Pending;
+                }
+                this.key = None;
+                return Poll::Ready(());
+            }
+            None => {}
         }
+        let clock = current_clock();
+        let now = clock.as_ref().map_or_else(Instant::now, |c| c.now());
         let deadline = match this.when {
             When::At(at) => {
-                if Instant::now() >= at {
+                if now >= at {
                     return Poll::Ready(());
                 }
                 at
             }
             // The clock starts now, so the deadline is in the future unless the duration is 0:
             // one clock read, not two.
-            When::After(duration) => match Instant::now().checked_add(duration) {
+            When::After(duration) => match now.checked_add(duration) {
                 _ if duration.is_zero() => return Poll::Ready(()),
                 Some(at) => {
                     this.when = When::At(at);
@@ -115,9 +146,13 @@ impl Future for Sleep {
             // Nothing will ever wake it; nothing needs to be registered either.
             When::Never => return Poll::Pending,
         };
-        match reactor.insert_timer(deadline, cx.waker()) {
+        if let Some(clock) = clock {
+            this.key = Some(Key::Virtual(clock.insert(deadline, cx.waker())));
+            return Poll::Pending;
+        }
+        match reactor::get().insert_timer(deadline, cx.waker()) {
             Some(key) => {
-                this.key = Some(key);
+                this.key = Some(Key::Real(key));
                 Poll::Pending
             }
             None => Poll::Ready(()),

@@ -1,0 +1,278 @@
+//! `wisp::test`: virtual time, stepping, deadlock reports.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use common::watchdog;
+use proptest::prelude::*;
+use wisp::time::{interval, now, sleep, sleep_until, timeout};
+
+/// A retry routine as people write it: try, and on failure wait 1 s, 2 s, 4 s, ...
+async fn retry_with_backoff(mut attempt: impl FnMut(u32) -> bool, tries: u32) -> Option<u32> {
+    for n in 0..tries {
+        if attempt(n) {
+            return Some(n);
+        }
+        sleep(Duration::from_secs(1 << n)).await;
+    }
+    None
+}
+
+#[test]
+fn backoff_runs_in_virtual_time_not_real_time() {
+    watchdog(30, || {
+        let real = Instant::now();
+        let (outcome, waited) = wisp::test::block_on(async {
+            let start = now();
+            let outcome = retry_with_backoff(|n| n == 7, 10).await;
+            (outcome, now() - start)
+        });
+        assert_eq!(outcome, Some(7));
+        // 1 + 2 + ... + 64 seconds of backoff, exactly.
+        assert_eq!(waited, Duration::from_secs(127));
+        // Two minutes of waiting took (generously) under two seconds of real time.
+        assert!(
+            real.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            real.elapsed()
+        );
+    });
+}
+
+#[test]
+fn timeout_of_a_stalled_future_elapses_at_exactly_its_deadline() {
+    watchdog(30, || {
+        wisp::test::block_on(async {
+            let start = now();
+            let out = timeout(Duration::from_secs(90), std::future::pending::<()>()).await;
+            assert!(out.is_err());
+            assert_eq!(now() - start, Duration::from_secs(90));
+            // And a future that finishes first still wins.
+            let out = timeout(Duration::from_secs(10), sleep(Duration::from_secs(3))).await;
+            assert!(out.is_ok());
+            assert_eq!(now() - start, Duration::from_secs(93));
+        });
+    });
+}
+
+#[test]
+fn sleeps_in_tasks_fire_in_deadline_order_at_their_instants() {
+    watchdog(30, || {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        wisp::test::block_on({
+            let log = log.clone();
+            async move {
+                let start = now();
+                let tasks: Vec<_> = [5u64, 1, 3600, 2, 60]
+                    .into_iter()
+                    .map(|secs| {
+                        let log = log.clone();
+                        wisp::spawn(async move {
+                            sleep(Duration::from_secs(secs)).await;
+                            log.borrow_mut().push((secs, now() - start));
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            }
+        });
+        let log = log.borrow();
+        let expected: Vec<_> = [1u64, 2, 5, 60, 3600]
+            .into_iter()
+            .map(|s| (s, Duration::from_secs(s)))
+            .collect();
+        assert_eq!(*log, expected);
+    });
+}
+
+#[test]
+fn advance_fires_exactly_the_timers_due() {
+    watchdog(30, || {
+        let fired = Rc::new(RefCell::new(Vec::new()));
+        wisp::test::Builder::new().paused(true).block_on({
+            let fired = fired.clone();
+            async move {
+                for secs in [1u64, 2, 3] {
+                    let fired = fired.clone();
+                    wisp::spawn(async move {
+                        sleep(Duration::from_secs(secs)).await;
+                        fired.borrow_mut().push(secs);
+                    })
+                    .detach();
+                }
+                wisp::yield_now().await; // let the tasks register their timers
+                wisp::test::advance(Duration::from_millis(1999)).await;
+                assert_eq!(*fired.borrow(), [1]);
+                wisp::test::advance(Duration::from_millis(1)).await;
+                assert_eq!(*fired.borrow(), [1, 2]);
+                wisp::test::advance(Duration::from_secs(10)).await;
+                assert_eq!(*fired.borrow(), [1, 2, 3]);
+            }
+        });
+    });
+}
+
+#[test]
+fn pause_and_resume() {
+    watchdog(30, || {
+        wisp::test::block_on(async {
+            let start = now();
+            wisp::test::pause();
+            wisp::test::advance(Duration::from_secs(5)).await;
+            assert_eq!(now() - start, Duration::from_secs(5));
+            wisp::test::resume();
+            sleep(Duration::from_secs(10)).await;
+            assert_eq!(now() - start, Duration::from_secs(15));
+        });
+    });
+}
+
+#[test]
+fn interval_ticks_on_the_virtual_clock() {
+    watchdog(30, || {
+        wisp::test::block_on(async {
+            let start = now();
+            let mut every = interval(Duration::from_secs(60));
+            let mut ticks = Vec::new();
+            for _ in 0..4 {
+                ticks.push(every.tick().await - start);
+            }
+            let expected: Vec<_> = (0..4).map(|i| Duration::from_secs(60 * i)).collect();
+            assert_eq!(ticks, expected);
+        });
+    });
+}
+
+#[test]
+fn stepping_and_stats() {
+    let ex = wisp::test::Builder::new().executor();
+    let a = ex.spawn(async { sleep(Duration::from_secs(1)).await });
+    let b = ex.spawn(async { 7 });
+    assert_eq!(ex.stats().alive, 2);
+    assert_eq!(ex.stats().runnable, 2);
+    ex.run_until_stalled();
+    let stats = ex.stats();
+    assert_eq!(stats.alive, 1, "{stats:?}");
+    assert_eq!(stats.runnable, 0, "{stats:?}");
+    assert_eq!(stats.virtual_timers, 1, "{stats:?}");
+    assert_eq!(ex.block_on(b), 7);
+    ex.block_on(a);
+    assert_eq!(ex.stats().alive, 0);
+}
+
+#[test]
+fn real_io_is_seen_before_the_clock_jumps() {
+    watchdog(30, || {
+        wisp::test::block_on(async {
+            let listener = wisp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = std::thread::spawn(move || {
+                // A real server on another thread, answering at once.
+                let l = listener.into_std().unwrap();
+                let (mut s, _) = l.accept().unwrap();
+                std::io::Write::write_all(&mut s, b"hi").unwrap();
+            });
+            let client = wisp::net::TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 2];
+            // A virtual hour of timeout: the answer comes within the I/O grace, not after.
+            let start = now();
+            let read = timeout(Duration::from_secs(3600), client.read_exact(&mut buf)).await;
+            assert!(read.is_ok());
+            assert_eq!(&buf, b"hi");
+            assert!(now() - start < Duration::from_secs(3600));
+            server.join().unwrap();
+        });
+    });
+}
+
+#[test]
+#[should_panic(expected = "deadlock")]
+fn a_channel_nobody_sends_on_is_reported_as_a_deadlock() {
+    let (_tx, rx) = futures::channel::oneshot::channel::<u8>();
+    wisp::test::Builder::new()
+        .deadlock_grace(Duration::from_millis(50))
+        .block_on(async move {
+            let stuck = wisp::spawn_named("waits-for-a-message", async move { rx.await.ok() });
+            stuck.await
+        });
+}
+
+#[test]
+fn the_deadlock_report_names_the_stuck_task_and_where_it_was_spawned() {
+    let report = std::panic::catch_unwind(|| {
+        let (_tx, rx) = futures::channel::oneshot::channel::<u8>();
+        wisp::test::Builder::new()
+            .deadlock_grace(Duration::from_millis(50))
+            .block_on(async move {
+                let stuck = wisp::spawn_named("waits-for-a-message", async move { rx.await.ok() });
+                stuck.await
+            })
+    })
+    .expect_err("a deadlock must panic");
+    let text = report.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("deadlock"), "{text}");
+    assert!(text.contains("\"waits-for-a-message\""), "{text}");
+    assert!(text.contains("tests/virtual_time.rs"), "{text}");
+}
+
+#[test]
+fn outside_a_test_run_pause_explains_itself() {
+    let err = std::panic::catch_unwind(wisp::test::pause).expect_err("must panic");
+    let text = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("outside a wisp::test run"), "{text}");
+}
+
+wisp::test! {
+    /// The macro form: a #[test] whose body runs on the virtual clock.
+    async fn the_test_macro_runs_on_virtual_time() {
+        let start = now();
+        sleep_until(start + Duration::from_secs(86_400)).await;
+        assert_eq!(now() - start, Duration::from_secs(86_400));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Timers fire in the order, and at the virtual instants, a real clock would give.
+    #[test]
+    fn random_deadlines_fire_in_order_at_their_instants(
+        millis in proptest::collection::vec(0u64..5_000_000, 1..40)
+    ) {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        wisp::test::block_on({
+            let log = log.clone();
+            let millis = millis.clone();
+            async move {
+                let start = now();
+                let tasks: Vec<_> = millis
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &ms)| {
+                        let log = log.clone();
+                        wisp::spawn(async move {
+                            sleep(Duration::from_millis(ms)).await;
+                            log.borrow_mut().push((ms, i, now() - start));
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            }
+        });
+        let mut expected: Vec<_> = millis
+            .iter()
+            .enumerate()
+            .map(|(i, &ms)| (ms, i, Duration::from_millis(ms)))
+            .collect();
+        // Equal deadlines fire in the order the sleeps were first polled (spawn order here).
+        expected.sort();
+        prop_assert_eq!(log.borrow().clone(), expected);
+    }
+}
