@@ -128,25 +128,46 @@ struct Outcome {
     hash_sum: u64,
 }
 
-/// Outcomes per (crawler, page size), over all runs.
-type OutcomeLog = BTreeMap<(usize, &'static str), Vec<Outcome>>;
+/// Outcomes per (page size, crawler), over all runs, with the share of the wall time the
+/// crawling thread was on a CPU.
+type OutcomeLog = BTreeMap<(usize, &'static str), Vec<(Outcome, f64)>>;
+
+/// CPU time (user + system) of the calling thread so far, from `/proc/thread-self/stat`, in
+/// clock ticks of 10 ms (`None` off Linux). Coarse, but runs last a second or more.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
 
 fn outcome_log() -> &'static Mutex<OutcomeLog> {
     static LOG: OnceLock<Mutex<OutcomeLog>> = OnceLock::new();
     LOG.get_or_init(Default::default)
 }
 
-fn finish(label: &'static str, size: usize, outcome: Outcome, elapsed: Duration) -> Vec<f64> {
+fn finish(
+    label: &'static str,
+    size: usize,
+    outcome: Outcome,
+    elapsed: Duration,
+    cpu: Option<Duration>,
+) -> Vec<f64> {
+    let busy = cpu.map_or(f64::NAN, |c| c.as_secs_f64() / elapsed.as_secs_f64());
     eprintln!(
-        "    {label} {} KiB: {outcome:?} in {elapsed:.2?}",
-        size / 1024
+        "    {label} {} KiB: {outcome:?} in {elapsed:.2?}, crawling thread on CPU {:.0} %",
+        size / 1024,
+        busy * 100.0
     );
     outcome_log()
         .lock()
         .unwrap()
         .entry((size, label))
         .or_default()
-        .push(outcome);
+        .push((outcome, busy));
     vec![outcome.records as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64()]
 }
 
@@ -187,11 +208,13 @@ fn run_wisp<const SIZE: usize>() -> Vec<f64> {
         stop: Arc::new(AtomicBool::new(false)),
     };
     let ex = wisp::Executor::new();
+    let cpu = thread_cpu();
     let start = Instant::now();
     let summary = ex.block_on(crawl(&config, [root], hooks)).unwrap();
     let elapsed = start.elapsed();
+    let cpu = thread_cpu().zip(cpu).map(|(b, a)| b - a);
     assert_eq!(summary.records, outcome.records);
-    finish("wisp", SIZE, outcome, elapsed)
+    finish("wisp", SIZE, outcome, elapsed, cpu)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,10 +400,12 @@ fn run_reqwest<const SIZE: usize>() -> Vec<f64> {
         .build()
         .unwrap();
     let local = tokio::task::LocalSet::new();
+    let cpu = thread_cpu();
     let start = Instant::now();
     let outcome = local.block_on(&rt, reqwest_crawl(&root));
     let elapsed = start.elapsed();
-    finish(PEER, SIZE, outcome, elapsed)
+    let cpu = thread_cpu().zip(cpu).map(|(b, a)| b - a);
+    finish(PEER, SIZE, outcome, elapsed, cpu)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,24 +468,27 @@ fn main() {
     );
     let log = outcome_log().lock().unwrap();
     for s in sites {
-        let runs: Vec<(&str, &Vec<Outcome>)> = log
+        let runs: Vec<(&str, Vec<Outcome>, f64)> = log
             .iter()
             .filter(|((size, _), _)| *size == s.page_bytes)
-            .map(|((_, label), runs)| (*label, runs))
+            .map(|((_, label), runs)| {
+                let busy = median(runs.iter().map(|r| r.1).collect());
+                (*label, runs.iter().map(|r| r.0).collect(), busy)
+            })
             .collect();
         if runs.is_empty() {
             continue;
         }
-        let all: Vec<&Outcome> = runs.iter().flat_map(|(_, r)| r.iter()).collect();
+        let all: Vec<&Outcome> = runs.iter().flat_map(|(_, r, _)| r.iter()).collect();
         let same = all.windows(2).all(|w| w[0] == w[1]);
         let matches_site = all
             .iter()
             .all(|o| o.records - o.disallowed == s.expected as u64 && o.errors == 0);
-        for (label, runs) in &runs {
+        for (label, runs, busy) in &runs {
             let m = |f: fn(&Outcome) -> u64| median(runs.iter().map(|o| f(o) as f64).collect());
             println!(
                 "- {} KiB, {label}: {} records = {} fetched + {} disallowed + {} errors, {:.1} MB \
-                 of bodies, hash sum {:016x}",
+                 of bodies, hash sum {:016x}; crawling thread on CPU {:.0} % of the wall time",
                 s.page_bytes / 1024,
                 m(|o| o.records),
                 m(|o| o.fetched),
@@ -468,6 +496,7 @@ fn main() {
                 m(|o| o.errors),
                 m(|o| o.bytes) / 1e6,
                 runs[0].hash_sum,
+                busy * 100.0,
             );
         }
         println!(
