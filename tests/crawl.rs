@@ -1,0 +1,1305 @@
+//! Integration tests of the crawler (`wisp::crawl`): against the generated demo site and against
+//! small hand-written servers on 127.0.0.1, plus the `crawl` example binary as a child process.
+#![cfg(feature = "crawl")]
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::net::Shutdown;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use url::Url;
+use wisp::crawl::demo::{Site, SiteConfig};
+use wisp::crawl::save::path_for;
+use wisp::crawl::shard::{host_hash, shard_of};
+use wisp::crawl::{Config, DISALLOWED, Hooks, Record, Summary, crawl};
+use wisp::net::{TcpListener, TcpStream};
+use wisp::time::{sleep, timeout};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `f` on its own thread; panics if it takes longer than `limit` (so a hang fails the test
+/// instead of blocking the run), and re-raises its panic if it failed.
+fn watchdog<F: FnOnce() + Send + 'static>(limit: Duration, f: F) {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(()) => handle.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic)
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("watchdog: the test hung for {limit:?}"),
+    }
+}
+
+/// Runs an async test body inside `wisp::block_on` under a 60 s watchdog.
+fn run<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    watchdog(Duration::from_secs(60), move || wisp::block_on(f()));
+}
+
+/// Crawls and collects every record (and foreign link).
+async fn crawl_all(
+    config: &Config,
+    seeds: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> (Summary, Vec<Record>, Vec<String>) {
+    let records = RefCell::new(Vec::new());
+    let foreign = RefCell::new(Vec::new());
+    let summary = crawl(
+        config,
+        seeds,
+        Hooks {
+            on_record: Box::new(|r: &Record| records.borrow_mut().push(r.clone())),
+            on_foreign_link: Box::new(|u| foreign.borrow_mut().push(u.to_string())),
+            stop,
+        },
+    )
+    .await
+    .expect("crawl starts");
+    (summary, records.into_inner(), foreign.into_inner())
+}
+
+fn no_stop() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+/// Path and query of a URL string (`/a/b?x`), as the demo's expected sets spell them.
+fn target(url: &str) -> String {
+    let u = Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_string(),
+    }
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Asserts that no URL has two records.
+fn assert_unique(records: &[Record]) {
+    let mut seen = BTreeMap::new();
+    for r in records {
+        *seen.entry(r.url.as_str()).or_insert(0) += 1;
+    }
+    let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "URLs with more than one record: {dups:?}");
+}
+
+/// Records grouped by depth: path+query of records that were fetched (status, no error).
+fn fetched_by_depth(records: &[Record]) -> Vec<BTreeSet<String>> {
+    let mut levels: Vec<BTreeSet<String>> = Vec::new();
+    for r in records {
+        if r.error.as_deref() == Some(DISALLOWED) {
+            assert!(r.status.is_none(), "{r:?}");
+        }
+        if r.status.is_some() && r.error.is_none() {
+            let d = r.depth as usize;
+            if levels.len() <= d {
+                levels.resize(d + 1, BTreeSet::new());
+            }
+            levels[d].insert(target(&r.url));
+        }
+    }
+    levels
+}
+
+fn demo(pages: usize) -> Arc<Site> {
+    Arc::new(Site::generate(SiteConfig {
+        pages,
+        ..SiteConfig::default()
+    }))
+}
+
+/// The `/private/...` URLs a robots-respecting crawl meets, by depth: those linked (as
+/// `href="/private/..."`, the form the demo uses on public pages) from the public pages of
+/// depth `< max_depth`, at the first depth they are linked.
+fn private_links_by_depth(site: &Site, max_depth: usize) -> BTreeMap<String, u32> {
+    let levels = site.expected_by_depth(max_depth);
+    let mut out = BTreeMap::new();
+    for (d, level) in levels.iter().enumerate().take(max_depth) {
+        for url in level {
+            let body = String::from_utf8_lossy(site.body(url).unwrap()).into_owned();
+            for piece in body.split("href=\"/private/").skip(1) {
+                let end = piece.find('"').unwrap();
+                out.entry(format!("/private/{}", &piece[..end]))
+                    .or_insert(d as u32 + 1);
+            }
+        }
+    }
+    out
+}
+
+/// A unique empty directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "wisp-crawl-test-{tag}-{}-{nanos}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// --- A tiny hand-written HTTP server -----------------------------------------------------------
+
+/// What the test server does for one request.
+enum Reply {
+    /// Writes these bytes, then closes.
+    Bytes(Vec<u8>),
+    /// Waits, then writes these bytes and closes.
+    Delayed(Duration, Vec<u8>),
+    /// Headers with a large Content-Length, then one byte per 200 ms, forever.
+    Slow,
+    /// An endless chunked body.
+    Huge,
+    /// Content-Length 1000, 100 bytes, then the connection is closed.
+    Reset,
+    /// Bytes that are not HTTP at all.
+    Garbage,
+    /// Never answers (until the client goes away).
+    Hang,
+}
+
+fn response(status: &str, content_type: &str, extra: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n{extra}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn html_page(hrefs: &[&str]) -> Reply {
+    let mut body = String::from("<!DOCTYPE html><html><body><ul>\n");
+    for h in hrefs {
+        body.push_str(&format!("<li><a href=\"{h}\">link</a></li>\n"));
+    }
+    body.push_str("</ul></body></html>\n");
+    Reply::Bytes(response(
+        "200 OK",
+        "text/html; charset=utf-8",
+        "",
+        body.as_bytes(),
+    ))
+}
+
+fn not_found() -> Reply {
+    Reply::Bytes(response("404 Not Found", "text/plain", "", b"not found\n"))
+}
+
+/// A running test server: its root URL, the request targets it saw and its connection count.
+#[derive(Clone)]
+struct Server {
+    root: String,
+    port: u16,
+    hits: Rc<RefCell<Vec<String>>>,
+    conns: Rc<Cell<usize>>,
+}
+
+impl Server {
+    fn hits_of(&self, target: &str) -> usize {
+        self.hits.borrow().iter().filter(|t| *t == target).count()
+    }
+}
+
+async fn bind() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// Serves `handler` (request target -> reply) on `listener`, one request per connection.
+fn serve(listener: TcpListener, handler: impl Fn(&str) -> Reply + 'static) -> Server {
+    let port = listener.local_addr().unwrap().port();
+    let server = Server {
+        root: format!("http://127.0.0.1:{port}/"),
+        port,
+        hits: Rc::default(),
+        conns: Rc::default(),
+    };
+    let handler = Rc::new(handler);
+    let (hits, conns) = (server.hits.clone(), server.conns.clone());
+    wisp::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            conns.set(conns.get() + 1);
+            let (handler, hits) = (handler.clone(), hits.clone());
+            wisp::spawn(async move {
+                let Some(target) = read_head(&stream).await else {
+                    return;
+                };
+                hits.borrow_mut().push(target.clone());
+                let reply = handler(&target);
+                answer(&stream, reply).await;
+            })
+            .detach();
+        }
+    })
+    .detach();
+    server
+}
+
+/// Reads a request head; returns its target.
+async fn read_head(stream: &TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 || buf.len() > 64 * 1024 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let line = head.lines().next()?;
+    Some(line.split(' ').nth(1)?.to_string())
+}
+
+async fn answer(stream: &TcpStream, reply: Reply) {
+    match reply {
+        Reply::Bytes(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+            linger(stream).await;
+        }
+        Reply::Delayed(d, bytes) => {
+            sleep(d).await;
+            let _ = stream.write_all(&bytes).await;
+            linger(stream).await;
+        }
+        Reply::Slow => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\
+                        Connection: close\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            loop {
+                sleep(Duration::from_millis(200)).await;
+                if stream.write_all(b"x").await.is_err() {
+                    return;
+                }
+            }
+        }
+        Reply::Huge => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut piece = b"4000\r\n".to_vec();
+            piece.extend_from_slice(&[b'z'; 0x4000]);
+            piece.extend_from_slice(b"\r\n");
+            // Bounded so a client that never stops reading cannot keep this task alive forever.
+            for _ in 0..100_000 {
+                if stream.write_all(&piece).await.is_err() {
+                    return;
+                }
+            }
+        }
+        Reply::Reset => {
+            let mut bytes =
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\
+                              Connection: close\r\n\r\n"
+                    .to_vec();
+            bytes.extend_from_slice(&[b'r'; 100]);
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        Reply::Garbage => {
+            let _ = stream
+                .write_all(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02 this is not HTTP\r\n\r\n")
+                .await;
+            linger(stream).await;
+        }
+        Reply::Hang => {
+            let mut buf = [0u8; 64];
+            // Until the client closes (read returns 0 or fails).
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Closes the write side, then drains what the client still sends for a moment.
+async fn linger(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut buf = [0u8; 1024];
+    let _ = timeout(Duration::from_millis(500), async {
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// A listener that only counts connections (and answers 404).
+fn counting_server(listener: TcpListener) -> Server {
+    serve(listener, |_| not_found())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The demo site: exact sets per depth, one record per URL, robots
+// ---------------------------------------------------------------------------------------------
+
+/// Sequential crawl (one fetch at a time): the frontier is strictly FIFO, so the depths are the
+/// BFS depths exactly.
+#[test]
+fn demo_site_depths_exact_with_robots() {
+    run(|| async {
+        let site = demo(300);
+        let root = site.clone().serve().await.unwrap();
+        let config = Config {
+            max_depth: 3,
+            concurrency: 1,
+            per_host: 1,
+            ..Config::default()
+        };
+        let (summary, records, foreign) = crawl_all(&config, vec![root.clone()], no_stop()).await;
+        assert!(foreign.is_empty());
+        assert_unique(&records);
+        let expected = site.expected_by_depth(3);
+        assert!(
+            expected.len() == 4 && expected[3].len() > 50,
+            "{expected:?}"
+        );
+        assert_eq!(fetched_by_depth(&records), expected);
+
+        // Disallowed URLs: exactly the private ones linked within depth, at their depth.
+        let disallowed: BTreeMap<String, u32> = records
+            .iter()
+            .filter(|r| r.error.as_deref() == Some(DISALLOWED))
+            .map(|r| {
+                assert!(
+                    r.status.is_none() && r.sha256.is_none() && r.bytes == 0,
+                    "{r:?}"
+                );
+                (target(&r.url), r.depth)
+            })
+            .collect();
+        let privates = private_links_by_depth(&site, 3);
+        assert!(privates.contains_key("/private/0.html"), "{privates:?}");
+        assert_eq!(disallowed, privates);
+        // Nothing else: every record is fetched or disallowed.
+        let fetched = records
+            .iter()
+            .filter(|r| r.status.is_some() && r.error.is_none())
+            .count();
+        assert_eq!(fetched + disallowed.len(), records.len());
+        assert_eq!(summary.records, records.len() as u64);
+        assert_eq!(summary.disallowed, disallowed.len() as u64);
+        assert_eq!(summary.errors, 0);
+        assert!(!summary.interrupted);
+
+        // Details of a few records.
+        for r in &records {
+            assert!(r.url.starts_with(&root), "{r:?}");
+            let t = target(&r.url);
+            if t.starts_with("/missing/") {
+                assert_eq!(r.status, Some(404), "{r:?}");
+            } else if let Some(n) = t.strip_prefix("/r/") {
+                assert_eq!(r.status, Some(200), "{r:?}");
+                assert_eq!(r.redirects, 1, "{r:?}");
+                assert_eq!(
+                    r.final_url.as_deref(),
+                    Some(format!("{root}page/{n}.html").as_str())
+                );
+            } else if r.status.is_some() {
+                assert_eq!(r.status, Some(200), "{r:?}");
+                assert_eq!(r.redirects, 0);
+                assert!(r.final_url.is_none());
+            }
+            if r.status.is_some() {
+                let body = site.body(&t).unwrap();
+                let served = if t.starts_with("/r/") {
+                    site.body(&target(r.final_url.as_ref().unwrap())).unwrap()
+                } else {
+                    body
+                };
+                assert_eq!(r.bytes, served.len() as u64, "{r:?}");
+                assert_eq!(r.sha256.as_deref(), Some(sha_hex(served).as_str()), "{r:?}");
+                let ct = r.content_type.as_deref().unwrap();
+                if t.starts_with("/img/") {
+                    assert_eq!(ct, "image/png");
+                } else {
+                    assert!(ct.starts_with("text/html"), "{r:?}");
+                }
+            }
+        }
+        assert_eq!(
+            summary.redirects,
+            records.iter().map(|r| u64::from(r.redirects)).sum::<u64>()
+        );
+    });
+}
+
+#[test]
+fn demo_site_depths_exact_ignoring_robots() {
+    run(|| async {
+        let site = demo(300);
+        let root = site.clone().serve().await.unwrap();
+        let config = Config {
+            max_depth: 3,
+            concurrency: 1,
+            per_host: 1,
+            respect_robots: false,
+            ..Config::default()
+        };
+        let (summary, records, _) = crawl_all(&config, vec![root], no_stop()).await;
+        assert_unique(&records);
+        assert!(records.iter().all(|r| r.error.is_none()), "an error record");
+        let expected = site.expected_by_depth_ignoring_robots(3);
+        assert!(
+            expected
+                .iter()
+                .flatten()
+                .any(|u| u.starts_with("/private/"))
+        );
+        assert_eq!(fetched_by_depth(&records), expected);
+        assert_eq!(summary.disallowed, 0);
+        assert_eq!(summary.records, records.len() as u64);
+    });
+}
+
+/// With the default concurrency (64, 8 per host) the crawl is not strictly level by level, so
+/// only what holds whatever the completion order is asserted exactly: no URL twice, nothing
+/// outside the expected sets, nothing recorded shallower than its BFS depth, and every URL of
+/// depth <= 2 present (their parents' depths cannot be misjudged).
+#[test]
+fn demo_site_concurrent_crawl_is_consistent() {
+    run(|| async {
+        let site = demo(300);
+        let root = site.clone().serve().await.unwrap();
+        let config = Config {
+            max_depth: 3,
+            ..Config::default()
+        };
+        let (summary, records, _) = crawl_all(&config, vec![root], no_stop()).await;
+        assert_unique(&records);
+        let expected = site.expected_by_depth(3);
+        let depth_of: HashMap<&str, usize> = expected
+            .iter()
+            .enumerate()
+            .flat_map(|(d, l)| l.iter().map(move |u| (u.as_str(), d)))
+            .collect();
+        let mut found = BTreeSet::new();
+        let mut misjudged = Vec::new();
+        for r in records.iter().filter(|r| r.error.is_none()) {
+            let t = target(&r.url);
+            let d = *depth_of
+                .get(t.as_str())
+                .unwrap_or_else(|| panic!("unexpected URL {t}"));
+            assert!(r.depth as usize >= d, "{t} at depth {} < {d}", r.depth);
+            if r.depth as usize != d {
+                misjudged.push((t.clone(), d, r.depth));
+            }
+            found.insert(t);
+        }
+        for level in &expected[..3] {
+            for u in level {
+                assert!(found.contains(u), "missing {u}");
+            }
+        }
+        if !misjudged.is_empty() {
+            eprintln!("note: URLs recorded deeper than their BFS depth: {misjudged:?}");
+        }
+        assert_eq!(summary.records, records.len() as u64);
+        assert_eq!(summary.errors, 0);
+    });
+}
+
+/// Depth is the number of hops on the *shortest* path, whatever order fetches complete in:
+/// `/` links `/p0` (fast) and `/p1` (answered after 500 ms); `/p0` links `/q`, which links
+/// `/x`; `/p1` links `/x` too, and `/x` links `/y`. BFS depths: `/x` 2, `/y` 3, so with
+/// `max_depth: 3` both must be crawled, `/x` at depth 2.
+#[test]
+#[ignore = "wisp bug: a URL first offered from a deeper page that finished earlier keeps the \
+            deeper depth (crawler.rs offer/handle), so links within max_depth are lost"]
+fn depth_is_the_shortest_path_even_when_a_shallow_page_is_slow() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let server = serve(listener, |t| match t {
+            "/" => html_page(&["/p0", "/p1"]),
+            "/p0" => html_page(&["/q"]),
+            "/p1" => match html_page(&["/x"]) {
+                Reply::Bytes(b) => Reply::Delayed(Duration::from_millis(500), b),
+                _ => unreachable!(),
+            },
+            "/q" => html_page(&["/x"]),
+            "/x" => html_page(&["/y"]),
+            "/y" => html_page(&[]),
+            _ => not_found(),
+        });
+        let config = Config {
+            max_depth: 3,
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert_unique(&records);
+        let depths: BTreeMap<String, u32> =
+            records.iter().map(|r| (target(&r.url), r.depth)).collect();
+        let expected: BTreeMap<String, u32> = [
+            ("/", 0),
+            ("/p0", 1),
+            ("/p1", 1),
+            ("/q", 2),
+            ("/x", 2),
+            ("/y", 3),
+        ]
+        .into_iter()
+        .map(|(t, d)| (t.to_string(), d))
+        .collect();
+        assert_eq!(depths, expected);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Saving bodies (--out)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn saved_bodies_match_records_and_site() {
+    run(|| async {
+        let site = demo(200);
+        let root = site.clone().serve().await.unwrap();
+        let dir = TempDir::new("out");
+        let config = Config {
+            max_depth: 3,
+            out_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![root], no_stop()).await;
+        assert_unique(&records);
+        let mut checked = 0;
+        for r in records.iter().filter(|r| r.status == Some(200)) {
+            let url = Url::parse(r.final_url.as_deref().unwrap_or(&r.url)).unwrap();
+            let file = dir.path().join(path_for(&url));
+            assert!(file.starts_with(dir.path()));
+            let saved = std::fs::read(&file)
+                .unwrap_or_else(|e| panic!("{}: {e} (record {r:?})", file.display()));
+            let expected = site.body(&target(url.as_str())).unwrap();
+            assert_eq!(saved, expected, "{}", file.display());
+            let sha = sha_hex(&saved);
+            assert_eq!(r.sha256.as_deref(), Some(sha.as_str()), "{r:?}");
+            assert_eq!(sha, sha_hex(expected));
+            checked += 1;
+        }
+        assert!(checked > 100, "only {checked} pages checked");
+        // The index of the site is saved as index.html in the host's directory.
+        let port = Url::parse(&records[0].url).unwrap().port().unwrap();
+        let index = dir
+            .path()
+            .join(format!("127.0.0.1_{port}"))
+            .join("index.html");
+        assert_eq!(std::fs::read(index).unwrap(), site.body("/").unwrap());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. No off-host fetch
+// ---------------------------------------------------------------------------------------------
+
+async fn off_host_setup() -> (Server, Server) {
+    let (other_listener, other_port) = bind().await;
+    let other = counting_server(other_listener);
+    let (listener, _) = bind().await;
+    let site = serve(listener, move |t| match t {
+        "/" => html_page(&[
+            &format!("http://localhost:{other_port}/x"),
+            "/redir",
+            "/local",
+        ]),
+        "/redir" => Reply::Bytes(response(
+            "302 Found",
+            "text/html",
+            &format!("Location: http://localhost:{other_port}/y\r\n"),
+            b"<a href=\"/moved\">moved</a>",
+        )),
+        "/local" => html_page(&[]),
+        _ => not_found(),
+    });
+    (site, other)
+}
+
+#[test]
+fn same_host_never_fetches_another_host() {
+    run(|| async {
+        let (site, other) = off_host_setup().await;
+        let config = Config {
+            max_depth: 3,
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![site.root.clone()], no_stop()).await;
+        assert_unique(&records);
+        let by_target: BTreeMap<String, &Record> =
+            records.iter().map(|r| (target(&r.url), r)).collect();
+        assert_eq!(
+            by_target.keys().cloned().collect::<Vec<_>>(),
+            ["/", "/local", "/moved", "/redir"],
+            "{records:#?}"
+        );
+        assert!(records.iter().all(|r| r.url.starts_with(&site.root)));
+        // The redirect to another host is not followed: the 302 itself is the record.
+        let redir = by_target["/redir"];
+        assert_eq!(redir.status, Some(302));
+        assert_eq!(redir.redirects, 0);
+        assert_eq!(redir.final_url, None);
+        assert_eq!(redir.error, None);
+        assert_eq!(
+            redir.sha256.as_deref(),
+            Some(sha_hex(b"<a href=\"/moved\">moved</a>").as_str())
+        );
+        // Give a stray connection time to show up, then check none came.
+        sleep(Duration::from_millis(200)).await;
+        assert_eq!(other.conns.get(), 0, "the other host was contacted");
+    });
+}
+
+#[test]
+fn allowed_host_is_fetched() {
+    run(|| async {
+        let (site, other) = off_host_setup().await;
+        let config = Config {
+            max_depth: 3,
+            allow_hosts: vec!["localhost".into()],
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![site.root.clone()], no_stop()).await;
+        assert_unique(&records);
+        assert!(other.conns.get() >= 1);
+        let x = records
+            .iter()
+            .find(|r| r.url == format!("http://localhost:{}/x", other.port))
+            .unwrap_or_else(|| panic!("no record of the allowed host: {records:#?}"));
+        assert_eq!(x.status, Some(404));
+        let redir = records.iter().find(|r| target(&r.url) == "/redir").unwrap();
+        assert_eq!(redir.status, Some(404), "{redir:?}");
+        assert_eq!(redir.redirects, 1);
+        assert_eq!(
+            redir.final_url.as_deref(),
+            Some(format!("http://localhost:{}/y", other.port).as_str())
+        );
+        assert_eq!(other.hits_of("/x"), 1);
+        assert_eq!(other.hits_of("/y"), 1);
+        // The 302 body was not read as a page: /moved is not crawled.
+        assert!(!records.iter().any(|r| target(&r.url) == "/moved"));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. max_pages
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn max_pages_takes_exactly_that_many() {
+    run(|| async {
+        let site = demo(300);
+        let root = site.clone().serve().await.unwrap();
+        let config = Config {
+            max_depth: 10,
+            max_pages: Some(25),
+            respect_robots: false,
+            ..Config::default()
+        };
+        let (summary, records, _) = crawl_all(&config, vec![root.clone()], no_stop()).await;
+        assert_unique(&records);
+        assert_eq!(records.len(), 25, "{records:#?}");
+        assert_eq!(summary.records, 25);
+        assert!(
+            records
+                .iter()
+                .all(|r| r.status.is_some() && r.error.is_none())
+        );
+        assert!(!summary.interrupted);
+
+        // With robots.txt respected, a disallowed URL is taken off the frontier too (its record
+        // is made without a fetch) and counts against the budget: still exactly 25 records.
+        let config = Config {
+            respect_robots: true,
+            ..config
+        };
+        let (summary, records, _) = crawl_all(&config, vec![root], no_stop()).await;
+        assert_unique(&records);
+        let fetched = records.iter().filter(|r| r.status.is_some()).count();
+        let disallowed = records
+            .iter()
+            .filter(|r| r.error.as_deref() == Some(DISALLOWED))
+            .count();
+        assert_eq!(records.len(), 25, "{records:#?}");
+        // /private/0.html (depth 1) is always taken before the budget runs out.
+        assert!(disallowed >= 1, "{records:#?}");
+        assert_eq!(fetched + disallowed, 25, "{records:#?}");
+        assert_eq!(summary.records, records.len() as u64);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Equivalent URLs are fetched once
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn equivalent_urls_are_fetched_once() {
+    run(|| async {
+        let (listener, port) = bind().await;
+        let server = serve(listener, move |t| match t {
+            "/" => html_page(&[
+                "/a",
+                "/./a",
+                "/b/../a",
+                "/a#x",
+                "a#y",
+                &format!("HTTP://127.0.0.1:{port}/a"),
+                &format!("http://127.0.0.1:{port}/b/./../a#z"),
+                "/%7e",
+                "/%7E",
+                "/a?",
+                "/",
+                "#top",
+            ]),
+            "/a" | "/%7E" | "/%7e" | "/a?" => html_page(&["/", "/a", "./a#again", "/%7e"]),
+            _ => not_found(),
+        });
+        let config = Config {
+            max_depth: 5,
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert_unique(&records);
+        assert_eq!(server.hits_of("/a"), 1, "{:?}", server.hits.borrow());
+        assert_eq!(server.hits_of("/%7E") + server.hits_of("/%7e"), 1);
+        assert_eq!(server.hits_of("/a?"), 1, "an empty query is a distinct URL");
+        assert_eq!(server.hits_of("/"), 1);
+        let mut hits = server.hits.borrow().clone();
+        hits.sort();
+        assert_eq!(hits, ["/", "/%7E", "/a", "/a?", "/robots.txt"]);
+        let mut targets: Vec<String> = records.iter().map(|r| target(&r.url)).collect();
+        targets.sort();
+        assert_eq!(targets, ["/", "/%7E", "/a", "/a?"]);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Hostile endpoints
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn hostile_endpoints_become_error_records() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let server = serve(listener, |t| match t {
+            "/" => html_page(&["/slow", "/huge", "/reset", "/garbage", "/ok1", "/ok2"]),
+            "/slow" => Reply::Slow,
+            "/huge" => Reply::Huge,
+            "/reset" => Reply::Reset,
+            "/garbage" => Reply::Garbage,
+            "/ok1" => html_page(&["/ok3"]),
+            "/ok2" | "/ok3" => html_page(&[]),
+            _ => not_found(),
+        });
+        let config = Config {
+            max_depth: 5,
+            timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_millis(1500),
+            max_body: 64 * 1024,
+            retries: 0,
+            ..Config::default()
+        };
+        let started = Instant::now();
+        let (summary, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert_unique(&records);
+        let by: BTreeMap<String, &Record> = records.iter().map(|r| (target(&r.url), r)).collect();
+        assert_eq!(
+            by.keys().cloned().collect::<Vec<_>>(),
+            [
+                "/", "/garbage", "/huge", "/ok1", "/ok2", "/ok3", "/reset", "/slow"
+            ]
+        );
+        for ok in ["/", "/ok1", "/ok2", "/ok3"] {
+            assert_eq!(by[ok].status, Some(200), "{:?}", by[ok]);
+            assert!(by[ok].error.is_none(), "{:?}", by[ok]);
+        }
+        let err = |t: &str| -> String {
+            let r = by[t];
+            assert!(r.sha256.is_none(), "{r:?}");
+            r.error.clone().unwrap_or_else(|| panic!("no error: {r:?}"))
+        };
+        for t in ["/slow", "/huge", "/reset", "/garbage"] {
+            eprintln!("{t}: {:?}", by[t].error);
+        }
+        assert!(err("/slow").contains("timeout"), "{:?}", by["/slow"]);
+        assert!(
+            err("/huge").contains("larger than the limit"),
+            "{:?}",
+            by["/huge"]
+        );
+        assert!(by["/huge"].bytes <= 64 * 1024, "{:?}", by["/huge"]);
+        let _ = err("/reset");
+        assert!(by["/reset"].bytes <= 100, "{:?}", by["/reset"]);
+        assert!(
+            err("/garbage").contains("bad response"),
+            "{:?}",
+            by["/garbage"]
+        );
+        assert_eq!(by["/garbage"].status, None);
+        assert_eq!(summary.errors, 4);
+        assert_eq!(summary.records, 8);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Bad seeds
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn bad_seeds_are_error_records_and_good_ones_are_crawled() {
+    run(|| async {
+        let site = demo(50);
+        let root = site.clone().serve().await.unwrap();
+        let config = Config {
+            max_depth: 1,
+            respect_robots: false,
+            ..Config::default()
+        };
+        let seeds = vec![
+            "not a url".to_string(),
+            "ftp://x/".to_string(),
+            root.clone(),
+        ];
+        let (summary, records, _) = crawl_all(&config, seeds, no_stop()).await;
+        assert_unique(&records);
+        let bad: Vec<&Record> = records.iter().filter(|r| r.status.is_none()).collect();
+        assert_eq!(bad.len(), 2, "{records:#?}");
+        let not_url = bad.iter().find(|r| r.url == "not a url").unwrap();
+        assert!(
+            not_url.error.as_deref().unwrap().contains("invalid URL"),
+            "{not_url:?}"
+        );
+        let ftp = bad.iter().find(|r| r.url == "ftp://x/").unwrap();
+        assert!(ftp.error.as_deref().unwrap().contains("ftp"), "{ftp:?}");
+        assert!(bad.iter().all(|r| r.depth == 0));
+        let good: Vec<Record> = records
+            .iter()
+            .filter(|r| r.status.is_some())
+            .cloned()
+            .collect();
+        assert_eq!(
+            fetched_by_depth(&good),
+            site.expected_by_depth_ignoring_robots(1)
+        );
+        assert_eq!(summary.errors, 2);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Shards
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn shard_values_are_pinned() {
+    assert_eq!(host_hash("example.com"), 0x5768_4663_4e27_14c6);
+    assert_eq!(host_hash("127.0.0.1"), 0xaaba_fe71_04d9_14be);
+    assert_eq!(shard_of("example.com", 7), 1);
+    assert_eq!(shard_of("wikipedia.org", 7), 1);
+    assert_eq!(shard_of("127.0.0.1", 7), 0);
+    assert_eq!(shard_of("EXAMPLE.com", 7), 1);
+    assert_eq!(shard_of("example.com", 1), 0);
+    assert_eq!(shard_of("example.com", 0), 0);
+    for n in 1..40 {
+        assert_eq!(
+            u64::from(shard_of("127.0.0.1", n)),
+            0xaaba_fe71_04d9_14be % u64::from(n)
+        );
+    }
+}
+
+#[test]
+fn seed_of_another_shard_is_handed_off_not_crawled() {
+    run(|| async {
+        let site = demo(50);
+        let root = site.clone().serve().await.unwrap();
+        let config = Config {
+            shard: Some((1, 7)),
+            ..Config::default()
+        };
+        let (summary, records, foreign) =
+            crawl_all(&config, vec![root.clone(), root.clone()], no_stop()).await;
+        assert!(records.is_empty(), "{records:#?}");
+        assert_eq!(summary.records, 0);
+        assert_eq!(foreign, std::slice::from_ref(&root));
+
+        // Its own shard crawls it.
+        let config = Config {
+            shard: Some((0, 7)),
+            max_depth: 1,
+            ..Config::default()
+        };
+        let (_, records, foreign) = crawl_all(&config, vec![root], no_stop()).await;
+        assert!(foreign.is_empty());
+        assert!(records.len() > 5);
+    });
+}
+
+#[test]
+fn links_to_another_shard_are_handed_off_once() {
+    run(|| async {
+        // A shard count where 127.0.0.1 and localhost land in different shards.
+        let n = (2..100)
+            .find(|&n| shard_of("127.0.0.1", n) != shard_of("localhost", n))
+            .unwrap();
+        let (other_listener, other_port) = bind().await;
+        let other = counting_server(other_listener);
+        let (listener, _) = bind().await;
+        let foreign_url = format!("http://localhost:{other_port}/x");
+        let link = foreign_url.clone();
+        let site = serve(listener, move |t| match t {
+            "/" => html_page(&[&link, &format!("{link}#again"), "/p"]),
+            "/p" => html_page(&[&link]),
+            _ => not_found(),
+        });
+        let config = Config {
+            shard: Some((shard_of("127.0.0.1", n), n)),
+            allow_hosts: vec!["localhost".into()],
+            ..Config::default()
+        };
+        let (_, records, foreign) = crawl_all(&config, vec![site.root.clone()], no_stop()).await;
+        assert_eq!(foreign, [foreign_url]);
+        let mut targets: Vec<String> = records.iter().map(|r| target(&r.url)).collect();
+        targets.sort();
+        assert_eq!(targets, ["/", "/p"]);
+        assert_eq!(other.conns.get(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Stop
+// ---------------------------------------------------------------------------------------------
+
+/// An endless tree: `/p/K` links `/p/{4K+1}` .. `/p/{4K+4}`, each answered after 10 ms.
+fn tree_server(listener: TcpListener) -> Server {
+    serve(listener, |t| {
+        let k: u64 = match t {
+            "/" => 0,
+            _ => match t.strip_prefix("/p/").and_then(|k| k.parse().ok()) {
+                Some(k) => k,
+                None => return not_found(),
+            },
+        };
+        let links: Vec<String> = (1..=4).map(|i| format!("/p/{}", 4 * k + i)).collect();
+        let refs: Vec<&str> = links.iter().map(String::as_str).collect();
+        match html_page(&refs) {
+            Reply::Bytes(b) => Reply::Delayed(Duration::from_millis(10), b),
+            other => other,
+        }
+    })
+}
+
+#[test]
+fn stop_ends_the_crawl_with_a_record_per_taken_url() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let server = tree_server(listener);
+        let stop = no_stop();
+        let records = RefCell::new(Vec::<Record>::new());
+        let config = Config {
+            max_depth: 30,
+            concurrency: 6,
+            per_host: 6,
+            ..Config::default()
+        };
+        let flag = stop.clone();
+        let summary = crawl(
+            &config,
+            vec![server.root.clone()],
+            Hooks {
+                on_record: Box::new(|r: &Record| {
+                    let mut records = records.borrow_mut();
+                    records.push(r.clone());
+                    if records.len() == 50 {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                }),
+                on_foreign_link: Box::new(|_| {}),
+                stop: stop.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let records = records.into_inner();
+        assert!(summary.interrupted);
+        assert_unique(&records);
+        assert_eq!(summary.records, records.len() as u64);
+        assert!(
+            (50..=50 + 6).contains(&records.len()),
+            "{} records",
+            records.len()
+        );
+        for r in &records {
+            assert_eq!(r.status, Some(200), "{r:?}");
+            assert!(r.error.is_none(), "{r:?}");
+        }
+        // Every URL the server was asked for has exactly one record, and the other way round.
+        let mut requested: Vec<String> = server
+            .hits
+            .borrow()
+            .iter()
+            .filter(|t| *t != "/robots.txt")
+            .cloned()
+            .collect();
+        requested.sort();
+        let mut recorded: Vec<String> = records.iter().map(|r| target(&r.url)).collect();
+        recorded.sort();
+        assert_eq!(requested, recorded);
+        let display = summary.to_string();
+        assert!(display.starts_with("crawled 5"), "{display}");
+        assert!(display.ends_with(" (interrupted)"), "{display}");
+    });
+}
+
+#[test]
+fn stop_after_grace_abandons_hanging_fetches_with_a_record() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let server = serve(listener, |t| match t {
+            "/" => html_page(&["/hang", "/ok"]),
+            "/hang" => Reply::Hang,
+            "/ok" => Reply::Delayed(Duration::from_millis(100), {
+                match html_page(&["/never"]) {
+                    Reply::Bytes(b) => b,
+                    _ => unreachable!(),
+                }
+            }),
+            _ => not_found(),
+        });
+        let stop = no_stop();
+        let flag = stop.clone();
+        let records = RefCell::new(Vec::<Record>::new());
+        let config = Config {
+            grace: Duration::from_millis(300),
+            ..Config::default()
+        };
+        let started = Instant::now();
+        let summary = crawl(
+            &config,
+            vec![server.root.clone()],
+            Hooks {
+                on_record: Box::new(|r: &Record| {
+                    if target(&r.url) == "/ok" {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                    records.borrow_mut().push(r.clone());
+                }),
+                on_foreign_link: Box::new(|_| {}),
+                stop,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let records = records.into_inner();
+        assert!(summary.interrupted);
+        let targets: Vec<String> = records.iter().map(|r| target(&r.url)).collect();
+        assert_eq!(targets, ["/", "/ok", "/hang"]);
+        let hang = &records[2];
+        assert!(
+            hang.error.as_deref().unwrap().starts_with("interrupted"),
+            "{hang:?}"
+        );
+        assert_eq!(server.hits_of("/never"), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10, 11. The example binary
+// ---------------------------------------------------------------------------------------------
+
+/// The `crawl` example binary, built (once per test run) next to this test's target dir.
+fn example_binary() -> PathBuf {
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.as_ref() {
+        return path.clone();
+    }
+    // This test is <target>/<profile>/deps/crawl-HASH.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let target_dir = profile_dir.parent().unwrap();
+    let release = profile_dir.file_name().unwrap() == "release";
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "--example", "crawl", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build --example crawl");
+    assert!(status.success(), "building the crawl example failed");
+    let path = profile_dir.join("examples").join("crawl");
+    assert!(path.exists(), "{} missing", path.display());
+    *built = Some(path.clone());
+    path
+}
+
+#[test]
+fn ctrl_c_stops_the_example_cleanly() {
+    watchdog(Duration::from_secs(300), || {
+        let bin = example_binary();
+        let dir = TempDir::new("sigint");
+        let jsonl = dir.path().join("records.jsonl");
+        let mut child = Command::new(&bin)
+            .args([
+                "--delay",
+                "20",
+                "--per-host",
+                "1",
+                "--concurrency",
+                "1",
+                "--jsonl",
+            ])
+            .arg(&jsonl)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the demo to be up (the signal handler is installed before it starts).
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        assert!(first.contains("crawling the demo site"), "{first}");
+        let stderr_rest = thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+            rest
+        });
+        let mut stdout = child.stdout.take().unwrap();
+        let stdout_all = thread::spawn(move || {
+            let mut all = String::new();
+            let _ = stdout.read_to_string(&mut all);
+            all
+        });
+        thread::sleep(Duration::from_secs(1));
+        let kill = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = child.wait().unwrap();
+        let out = stdout_all.join().unwrap();
+        let err = stderr_rest.join().unwrap();
+        assert!(status.success(), "{status:?}\nstderr: {err}");
+        let last = out.lines().last().unwrap_or("");
+        assert!(last.starts_with("crawled "), "{last:?}");
+        assert!(last.contains("(interrupted)"), "{last:?}");
+
+        let text = std::fs::read_to_string(&jsonl).unwrap();
+        assert!(text.ends_with('\n'), "the last line is incomplete");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines.is_empty());
+        // 1 s at one fetch per 20 ms is far fewer than the demo's 3000 pages.
+        assert!(
+            lines.len() < 2000,
+            "{} records: not interrupted?",
+            lines.len()
+        );
+        let mut urls = BTreeSet::new();
+        for line in &lines {
+            assert!(
+                line.starts_with("{\"url\":\"") && line.ends_with('}'),
+                "{line}"
+            );
+            assert!(line.contains("\"sha256\":"), "{line}");
+            let url = line["{\"url\":\"".len()..].split('"').next().unwrap();
+            assert!(urls.insert(url.to_string()), "{url} twice");
+        }
+        // The per-URL lines on stdout match the records.
+        let per_url = out.lines().count() - 1;
+        assert_eq!(per_url, lines.len(), "{out}");
+        let summary_pages: usize = last["crawled ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let with_status = lines
+            .iter()
+            .filter(|l| !l.contains("\"status\":null"))
+            .count();
+        assert_eq!(summary_pages, with_status);
+    });
+}
+
+#[test]
+fn example_rejects_bad_arguments_and_prints_help() {
+    watchdog(Duration::from_secs(300), || {
+        let bin = example_binary();
+        let out = Command::new(&bin).args(["--depth", "x"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--depth"), "{err}");
+        assert!(out.stdout.is_empty());
+
+        let out = Command::new(&bin).arg("--help").output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+
+        let out = Command::new(&bin).arg("--bogus").output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option"));
+    });
+}
