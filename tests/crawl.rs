@@ -566,8 +566,6 @@ fn demo_site_concurrent_crawl_is_consistent() {
 /// `/x`; `/p1` links `/x` too, and `/x` links `/y`. BFS depths: `/x` 2, `/y` 3, so with
 /// `max_depth: 3` both must be crawled, `/x` at depth 2.
 #[test]
-#[ignore = "wisp bug: a URL first offered from a deeper page that finished earlier keeps the \
-            deeper depth (crawler.rs offer/handle), so links within max_depth are lost"]
 fn depth_is_the_shortest_path_even_when_a_shallow_page_is_slow() {
     run(|| async {
         let (listener, _) = bind().await;

@@ -1018,11 +1018,21 @@ fn redirect_policy_false_returns_the_redirect() {
 // URLs and configuration
 // ---------------------------------------------------------------------------------------------
 
+/// Without the `tls` feature, `https` is refused up front with a clear error.
+#[cfg(not(feature = "tls"))]
 #[test]
-fn https_is_unsupported() {
+fn https_is_unsupported_without_tls() {
     run(|| async {
         let result = client().get("https://127.0.0.1:1/").await;
         assert_matches!(result, Err(Error::UnsupportedScheme(ref s)) if s == "https");
+    });
+}
+
+#[test]
+fn other_schemes_are_unsupported() {
+    run(|| async {
+        let result = client().get("ftp://127.0.0.1:1/file").await;
+        assert_matches!(result, Err(Error::UnsupportedScheme(ref s)) if s == "ftp");
     });
 }
 

@@ -257,10 +257,16 @@ struct InFlight {
 
 struct Crawl<'c> {
     config: &'c Config,
+    /// The same settings, shared with the fetch tasks without a copy per URL.
+    shared_config: Rc<Config>,
     hosts: HashMap<String, Host>,
     /// Hosts with queued URLs, round robin.
     ready: VecDeque<String>,
     visited: HashSet<Key>,
+    /// URLs offered and not yet recorded, by depth. Fetches of depth `d + 1` start only once
+    /// none of depth `d` or less remains, so every URL is first reached by a shortest path
+    /// and its depth is exact whatever order fetches finish in.
+    pending: Vec<u64>,
     queued: u64,
     taken: u64,
     in_flight: HashMap<u64, InFlight>,
@@ -283,9 +289,11 @@ impl<'c> Crawl<'c> {
         });
         Crawl {
             config,
+            shared_config: Rc::new(config.clone()),
             hosts: HashMap::new(),
             ready: VecDeque::new(),
             visited: HashSet::new(),
+            pending: Vec::new(),
             queued: 0,
             taken: 0,
             in_flight: HashMap::new(),
@@ -349,6 +357,11 @@ impl<'c> Crawl<'c> {
         });
         entry.queue.push_back(Item { url, depth });
         self.queued += 1;
+        let level = depth as usize;
+        if self.pending.len() <= level {
+            self.pending.resize(level + 1, 0);
+        }
+        self.pending[level] += 1;
         if !entry.listed {
             entry.listed = true;
             self.ready.push_back(host);
@@ -373,6 +386,17 @@ impl<'c> Crawl<'c> {
         (hooks.on_record)(&record);
     }
 
+    /// The shallowest depth with URLs not yet recorded: the only depth fetches may start at.
+    fn level(&self) -> u32 {
+        self.pending.iter().position(|&n| n > 0).unwrap_or(0) as u32
+    }
+
+    fn settle(&mut self, depth: u32) {
+        if let Some(n) = self.pending.get_mut(depth as usize) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     fn page_budget_left(&self) -> bool {
         self.config.max_pages.is_none_or(|max| self.taken < max)
     }
@@ -383,6 +407,7 @@ impl<'c> Crawl<'c> {
         let now = Instant::now();
         let mut wake_at: Option<Instant> = None;
         let mut rounds = self.ready.len();
+        let level = self.level();
         while rounds > 0 && self.in_flight.len() < self.config.concurrency.max(1) {
             rounds -= 1;
             let Some(name) = self.ready.pop_front() else {
@@ -401,6 +426,10 @@ impl<'c> Crawl<'c> {
                     break;
                 }
                 if !budget_left || host.in_flight >= self.config.per_host.max(1) {
+                    break;
+                }
+                // Deeper than the current level: wait until the shallower ones are recorded.
+                if host.queue.front().expect("not empty").depth > level {
                     break;
                 }
                 if host.next_at > now {
@@ -422,6 +451,7 @@ impl<'c> Crawl<'c> {
                                 let item = host.queue.pop_front().expect("not empty");
                                 self.queued -= 1;
                                 self.taken += 1;
+                                self.settle(item.depth);
                                 let record =
                                     error_record(item.url.as_str(), item.depth, DISALLOWED.into());
                                 self.emit(record, hooks);
@@ -449,7 +479,7 @@ impl<'c> Crawl<'c> {
         self.next_id += 1;
         let mailbox = self.mailbox.clone();
         let client = client.clone();
-        let config = self.config.clone();
+        let config = self.shared_config.clone();
         let url = item.url.clone();
         let depth = item.depth;
         let task = crate::spawn(async move {
@@ -578,6 +608,7 @@ impl<'c> Crawl<'c> {
                     self.visited.insert(key(&normalize(&final_url)));
                 }
                 let depth = record.depth;
+                self.settle(depth);
                 self.emit(*record, hooks);
                 if depth < self.config.max_depth {
                     for link in links {

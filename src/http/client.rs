@@ -40,6 +40,8 @@ pub struct Client {
 pub(crate) struct Inner {
     config: Config,
     pool: Mutex<Pool>,
+    #[cfg(feature = "tls")]
+    tls: super::tls::Tls,
 }
 
 impl Inner {
@@ -74,6 +76,8 @@ struct Config {
 /// Builds a [`Client`]; every setting has a default a crawler can live with.
 pub struct ClientBuilder {
     config: Config,
+    ca_pems: Vec<Vec<u8>>,
+    accept_invalid_certs: bool,
     max_idle_per_origin: usize,
     max_idle_total: usize,
     idle_expiry: Duration,
@@ -82,6 +86,8 @@ pub struct ClientBuilder {
 impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
+            ca_pems: Vec::new(),
+            accept_invalid_certs: false,
             config: Config {
                 user_agent: concat!("wisp/", env!("CARGO_PKG_VERSION")).to_string(),
                 headers: Vec::new(),
@@ -175,7 +181,23 @@ impl ClientBuilder {
         self
     }
 
-    /// The client, or [`Error::InvalidHeader`] if a custom header could not be sent as is.
+    /// Trusts the CA certificates in `pem` (PEM text, one or more certificates) besides the
+    /// built-in roots: how a test or an intranet crawl trusts its own server. Checked by
+    /// [`build`](ClientBuilder::build).
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pems.push(pem.into());
+        self
+    }
+
+    /// Accepts any server certificate, valid or not, for any name. The connection is still
+    /// encrypted, but anyone in the middle can read it: for people who know why they need it.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.accept_invalid_certs = accept;
+        self
+    }
+
+    /// The client, or [`Error::InvalidHeader`] if a custom header could not be sent as is, or
+    /// [`Error::Tls`] if a CA certificate could not be used.
     pub fn build(self) -> Result<Client, Error> {
         let agent = ("User-Agent".to_string(), self.config.user_agent.clone());
         for (name, value) in self.config.headers.iter().chain([&agent]) {
@@ -190,8 +212,14 @@ impl ClientBuilder {
                 return Err(Error::InvalidHeader { name: name.clone() });
             }
         }
+        #[cfg(feature = "tls")]
+        let tls = super::tls::Tls::new(&self.ca_pems, self.accept_invalid_certs)?;
+        #[cfg(not(feature = "tls"))]
+        let _ = (&self.ca_pems, self.accept_invalid_certs);
         Ok(Client {
             inner: Arc::new(Inner {
+                #[cfg(feature = "tls")]
+                tls,
                 pool: Mutex::new(Pool::new(
                     self.max_idle_per_origin,
                     self.max_idle_total,
@@ -330,7 +358,13 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        let conn = Conn::connect(url, clocks).await?;
+        let conn = Conn::connect(
+            url,
+            clocks,
+            #[cfg(feature = "tls")]
+            &self.inner.tls,
+        )
+        .await?;
         let mut got_bytes = false;
         self.exchange(conn, method, &origin, &request, clocks, &mut got_bytes)
             .await
@@ -362,6 +396,7 @@ impl Client {
             max_body: config.max_body,
             read: 0,
             reuse: reusable.then(|| (self.inner.clone(), origin.clone())),
+            close_delimited: kind == BodyKind::Close,
         };
         if body.decoder.is_done() {
             // No body (or an empty one): the connection is free at once, even if the caller

@@ -1,7 +1,11 @@
 //! One HTTP/1.1 connection: a `TcpStream`, its read buffer, and reads and writes that honour
 //! the idle timeout and the request's total deadline.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -27,7 +31,9 @@ pub(crate) struct Origin {
 impl Origin {
     /// The origin of an `http` URL; other schemes are refused here.
     pub(crate) fn of(url: &Url) -> Result<Origin, Error> {
-        if url.scheme() != "http" {
+        let supported =
+            url.scheme() == "http" || (url.scheme() == "https" && cfg!(feature = "tls"));
+        if !supported {
             return Err(Error::UnsupportedScheme(url.scheme().to_string()));
         }
         let host = url.host_str().ok_or_else(|| Error::InvalidUrl {
@@ -77,8 +83,55 @@ impl Clocks {
     }
 }
 
+/// The byte stream under a connection: plain TCP, or TLS over TCP.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::TlsStream>),
+}
+
+impl Stream {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        match self {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => Pin::new(&mut **tls).poll_read(cx, buf),
+        }
+    }
+
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        poll_fn(|cx| self.poll_read(cx, buf)).await
+    }
+
+    /// Writes all of `bytes` and flushes (TLS buffers records until a flush).
+    async fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            let n = poll_fn(|cx| match self {
+                Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, bytes),
+                #[cfg(feature = "tls")]
+                Stream::Tls(tls) => Pin::new(&mut **tls).poll_write(cx, bytes),
+            })
+            .await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            bytes = &bytes[n..];
+        }
+        poll_fn(|cx| match self {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => Pin::new(&mut **tls).poll_flush(cx),
+        })
+        .await
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        !matches!(self, Stream::Plain(_))
+    }
+}
+
 pub(crate) struct Conn {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
     buf: Vec<u8>,
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
@@ -88,7 +141,13 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) async fn connect(url: &Url, clocks: &Clocks) -> Result<Conn, Error> {
+    /// Opens a connection to the URL's host (with a TLS handshake for `https`, both under the
+    /// connect timeout).
+    pub(crate) async fn connect(
+        url: &Url,
+        clocks: &Clocks,
+        #[cfg(feature = "tls")] tls: &super::tls::Tls,
+    ) -> Result<Conn, Error> {
         let port = url.port_or_known_default().unwrap_or(80);
         let connecting = async {
             match url.host() {
@@ -105,11 +164,23 @@ impl Conn {
                 )),
             }
         };
-        let stream = clocks
+        let tcp = clocks
             .run(clocks.connect, Phase::Connect, connecting)
             .await?;
         // Requests are written whole; waiting for an ACK before the next one only adds latency.
-        stream.set_nodelay(true)?;
+        tcp.set_nodelay(true)?;
+        let stream = match url.scheme() {
+            #[cfg(feature = "tls")]
+            "https" => {
+                let host = url.host_str().unwrap_or_default();
+                let handshake = async { Ok(tls.connect(host, tcp).await) };
+                let tls_stream = clocks
+                    .run(clocks.connect, Phase::Connect, handshake)
+                    .await??;
+                Stream::Tls(Box::new(tls_stream))
+            }
+            _ => Stream::Plain(tcp),
+        };
         Ok(Conn {
             stream,
             buf: Vec::new(),
@@ -119,19 +190,10 @@ impl Conn {
         })
     }
 
-    pub(crate) async fn write_all(&self, bytes: &[u8], clocks: &Clocks) -> Result<(), Error> {
-        let stream = &self.stream;
-        let mut written = 0;
-        while written < bytes.len() {
-            let n = clocks
-                .run(clocks.idle, Phase::Idle, stream.write(&bytes[written..]))
-                .await?;
-            if n == 0 {
-                return Err(Error::Io(std::io::ErrorKind::WriteZero.into()));
-            }
-            written += n;
-        }
-        Ok(())
+    pub(crate) async fn write_all(&mut self, bytes: &[u8], clocks: &Clocks) -> Result<(), Error> {
+        clocks
+            .run(clocks.idle, Phase::Idle, self.stream.write_all(bytes))
+            .await
     }
 
     /// The bytes read but not consumed yet.
@@ -167,7 +229,7 @@ impl Conn {
         if self.buf.len() - self.end < MIN_READ {
             self.buf.resize(self.end + MIN_READ, 0);
         }
-        let stream = &self.stream;
+        let stream = &mut self.stream;
         let room = &mut self.buf[self.end..];
         let n = clocks
             .run(clocks.idle, Phase::Idle, stream.read(room))
@@ -206,13 +268,12 @@ impl Conn {
 
     /// Whether an idle pooled connection still looks usable: a connection that turned readable
     /// while idle (EOF, or bytes nobody asked for) is dead.
-    pub(crate) fn idle_is_alive(&self) -> bool {
+    pub(crate) fn idle_is_alive(&mut self) -> bool {
         if !self.buffered().is_empty() {
             return false;
         }
         let mut probe = [0u8; 1];
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let read = std::pin::pin!(self.stream.read(&mut probe));
-        read.poll(&mut cx).is_pending()
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        self.stream.poll_read(&mut cx, &mut probe).is_pending()
     }
 }

@@ -27,7 +27,7 @@ pub enum Error {
     Timeout { phase: Phase },
     /// The URL (or a redirect's `Location`) could not be parsed.
     InvalidUrl { url: String, reason: String },
-    /// Only `http` is supported (and `https` with the `tls` feature, once it lands).
+    /// Only `http` is supported (and `https` with the `tls` feature, on by default).
     UnsupportedScheme(String),
     /// The server's response broke HTTP/1.1 framing.
     Parse(ParseError),
@@ -39,6 +39,11 @@ pub enum Error {
     RedirectLoop { url: String },
     /// A custom header name or value cannot be sent (bad characters, CR or LF).
     InvalidHeader { name: String },
+    /// TLS could not be set up or the handshake failed (unknown issuer, wrong name, expired
+    /// certificate, ...); the message says which.
+    Tls(String),
+    /// The body is compressed in a way this client does not decode, or is corrupt.
+    Decode(String),
 }
 
 impl fmt::Display for Error {
@@ -59,6 +64,8 @@ impl fmt::Display for Error {
             Error::TooManyRedirects { limit } => write!(f, "more than {limit} redirects"),
             Error::RedirectLoop { url } => write!(f, "redirect loop back to {url}"),
             Error::InvalidHeader { name } => write!(f, "header {name:?} cannot be sent"),
+            Error::Tls(why) => f.write_str(why),
+            Error::Decode(why) => f.write_str(why),
         }
     }
 }

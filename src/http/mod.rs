@@ -25,6 +25,8 @@ mod error;
 pub mod framing;
 mod pool;
 mod response;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use client::{Client, ClientBuilder, Method, RedirectPolicy};
 pub use error::{Error, Phase};

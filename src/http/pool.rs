@@ -37,7 +37,7 @@ impl Pool {
         let list = self.idle.get_mut(origin)?;
         let now = Instant::now();
         let mut found = None;
-        while let Some((conn, since)) = list.pop_back() {
+        while let Some((mut conn, since)) = list.pop_back() {
             self.total -= 1;
             if now.duration_since(since) < self.expiry && conn.idle_is_alive() {
                 found = Some(conn);

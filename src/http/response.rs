@@ -110,6 +110,24 @@ pub(crate) struct Body {
     pub(crate) read: u64,
     /// Where the connection may be pooled when the body ends (keep-alive on both sides).
     pub(crate) reuse: Option<(Arc<Inner>, Origin)>,
+    /// The body ends where the connection does (no length, not chunked).
+    pub(crate) close_delimited: bool,
+}
+
+/// Over TLS, a close-delimited body ends with the server's `close_notify`; a bare TCP close
+/// (rustls's `UnexpectedEof`) may be an attacker or a crash cutting the body short, and the
+/// error says so. A body whose length was framed never reads that far, so it is not affected.
+fn truncation(e: Error, tls_close_delimited: bool) -> Error {
+    match e {
+        Error::Io(io) if tls_close_delimited && io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the TLS connection without close_notify before the body was \
+                 framed: the body may be truncated",
+            ))
+        }
+        other => other,
+    }
 }
 
 impl Body {
@@ -151,8 +169,9 @@ impl Body {
             let n = match conn.fill(&self.clocks).await {
                 Ok(n) => n,
                 Err(e) => {
+                    let tls = conn.stream.is_tls();
                     self.conn = None;
-                    return Err(e);
+                    return Err(truncation(e, tls && self.close_delimited));
                 }
             };
             if n == 0 {
