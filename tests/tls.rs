@@ -1,0 +1,304 @@
+//! HTTPS in `wisp::http`: a rustls server in the test (on wisp, 127.0.0.1 only), certificates
+//! made at test time with rcgen, and the client's answers to good and bad certificates.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::watchdog;
+use futures_rustls::TlsAcceptor;
+use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use futures_rustls::rustls::{self, ServerConfig};
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, date_time_ymd};
+use wisp::http::{Client, Error};
+use wisp::net::{TcpListener, TcpStream};
+
+/// A certificate authority made for one test.
+struct Ca {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    fn new() -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "wisp test CA");
+        let cert = params.self_signed(&key).unwrap();
+        Ca { cert, key }
+    }
+
+    fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A server configuration with a certificate for `names`, signed by this CA.
+    fn server(&self, names: &[&str], expired: bool) -> Arc<ServerConfig> {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        if expired {
+            params.not_before = date_time_ymd(2000, 1, 1);
+            params.not_after = date_time_ymd(2001, 1, 1);
+        }
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        let chain = vec![CertificateDer::from(cert.der().to_vec())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        Arc::new(config)
+    }
+}
+
+/// What the test server does after the head of each request.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// `200` with a Content-Length, keep-alive.
+    Framed,
+    /// `200` without a length (the body ends at close), then a TCP close with no TLS
+    /// close_notify.
+    CloseWithoutNotify,
+}
+
+/// Serves HTTPS on 127.0.0.1 from a task on the current executor; counts connections.
+async fn serve(config: Arc<ServerConfig>, answer: Answer) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = connections.clone();
+    let acceptor = TlsAcceptor::from(config);
+    wisp::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            wisp::spawn(async move {
+                // A client that refuses the certificate ends the handshake: not an error here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let Ok(n) = tls.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        head.drain(..end + 4);
+                        match answer {
+                            Answer::Framed => {
+                                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret";
+                                if tls.write_all(reply).await.is_err() {
+                                    return;
+                                }
+                                let _ = tls.flush().await;
+                            }
+                            Answer::CloseWithoutNotify => {
+                                let reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npartial";
+                                let _ = tls.write_all(reply).await;
+                                let _ = tls.flush().await;
+                                // Close the TCP connection under TLS: no close_notify is sent.
+                                let (tcp, _) = tls.into_inner();
+                                let _ = tcp.shutdown(std::net::Shutdown::Both);
+                                return;
+                            }
+                        }
+                    }
+                }
+            })
+            .detach();
+        }
+    })
+    .detach();
+    (port, connections)
+}
+
+fn client_trusting(ca: &Ca) -> Client {
+    Client::builder().ca_pem(ca.pem()).build().unwrap()
+}
+
+fn tls_error(result: Result<wisp::http::Response, Error>) -> String {
+    match result {
+        Err(Error::Tls(message)) => message,
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_server_signed_by_a_trusted_ca_is_fetched() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, _) = serve(ca.server(&["127.0.0.1"], false), Answer::Framed).await;
+            let page = client_trusting(&ca)
+                .get(&format!("https://127.0.0.1:{port}/"))
+                .await
+                .unwrap();
+            assert_eq!(page.status(), 200);
+            assert_eq!(page.bytes().await.unwrap(), b"secret");
+        });
+    });
+}
+
+#[test]
+fn an_unknown_issuer_is_refused_with_its_reason() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, _) = serve(ca.server(&["127.0.0.1"], false), Answer::Framed).await;
+            let result = Client::new()
+                .get(&format!("https://127.0.0.1:{port}/"))
+                .await;
+            let message = tls_error(result);
+            assert!(message.contains("unknown issuer"), "{message}");
+        });
+    });
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, _) = serve(ca.server(&["example.test"], false), Answer::Framed).await;
+            let result = client_trusting(&ca)
+                .get(&format!("https://127.0.0.1:{port}/"))
+                .await;
+            let message = tls_error(result);
+            assert!(message.contains("not valid for the name"), "{message}");
+        });
+    });
+}
+
+#[test]
+fn an_expired_certificate_is_refused() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, _) = serve(ca.server(&["127.0.0.1"], true), Answer::Framed).await;
+            let result = client_trusting(&ca)
+                .get(&format!("https://127.0.0.1:{port}/"))
+                .await;
+            let message = tls_error(result);
+            assert!(message.contains("expired"), "{message}");
+        });
+    });
+}
+
+#[test]
+fn accepting_invalid_certificates_is_possible_when_asked() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, _) = serve(ca.server(&["example.test"], true), Answer::Framed).await;
+            let client = Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()
+                .unwrap();
+            let page = client
+                .get(&format!("https://127.0.0.1:{port}/"))
+                .await
+                .unwrap();
+            assert_eq!(page.bytes().await.unwrap(), b"secret");
+        });
+    });
+}
+
+#[test]
+fn keep_alive_reuses_the_tls_connection() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, connections) = serve(ca.server(&["127.0.0.1"], false), Answer::Framed).await;
+            let client = client_trusting(&ca);
+            for _ in 0..3 {
+                let page = client
+                    .get(&format!("https://127.0.0.1:{port}/"))
+                    .await
+                    .unwrap();
+                assert_eq!(page.bytes().await.unwrap(), b"secret");
+            }
+            assert_eq!(connections.load(Ordering::SeqCst), 1);
+        });
+    });
+}
+
+#[test]
+fn a_redirect_from_http_to_https_on_the_same_host_is_followed() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (tls_port, _) = serve(ca.server(&["127.0.0.1"], false), Answer::Framed).await;
+            let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let plain_port = plain.local_addr().unwrap().port();
+            wisp::spawn(async move {
+                let (stream, _) = plain.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 301 Moved Permanently\r\nLocation: https://127.0.0.1:{tls_port}/\r\n\
+                     Content-Length: 0\r\n\r\n"
+                );
+                stream.write_all(reply.as_bytes()).await.unwrap();
+                let _: TcpStream = stream;
+            })
+            .detach();
+            let page = client_trusting(&ca)
+                .get(&format!("http://127.0.0.1:{plain_port}/"))
+                .await
+                .unwrap();
+            assert_eq!(page.status(), 200);
+            assert_eq!(page.redirects(), 1);
+            assert_eq!(page.url().scheme(), "https");
+            assert_eq!(page.bytes().await.unwrap(), b"secret");
+        });
+    });
+}
+
+#[test]
+fn a_close_without_close_notify_says_the_body_may_be_truncated() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, _) =
+                serve(ca.server(&["127.0.0.1"], false), Answer::CloseWithoutNotify).await;
+            let page = client_trusting(&ca)
+                .get(&format!("https://127.0.0.1:{port}/"))
+                .await
+                .unwrap();
+            match page.bytes().await {
+                Err(Error::Io(e)) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+                    assert!(e.to_string().contains("may be truncated"), "{e}");
+                }
+                other => panic!("expected a truncation error, got {other:?}"),
+            }
+        });
+    });
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_a_clear_error() {
+    let result = Client::builder().ca_pem("not a certificate").build();
+    match result {
+        Err(Error::Tls(message)) => assert!(message.contains("no certificate"), "{message}"),
+        Err(other) => panic!("expected a TLS error, got {other:?}"),
+        Ok(_) => panic!("expected a TLS error, got a client"),
+    }
+}
