@@ -1415,3 +1415,148 @@ fn switching_protocols_is_returned_without_a_body() {
         assert_matches!(response.chunk().await, Ok(None));
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Compressed bodies (Accept-Encoding: gzip, deflate)
+// ---------------------------------------------------------------------------------------------
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn encoded(coding: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn gzip_and_both_deflate_forms_are_decoded() {
+    let text: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    for (coding, body) in [
+        ("gzip", gzip(&text)),
+        ("deflate", zlib(&text)),
+        ("deflate", raw_deflate(&text)),
+    ] {
+        let text = text.clone();
+        run(move || async move {
+            let wire = encoded(coding, &body);
+            let server = serve_http(move |_| wire.clone());
+            let response = client().get(&server.url("/")).await.unwrap();
+            let bytes = response.bytes().await.unwrap();
+            assert_eq!(bytes, text, "{coding}");
+            // The client asked for it.
+            assert!(
+                server.requests()[0]
+                    .to_ascii_lowercase()
+                    .contains("accept-encoding: gzip, deflate"),
+                "{:?}",
+                server.requests()
+            );
+        });
+    }
+}
+
+#[test]
+fn chunked_and_gzip_together() {
+    run(|| async {
+        let text = b"chunked and compressed, both at once ".repeat(500);
+        let compressed = gzip(&text);
+        let server = serve_http(move |_| {
+            let mut out =
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    .to_vec();
+            for piece in compressed.chunks(100) {
+                out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            out
+        });
+        let mut response = client().get(&server.url("/")).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(piece) = response.chunk().await.unwrap() {
+            got.extend_from_slice(piece);
+        }
+        assert_eq!(got, text);
+        assert_eq!(response.body_read(), text.len() as u64);
+        assert!(response.encoded_read() < text.len() as u64 / 4);
+    });
+}
+
+#[test]
+fn a_gzip_bomb_ends_with_body_too_large() {
+    run(|| async {
+        // 64 MiB of zeros compress to about 64 KiB.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 1 << 20);
+        let wire = encoded("gzip", &bomb);
+        let server = serve_http(move |_| wire.clone());
+        let client = builder().max_body(1 << 20).build().unwrap();
+        let response = client.get(&server.url("/")).await.unwrap();
+        assert_matches!(
+            response.bytes().await,
+            Err(Error::BodyTooLarge { limit }) if limit == 1 << 20
+        );
+    });
+}
+
+#[test]
+fn corrupt_and_unasked_encodings_are_clear_errors() {
+    run(|| async {
+        let mut broken = gzip(b"hello there, this will be corrupted");
+        let last = broken.len() - 6;
+        broken[last] ^= 0xff; // the CRC no longer matches
+        let wire = encoded("gzip", &broken);
+        let server = serve_http(move |_| wire.clone());
+        let response = client().get(&server.url("/")).await.unwrap();
+        assert_matches!(response.bytes().await, Err(Error::Decode(_)));
+
+        let wire = encoded("br", b"whatever");
+        let server = serve_http(move |_| wire.clone());
+        let result = client().get(&server.url("/")).await;
+        assert_matches!(result, Err(Error::Decode(ref m)) if m.contains("\"br\""));
+    });
+}
+
+#[test]
+fn decompression_can_be_turned_off() {
+    run(|| async {
+        let compressed = gzip(b"left as it is");
+        let wire = encoded("gzip", &compressed);
+        let server = serve_http(move |_| wire.clone());
+        let client = builder().decompress(false).build().unwrap();
+        let response = client.get(&server.url("/")).await.unwrap();
+        assert_eq!(response.bytes().await.unwrap(), compressed);
+        assert!(
+            !server.requests()[0]
+                .to_ascii_lowercase()
+                .contains("accept-encoding"),
+        );
+    });
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use super::conn::{Clocks, Conn, Origin};
+use super::decode::{Coding, Decoder};
 use super::error::Error;
 use super::framing::{BodyDecoder, BodyKind, Limits, body_kind};
 use super::pool::Pool;
@@ -71,6 +72,8 @@ struct Config {
     total_timeout: Option<Duration>,
     max_body: u64,
     limits: Limits,
+    /// Ask for gzip and deflate bodies and decode them.
+    decompress: bool,
 }
 
 /// Builds a [`Client`]; every setting has a default a crawler can live with.
@@ -98,6 +101,7 @@ impl Default for ClientBuilder {
                 total_timeout: Some(Duration::from_secs(120)),
                 max_body: 64 * 1024 * 1024,
                 limits: Limits::default(),
+                decompress: true,
             },
             max_idle_per_origin: 64,
             max_idle_total: 512,
@@ -158,6 +162,14 @@ impl ClientBuilder {
     /// The largest body accepted (default 64 MiB); more is [`Error::BodyTooLarge`].
     pub fn max_body(mut self, bytes: u64) -> Self {
         self.config.max_body = bytes;
+        self
+    }
+
+    /// Whether to send `Accept-Encoding: gzip, deflate` and decode such bodies (default on).
+    /// The body limit counts decoded bytes, so a decompression bomb ends with
+    /// [`Error::BodyTooLarge`].
+    pub fn decompress(mut self, on: bool) -> Self {
+        self.config.decompress = on;
         self
     }
 
@@ -397,11 +409,27 @@ impl Client {
             read: 0,
             reuse: reusable.then(|| (self.inner.clone(), origin.clone())),
             close_delimited: kind == BodyKind::Close,
+            content: None,
+            decoded: Vec::new(),
+            content_done: false,
         };
         if body.decoder.is_done() {
             // No body (or an empty one): the connection is free at once, even if the caller
             // never reads the body.
             let _ = body.chunk().await;
+        } else if config.decompress {
+            // Only a body that exists is decoded (an empty "gzip" body would not parse).
+            match Coding::from_header(head.header("content-encoding")) {
+                Some(Coding::Identity) => {}
+                Some(coding) => body.content = Some(Decoder::new(coding, config.max_body)),
+                None => {
+                    let coding = head.header_str("content-encoding").unwrap_or("?");
+                    return Err(Error::Decode(format!(
+                        "the server sent a body in an encoding this client did not ask for \
+                         and cannot decode: {coding:?}"
+                    )));
+                }
+            }
         }
         Ok(Response {
             head,
@@ -433,6 +461,9 @@ impl Client {
             "\r\nUser-Agent: {}\r\nAccept: */*\r\n",
             config.user_agent
         );
+        if config.decompress {
+            head.push_str("Accept-Encoding: gzip, deflate\r\n");
+        }
         for (name, value) in &config.headers {
             let _ = write!(head, "{name}: {value}\r\n");
         }

@@ -21,6 +21,7 @@
 
 mod client;
 mod conn;
+pub mod decode;
 mod error;
 pub mod framing;
 mod pool;

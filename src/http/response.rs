@@ -6,6 +6,7 @@ use url::Url;
 
 use super::client::Inner;
 use super::conn::{Clocks, Conn, Origin};
+use super::decode::{DecodeError, Decoder};
 use super::error::Error;
 use super::framing::{BodyDecoder, Head};
 
@@ -63,8 +64,9 @@ impl Response {
         self.urls.len() - 1
     }
 
-    /// The next piece of the body as it arrives, `None` at its end. At most the client's
-    /// `max_body` bytes are accepted in total: then [`Error::BodyTooLarge`].
+    /// The next piece of the body as it arrives (decompressed if the server sent it gzip or
+    /// deflate), `None` at its end. At most the client's `max_body` bytes are accepted in
+    /// total, counted after decompression: then [`Error::BodyTooLarge`].
     pub async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
         self.body.chunk().await
     }
@@ -84,8 +86,16 @@ impl Response {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// Bytes of body read so far.
+    /// Bytes of body read so far (after decompression).
     pub fn body_read(&self) -> u64 {
+        match &self.body.content {
+            Some(decoder) => decoder.decoded(),
+            None => self.body.read,
+        }
+    }
+
+    /// Bytes of body read so far as they came over the wire (before decompression).
+    pub fn encoded_read(&self) -> u64 {
         self.body.read
     }
 }
@@ -112,6 +122,12 @@ pub(crate) struct Body {
     pub(crate) reuse: Option<(Arc<Inner>, Origin)>,
     /// The body ends where the connection does (no length, not chunked).
     pub(crate) close_delimited: bool,
+    /// Decompresses a gzip or deflate body; `None` for an identity body.
+    pub(crate) content: Option<Decoder>,
+    /// The decompressed piece handed out last.
+    pub(crate) decoded: Vec<u8>,
+    /// The decoder saw the end of its stream.
+    pub(crate) content_done: bool,
 }
 
 /// Over TLS, a close-delimited body ends with the server's `close_notify`; a bare TCP close
@@ -132,6 +148,51 @@ fn truncation(e: Error, tls_close_delimited: bool) -> Error {
 
 impl Body {
     pub(crate) async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+        if self.content.is_none() {
+            return self.raw_chunk().await;
+        }
+        loop {
+            // Copied out of the connection's buffer so the decoder can be fed while the
+            // connection is borrowed again for the next read.
+            if self.content_done {
+                return Ok(None);
+            }
+            let piece = self.raw_chunk().await?.map(<[u8]>::to_vec);
+            self.decoded.clear();
+            let Some(decoder) = self.content.as_mut() else {
+                return Ok(None);
+            };
+            match piece {
+                Some(piece) => {
+                    decoder
+                        .feed(&piece, &mut self.decoded)
+                        .map_err(|e| self.decode_error(e))?;
+                    if !self.decoded.is_empty() {
+                        return Ok(Some(&self.decoded));
+                    }
+                }
+                None => {
+                    decoder
+                        .finish(&mut self.decoded)
+                        .map_err(|e| self.decode_error(e))?;
+                    self.content_done = true;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// A decompression failure ends the body, and its connection with it.
+    fn decode_error(&mut self, e: DecodeError) -> Error {
+        self.conn = None;
+        match e {
+            DecodeError::TooLarge { limit } => Error::BodyTooLarge { limit },
+            other => Error::Decode(other.to_string()),
+        }
+    }
+
+    /// The next piece of the body as framed on the wire (still compressed, if it is).
+    async fn raw_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Ok(None);
