@@ -44,12 +44,16 @@ Politeness and limits:
       --max-body BYTES      largest body accepted [10485760]
       --retries N           retries of connect failures, 429 and 503, with backoff [2]
   -U, --user-agent TEXT     the User-Agent header [wisp-crawl/VERSION]
+      --ca-file FILE        also trust the CA certificates in FILE (PEM) for https
+      --insecure            do not check https certificates at all (encrypted, not
+                            authenticated: anyone in the middle can read the crawl)
 
 Output:
   -o, --out DIR             save bodies under DIR/<host>/<path> (never outside DIR)
       --jsonl FILE          one JSON record per URL to FILE ('-' for stdout): url, final_url,
                             status, bytes, content_type, sha256, depth, elapsed_ms, redirects,
-                            error
+                            error, encoded_bytes (bytes and sha256 are of the decompressed
+                            body; encoded_bytes is what came over the wire)
   -q, --quiet               no per-URL lines (the summary is still printed)
   -h, --help                this help
 
@@ -120,6 +124,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, Str
             "--max-body" => c.max_body = number(&name, &value("a number of bytes")?)?,
             "--retries" => c.retries = number(&name, &value("a number")?)?,
             "-U" | "--user-agent" => c.user_agent = value("a user agent")?,
+            "--ca-file" => {
+                let path = value("a file name")?;
+                let pem = std::fs::read(&path).map_err(|e| format!("--ca-file {path}: {e}"))?;
+                c.ca_pem.push(pem);
+            }
+            "--insecure" => c.insecure = true,
             "-o" | "--out" => c.out_dir = Some(value("a directory")?.into()),
             "--jsonl" => cli.jsonl = Some(value("a file name or -")?),
             "-q" | "--quiet" => cli.quiet = true,

@@ -302,3 +302,52 @@ fn a_ca_file_without_certificates_is_a_clear_error() {
         Ok(_) => panic!("expected a TLS error, got a client"),
     }
 }
+
+/// The crawler over HTTPS: `--ca-file` (here `Config::ca_pem`) makes a private CA trusted, and
+/// without it the same seed ends in an error record that names the reason.
+#[cfg(feature = "crawl")]
+#[test]
+fn the_crawler_fetches_https_with_a_private_ca_and_records_refusals() {
+    use std::sync::atomic::AtomicBool;
+    use wisp::crawl::{Config, Hooks, Record, crawl};
+
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, _) = serve(ca.server(&["127.0.0.1"], false), Answer::Framed).await;
+            let seed = format!("https://127.0.0.1:{port}/");
+            for trusted in [true, false] {
+                let config = Config {
+                    ca_pem: if trusted {
+                        vec![ca.pem().into_bytes()]
+                    } else {
+                        Vec::new()
+                    },
+                    respect_robots: false,
+                    ..Config::default()
+                };
+                let records = std::cell::RefCell::new(Vec::<Record>::new());
+                crawl(
+                    &config,
+                    [seed.clone()],
+                    Hooks {
+                        on_record: Box::new(|r| records.borrow_mut().push(r.clone())),
+                        on_foreign_link: Box::new(|_| {}),
+                        stop: Arc::new(AtomicBool::new(false)),
+                    },
+                )
+                .await
+                .unwrap();
+                let records = records.into_inner();
+                assert_eq!(records.len(), 1, "{records:?}");
+                if trusted {
+                    assert_eq!(records[0].status, Some(200));
+                    assert_eq!(records[0].bytes, 6);
+                } else {
+                    let error = records[0].error.as_deref().unwrap_or_default();
+                    assert!(error.contains("unknown issuer"), "{error}");
+                }
+            }
+        });
+    });
+}

@@ -64,6 +64,10 @@ pub struct Config {
     pub shard: Option<(u32, u32)>,
     /// After a stop request, how long in-flight fetches may still finish.
     pub grace: Duration,
+    /// PEM CA certificates trusted besides the built-in roots (`--ca-file`).
+    pub ca_pem: Vec<Vec<u8>>,
+    /// Accept any server certificate (`--insecure`).
+    pub insecure: bool,
 }
 
 impl Default for Config {
@@ -86,6 +90,8 @@ impl Default for Config {
             respect_robots: true,
             shard: None,
             grace: Duration::from_secs(3),
+            ca_pem: Vec::new(),
+            insecure: false,
         }
     }
 }
@@ -166,7 +172,12 @@ pub async fn crawl(
         crawl.add_seed(seed.trim(), &mut hooks);
     }
     let policy = crawl.policy.clone();
-    let client = Client::builder()
+    let mut builder = Client::builder();
+    for pem in &config.ca_pem {
+        builder = builder.ca_pem(pem.clone());
+    }
+    let client = builder
+        .danger_accept_invalid_certs(config.insecure)
         .user_agent(config.user_agent.clone())
         .connect_timeout(config.connect_timeout)
         .idle_timeout(config.idle_timeout)
@@ -744,6 +755,7 @@ async fn fetch(
             }
         };
         record.bytes = bytes;
+        record.encoded_bytes = response.encoded_read();
         record.elapsed_ms = started.elapsed().as_millis() as u64;
         if let Some(e) = body_error {
             record.error = Some(e);

@@ -29,6 +29,9 @@ pub struct Record {
     pub redirects: u32,
     /// Why the fetch failed, if it did.
     pub error: Option<String>,
+    /// Body bytes as they came over the wire: smaller than `bytes` when the server compressed
+    /// the body (`bytes`, `sha256` and saved files are of the decoded body).
+    pub encoded_bytes: u64,
 }
 
 impl Record {
@@ -63,6 +66,8 @@ impl Record {
         push_num(&mut out, self.redirects);
         out.push_str(",\"error\":");
         push_opt_str(&mut out, self.error.as_deref());
+        out.push_str(",\"encoded_bytes\":");
+        push_num(&mut out, self.encoded_bytes);
         out.push('}');
         out
     }
@@ -107,7 +112,7 @@ mod tests {
     fn default_record() {
         assert_eq!(
             Record::default().to_json(),
-            r#"{"url":"","final_url":null,"status":null,"bytes":0,"content_type":null,"sha256":null,"depth":0,"elapsed_ms":0,"redirects":0,"error":null}"#
+            r#"{"url":"","final_url":null,"status":null,"bytes":0,"content_type":null,"sha256":null,"depth":0,"elapsed_ms":0,"redirects":0,"error":null,"encoded_bytes":0}"#
         );
     }
 
@@ -124,11 +129,13 @@ mod tests {
             elapsed_ms: 12,
             redirects: 1,
             error: None,
+            encoded_bytes: 7,
         };
         let expected = format!(
             "{{\"url\":\"http://a.org/\",\"final_url\":\"https://a.org/x\",\"status\":200,\
              \"bytes\":18446744073709551615,\"content_type\":\"text/html; charset=utf-8\",\
-             \"sha256\":\"{}\",\"depth\":3,\"elapsed_ms\":12,\"redirects\":1,\"error\":null}}",
+             \"sha256\":\"{}\",\"depth\":3,\"elapsed_ms\":12,\"redirects\":1,\"error\":null,\
+             \"encoded_bytes\":7}}",
             "ab".repeat(32)
         );
         assert_eq!(r.to_json(), expected);
@@ -141,7 +148,8 @@ mod tests {
             ..Record::default()
         };
         let json = r.to_json();
-        let tail = r#""error":"a\"b\\c\nd\re\tf\u0001g\u001fh"#.to_owned() + "\u{7f}é😀/\"}";
+        let tail = r#""error":"a\"b\\c\nd\re\tf\u0001g\u001fh"#.to_owned()
+            + "\u{7f}é😀/\",\"encoded_bytes\":0}";
         assert!(json.ends_with(&tail), "{json}");
         assert!(!json.contains('\n') && !json.contains('\r'));
         // Round trip through a tiny decoder of exactly the escapes JSON allows.
