@@ -1301,3 +1301,141 @@ fn example_rejects_bad_arguments_and_prints_help() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option"));
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Retries, per-host concurrency and delay
+// ---------------------------------------------------------------------------------------------
+
+/// 503 (with `Retry-After: 0`) and 429 are retried, up to `retries`; a 404 is not.
+#[test]
+fn transient_statuses_are_retried_and_others_are_not() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let asked = Rc::new(RefCell::new(
+            std::collections::HashMap::<String, usize>::new(),
+        ));
+        let count = asked.clone();
+        let server = serve(listener, move |target| {
+            let n = {
+                let mut map = count.borrow_mut();
+                let n = map.entry(target.to_string()).or_default();
+                *n += 1;
+                *n
+            };
+            match (target, n) {
+                ("/", _) => html_page(&["/flaky", "/busy", "/gone", "/down"]),
+                ("/flaky", 1) => Reply::Bytes(response(
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "Retry-After: 0\r\n",
+                    b"later",
+                )),
+                ("/busy", 1 | 2) => Reply::Bytes(response(
+                    "429 Too Many Requests",
+                    "text/plain",
+                    "",
+                    b"slow down",
+                )),
+                ("/flaky" | "/busy", _) => {
+                    Reply::Bytes(response("200 OK", "text/plain", "", b"ok"))
+                }
+                ("/down", _) => Reply::Bytes(response(
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "Retry-After: 0\r\n",
+                    b"still down",
+                )),
+                _ => not_found(),
+            }
+        });
+        let config = Config {
+            retries: 2,
+            respect_robots: false,
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert_unique(&records);
+        let status = |path: &str| {
+            records
+                .iter()
+                .find(|r| r.url.ends_with(path))
+                .and_then(|r| r.status)
+        };
+        assert_eq!(status("/flaky"), Some(200));
+        assert_eq!(status("/busy"), Some(200));
+        assert_eq!(status("/gone"), Some(404));
+        // Still 503 after 1 try + 2 retries: the last answer is the record.
+        assert_eq!(status("/down"), Some(503));
+        assert_eq!(server.hits_of("/flaky"), 2);
+        assert_eq!(server.hits_of("/busy"), 3);
+        assert_eq!(server.hits_of("/gone"), 1);
+        assert_eq!(server.hits_of("/down"), 3);
+    });
+}
+
+/// `per_host` caps the fetches one host sees at once, and `delay` spaces their starts.
+#[test]
+fn per_host_limit_and_delay_are_honoured() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let in_flight = Rc::new(Cell::new(0usize));
+        let peak = Rc::new(Cell::new(0usize));
+        let starts = Rc::new(RefCell::new(Vec::new()));
+        let (now_in, max_in, seen) = (in_flight.clone(), peak.clone(), starts.clone());
+        let pages: Vec<String> = (0..12).map(|i| format!("/p{i}")).collect();
+        let links: Vec<&str> = pages.iter().map(String::as_str).collect();
+        let index = match html_page(&links) {
+            Reply::Bytes(b) => b,
+            _ => unreachable!(),
+        };
+        // Each page takes 100 ms to answer and counts as in flight for its first 50 ms, so the
+        // count is exact: the next fetch on a slot cannot arrive before 100 ms.
+        let server = serve(listener, move |target| {
+            seen.borrow_mut().push(std::time::Instant::now());
+            if target == "/" {
+                return Reply::Bytes(index.clone());
+            }
+            now_in.set(now_in.get() + 1);
+            max_in.set(max_in.get().max(now_in.get()));
+            let done = now_in.clone();
+            wisp::spawn(async move {
+                sleep(Duration::from_millis(50)).await;
+                done.set(done.get() - 1);
+            })
+            .detach();
+            Reply::Delayed(
+                Duration::from_millis(100),
+                response("200 OK", "text/plain", "", b"page"),
+            )
+        });
+        let config = Config {
+            per_host: 2,
+            respect_robots: false,
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert_eq!(records.len(), 13);
+        assert!(peak.get() <= 2, "peak concurrency per host {}", peak.get());
+        assert!(peak.get() >= 1);
+
+        // With a delay, successive fetches from the host start at least that far apart.
+        starts.borrow_mut().clear();
+        let config = Config {
+            per_host: 8,
+            delay: Duration::from_millis(30),
+            respect_robots: false,
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert_eq!(records.len(), 13);
+        // 12 page fetches after the index, each started 30 ms after the one before: their
+        // arrivals span at least 11 x 30 ms, less the arrival latency of the first (allowed up
+        // to 80 ms on a loaded machine). Without the delay they would all start at once.
+        let starts = starts.borrow();
+        let span = starts[starts.len() - 1].duration_since(starts[1]);
+        assert!(
+            span >= Duration::from_millis(250),
+            "span {span:?} of {starts:?}"
+        );
+    });
+}
