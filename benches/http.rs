@@ -7,6 +7,12 @@
 //! preallocated response, with keep-alive. It never runs on the client's runtime; on a 2-core
 //! machine its threads do compete with the client for CPU.
 //!
+//! The HTTPS row uses a second instance of that server whose connections are blocking rustls
+//! streams (`StreamOwned`, ring provider) with a certificate for 127.0.0.1 made at startup by
+//! rcgen and signed by a bench CA that both clients are told to trust. The handshakes happen
+//! in the untimed warm-up, so the row measures requests over established TLS connections, not
+//! handshakes.
+//!
 //! Each run builds a fresh runtime and client, opens the 64 connections with 64 concurrent
 //! warm-up requests (untimed; each holds its response until all 64 have one, so 64 connections
 //! are open whatever order the tasks run in), then times 64 tasks fetching their share of the pages one after
@@ -21,13 +27,16 @@ mod common;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{Metric, Rt, RunFn, Tokio, Wisp, measure_pair, median, print_pair_table, scaled};
+use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use futures_rustls::rustls::{self, ServerConfig, ServerConnection, StreamOwned};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
 /// Pages per run at scale 1.
 const PAGES: usize = 20_000;
@@ -46,14 +55,60 @@ struct Server {
     accepted: Arc<AtomicUsize>,
 }
 
-/// The process's server, started on first use.
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(start_server)
+/// The process's plain-HTTP server (`tls` false) or HTTPS server (`tls` true), started on
+/// first use.
+fn server(tls: bool) -> &'static Server {
+    static HTTP: OnceLock<Server> = OnceLock::new();
+    static HTTPS: OnceLock<Server> = OnceLock::new();
+    if tls {
+        HTTPS.get_or_init(|| start_server(Some(pki().server.clone())))
+    } else {
+        HTTP.get_or_init(|| start_server(None))
+    }
 }
 
-fn accepted() -> usize {
-    server().accepted.load(Ordering::SeqCst)
+fn accepted(tls: bool) -> usize {
+    server(tls).accepted.load(Ordering::SeqCst)
+}
+
+/// The bench's certificates: a CA (its PEM is what the clients trust) and the server's
+/// configuration with a certificate for 127.0.0.1 signed by it.
+struct Pki {
+    ca_pem: String,
+    server: Arc<ServerConfig>,
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "wisp bench CA");
+        let ca = params.self_signed(&ca_key).unwrap();
+
+        let key = KeyPair::generate().unwrap();
+        // rcgen makes an IP address SAN of a name that parses as one.
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let chain = vec![CertificateDer::from(cert.der().to_vec())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        Pki {
+            ca_pem: ca.pem(),
+            server: Arc::new(config),
+        }
+    })
 }
 
 /// `HTTP/1.1 200 OK` with a body of `size` bytes of HTML-looking text, head and body in one
@@ -67,7 +122,7 @@ fn response(size: usize) -> Vec<u8> {
     out
 }
 
-fn start_server() -> Server {
+fn start_server(tls: Option<Arc<ServerConfig>>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the bench server");
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -85,11 +140,22 @@ fn start_server() -> Server {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 counter.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.set_nodelay(true);
                 let routes = routes.clone();
+                let tls = tls.clone();
                 std::thread::Builder::new()
                     .name("http-bench-conn".into())
-                    .stack_size(128 * 1024)
-                    .spawn(move || serve(stream, &routes))
+                    // Room for rustls's handshake (the plain loop needs little).
+                    .stack_size(if tls.is_some() { 512 } else { 128 } * 1024)
+                    .spawn(move || match tls {
+                        None => serve(stream, &routes),
+                        // Blocking TLS: the handshake runs within the first read.
+                        Some(config) => {
+                            if let Ok(conn) = ServerConnection::new(config) {
+                                serve(StreamOwned::new(conn, stream), &routes);
+                            }
+                        }
+                    })
                     .expect("spawn a server thread");
             }
         })
@@ -99,9 +165,9 @@ fn start_server() -> Server {
 
 const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 
-/// Answers requests on one keep-alive connection until the client closes it.
-fn serve(mut stream: TcpStream, routes: &[(Vec<u8>, Vec<u8>)]) {
-    let _ = stream.set_nodelay(true);
+/// Answers requests on one keep-alive connection (TCP, or TLS over TCP) until the client
+/// closes it.
+fn serve(mut stream: impl Read + Write, routes: &[(Vec<u8>, Vec<u8>)]) {
     let mut buf = vec![0u8; 16 * 1024];
     // Unconsumed request bytes are buf[start..end]; `scanned` is where the search for the end
     // of the head resumes.
@@ -111,7 +177,13 @@ fn serve(mut stream: TcpStream, routes: &[(Vec<u8>, Vec<u8>)]) {
         while let Some(pos) = find_head_end(&buf[scanned.max(start)..end]) {
             let head_end = scanned.max(start) + pos + 4;
             let answer = route(&buf[start..head_end], routes);
-            if stream.write_all(answer).is_err() {
+            // `flush` is a no-op on TCP; rustls's `StreamOwned` already sends its records in
+            // `write`, and `flush` makes sure none stays buffered.
+            if stream
+                .write_all(answer)
+                .and_then(|()| stream.flush())
+                .is_err()
+            {
                 return;
             }
             start = head_end;
@@ -160,7 +232,8 @@ trait Fetch: Rt {
     type Client: Clone + 'static;
     type Response: 'static;
 
-    fn client() -> Self::Client;
+    /// `ca_pem`: the bench CA to trust, for HTTPS.
+    fn client(ca_pem: Option<&str>) -> Self::Client;
     /// `GET url` up to the response head; checks the status.
     async fn send(client: &Self::Client, url: &str) -> Self::Response;
     /// Streams the body to its end and returns its length.
@@ -176,11 +249,12 @@ impl Fetch for Wisp {
     type Client = wisp::http::Client;
     type Response = wisp::http::Response;
 
-    fn client() -> Self::Client {
-        wisp::http::Client::builder()
-            .max_idle(CONNS, CONNS)
-            .build()
-            .unwrap()
+    fn client(ca_pem: Option<&str>) -> Self::Client {
+        let mut builder = wisp::http::Client::builder().max_idle(CONNS, CONNS);
+        if let Some(pem) = ca_pem {
+            builder = builder.ca_pem(pem);
+        }
+        builder.build().unwrap()
     }
 
     async fn send(client: &Self::Client, url: &str) -> Self::Response {
@@ -203,12 +277,16 @@ impl Fetch for Tokio {
     type Client = reqwest::Client;
     type Response = reqwest::Response;
 
-    fn client() -> Self::Client {
-        reqwest::Client::builder()
+    fn client(ca_pem: Option<&str>) -> Self::Client {
+        let mut builder = reqwest::Client::builder()
             .pool_max_idle_per_host(CONNS)
-            .no_proxy()
-            .build()
-            .unwrap()
+            .no_proxy();
+        if let Some(pem) = ca_pem {
+            builder = builder
+                .use_rustls_tls()
+                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+        }
+        builder.build().unwrap()
     }
 
     async fn send(client: &Self::Client, url: &str) -> Self::Response {
@@ -226,8 +304,9 @@ impl Fetch for Tokio {
     }
 }
 
-/// Connections the server accepted per run: (client, page size) -> [(whole run, timed part)].
-type ConnLog = BTreeMap<(&'static str, usize), Vec<(usize, usize)>>;
+/// Connections the server accepted per run: (HTTPS, client, page size) -> [(whole run, timed
+/// part)].
+type ConnLog = BTreeMap<(bool, &'static str, usize), Vec<(usize, usize)>>;
 
 fn conn_log() -> &'static Mutex<ConnLog> {
     static LOG: OnceLock<Mutex<ConnLog>> = OnceLock::new();
@@ -235,13 +314,15 @@ fn conn_log() -> &'static Mutex<ConnLog> {
 }
 
 /// One run: fresh runtime and client, 64 concurrent warm-up requests (untimed), then the pages
-/// fetched by 64 tasks. Returns pages/s.
-fn run<C: Fetch, const SIZE: usize>() -> Vec<f64> {
-    let url: Arc<str> = format!("http://{}/{SIZE}", server().addr).into();
+/// fetched by 64 tasks. Returns pages/s. `TLS`: over HTTPS (handshakes in the warm-up).
+fn run<C: Fetch, const SIZE: usize, const TLS: bool>() -> Vec<f64> {
+    let scheme = if TLS { "https" } else { "http" };
+    let url: Arc<str> = format!("{scheme}://{}/{SIZE}", server(TLS).addr).into();
+    let ca_pem = TLS.then(|| pki().ca_pem.as_str());
     let pages = scaled(PAGES, CONNS);
-    let before = accepted();
+    let before = accepted(TLS);
     let (elapsed, after_warmup) = C::run(async move {
-        let client = C::client();
+        let client = C::client(ca_pem);
         // Warm-up: 64 requests, each holding its response (so its connection) until all 64
         // have one, which forces 64 connections open whatever order the tasks run in.
         let holding = Rc::new(Cell::new(0));
@@ -261,7 +342,7 @@ fn run<C: Fetch, const SIZE: usize>() -> Vec<f64> {
         for task in warmup {
             assert_eq!(task.await, SIZE);
         }
-        let after_warmup = accepted();
+        let after_warmup = accepted(TLS);
         let start = Instant::now();
         let workers: Vec<_> = (0..CONNS)
             .map(|i| {
@@ -279,15 +360,15 @@ fn run<C: Fetch, const SIZE: usize>() -> Vec<f64> {
         }
         (start.elapsed(), after_warmup)
     });
-    let after = accepted();
+    let after = accepted(TLS);
     conn_log()
         .lock()
         .unwrap()
-        .entry((C::LABEL, SIZE))
+        .entry((TLS, C::LABEL, SIZE))
         .or_default()
         .push((after - before, after - after_warmup));
     eprintln!(
-        "    connections accepted, {} {SIZE} B: {} in the run, {} in its timed part",
+        "    connections accepted, {} {scheme} {SIZE} B: {} in the run, {} in its timed part",
         C::LABEL,
         after - before,
         after - after_warmup
@@ -314,12 +395,30 @@ fn main() {
          round). wisp/{PEER}: median of per-round ratios of pages/s: > 1 means wisp is better."
     );
     println!();
-    server();
+    println!(
+        "HTTPS row: the same server over blocking rustls (ring) with a certificate for 127.0.0.1 \
+         from a bench CA both clients trust (wisp: `ca_pem`; {PEER}: rustls-tls, \
+         `add_root_certificate`). Its 64 handshakes are in the untimed warm-up: the row measures \
+         requests over established TLS connections."
+    );
+    println!();
+    server(false);
+    server(true);
 
     let mut rows = Vec::new();
-    let workloads: [(&str, [RunFn; 2]); 2] = [
-        ("1 KiB pages", [run::<Wisp, SMALL>, run::<Tokio, SMALL>]),
-        ("100 KiB pages", [run::<Wisp, LARGE>, run::<Tokio, LARGE>]),
+    let workloads: [(&str, [RunFn; 2]); 3] = [
+        (
+            "1 KiB pages",
+            [run::<Wisp, SMALL, false>, run::<Tokio, SMALL, false>],
+        ),
+        (
+            "100 KiB pages",
+            [run::<Wisp, LARGE, false>, run::<Tokio, LARGE, false>],
+        ),
+        (
+            "HTTPS, 1 KiB pages",
+            [run::<Wisp, SMALL, true>, run::<Tokio, SMALL, true>],
+        ),
     ];
     for (name, runs) in workloads {
         let metric = Metric::new(format!("{name}, {CONNS} conns"), "pages/s", true);
@@ -333,12 +432,13 @@ fn main() {
         "Connections the server accepted per run (median / max over rounds; {CONNS} expected, \
          0 expected during the timed part):"
     );
-    for ((label, size), runs) in conn_log().lock().unwrap().iter() {
+    for ((tls, label, size), runs) in conn_log().lock().unwrap().iter() {
         let whole: Vec<f64> = runs.iter().map(|r| r.0 as f64).collect();
         let timed: Vec<f64> = runs.iter().map(|r| r.1 as f64).collect();
         let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
         println!(
-            "- {label}, {} KiB: whole run {} / {}, timed part {} / {}",
+            "- {label}, {}{} KiB: whole run {} / {}, timed part {} / {}",
+            if *tls { "HTTPS, " } else { "" },
             size / 1024,
             median(whole.clone()),
             max(&whole),
