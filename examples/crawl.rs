@@ -48,6 +48,9 @@ Politeness and limits:
       --insecure            do not check https certificates at all (encrypted, not
                             authenticated: anyone in the middle can read the crawl)
 
+Demo:
+      --demo-pages N        pages in the demo site crawled when no URL is given [3000]
+
 Output:
   -o, --out DIR             save bodies under DIR/<host>/<path> (never outside DIR)
       --jsonl FILE          one JSON record per URL to FILE ('-' for stdout): url, final_url,
@@ -69,6 +72,7 @@ struct Cli {
     jsonl: Option<String>,
     links_out: Option<String>,
     quiet: bool,
+    demo_pages: usize,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
@@ -79,6 +83,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, Str
         jsonl: None,
         links_out: None,
         quiet: false,
+        demo_pages: SiteConfig::default().pages,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -133,6 +138,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, Str
             "-o" | "--out" => c.out_dir = Some(value("a directory")?.into()),
             "--jsonl" => cli.jsonl = Some(value("a file name or -")?),
             "-q" | "--quiet" => cli.quiet = true,
+            "--demo-pages" => cli.demo_pages = positive(&name, &value("a number")?)?,
             s if s.starts_with('-') && s != "-" => {
                 return Err(format!("unknown option {s} (see --help)"));
             }
@@ -232,11 +238,15 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 
     let config = cli.config;
+    let demo_pages = cli.demo_pages;
     // The first write failure of either output, reported at the end.
     let write_error: RefCell<Option<String>> = RefCell::new(None);
     let summary = wisp::block_on(async {
         if demo {
-            let site = Arc::new(Site::generate(SiteConfig::default()));
+            let site = Arc::new(Site::generate(SiteConfig {
+                pages: demo_pages,
+                ..SiteConfig::default()
+            }));
             let root = site
                 .serve()
                 .await
