@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use wisp::crawl::demo::{Site, SiteConfig};
-use wisp::crawl::{Config, Hooks, Record, crawl};
+use wisp::crawl::{Config, Hooks, Progress, Record, crawl_with_progress};
 
 const HELP: &str = "\
 crawl: a breadth-first web crawler on the wisp runtime.
@@ -255,7 +255,7 @@ fn run(cli: Cli) -> Result<(), String> {
             seeds.push(root);
         }
         let mut stdout = std::io::stdout().lock();
-        let mut progress = Progress::new();
+        let mut status = StatusLine::new();
         let hooks = Hooks {
             on_record: Box::new(|record: &Record| {
                 if lines {
@@ -268,7 +268,6 @@ fn run(cli: Cli) -> Result<(), String> {
                         .borrow_mut()
                         .get_or_insert(format!("--jsonl: {e}"));
                 }
-                progress.record(record);
             }),
             on_foreign_link: Box::new(|url| {
                 if let Some(out) = links_out.as_mut()
@@ -281,9 +280,11 @@ fn run(cli: Cli) -> Result<(), String> {
             }),
             stop: stop.clone(),
         };
-        crawl(&config, seeds, hooks)
+        let summary = crawl_with_progress(&config, seeds, hooks, |p| status.show(p))
             .await
-            .map_err(|e| format!("cannot start: {e}"))
+            .map_err(|e| format!("cannot start: {e}"));
+        status.finish();
+        summary
     })?;
     if let Some(out) = jsonl.as_mut() {
         out.flush().map_err(|e| format!("--jsonl: {e}"))?;
@@ -339,54 +340,54 @@ fn bytes(n: u64) -> String {
     }
 }
 
-/// A status line on stderr: redrawn in place on a terminal, a plain line every few seconds
-/// otherwise.
-struct Progress {
-    started: Instant,
-    last: Instant,
-    done: u64,
-    errors: u64,
+/// A status line on stderr: redrawn in place on a terminal (every 200 ms), a plain line every
+/// 5 s otherwise.
+struct StatusLine {
+    last: Option<Instant>,
     terminal: bool,
+    drawn: bool,
 }
 
-impl Progress {
-    fn new() -> Progress {
-        let now = Instant::now();
-        Progress {
-            started: now,
-            last: now,
-            done: 0,
-            errors: 0,
+impl StatusLine {
+    fn new() -> StatusLine {
+        StatusLine {
+            last: None,
             terminal: std::io::stderr().is_terminal(),
+            drawn: false,
         }
     }
 
-    fn record(&mut self, record: &Record) {
-        self.done += 1;
-        if record.error.is_some() {
-            self.errors += 1;
-        }
+    fn show(&mut self, p: &Progress) {
         let every = if self.terminal {
             Duration::from_millis(200)
         } else {
             Duration::from_secs(5)
         };
-        if self.last.elapsed() < every {
+        if self.last.is_some_and(|at| at.elapsed() < every) {
             return;
         }
-        self.last = Instant::now();
-        let secs = self.started.elapsed().as_secs_f64();
+        self.last = Some(Instant::now());
+        let secs = p.elapsed.as_secs_f64();
         let line = format!(
-            "[{:.0} s] {} done, {} errors, {:.0} pages/s",
-            secs,
-            self.done,
-            self.errors,
-            self.done as f64 / secs.max(1e-9)
+            "[{secs:.0} s] {} done, {} in flight, {} queued, {:.0} pages/s, {} errors",
+            p.done,
+            p.in_flight,
+            p.queued,
+            p.done as f64 / secs.max(1e-9),
+            p.errors
         );
         if self.terminal {
             eprint!("\r\x1b[2K{line}");
+            self.drawn = true;
         } else {
             eprintln!("{line}");
+        }
+    }
+
+    /// Clears a redrawn line so the summary starts on a clean one.
+    fn finish(&self) {
+        if self.drawn {
+            eprint!("\r\x1b[2K");
         }
     }
 }

@@ -1439,3 +1439,41 @@ fn per_host_limit_and_delay_are_honoured() {
         );
     });
 }
+
+/// `crawl_with_progress` reports where the crawl stands while it runs: records done (never
+/// going back), fetches in flight and URLs queued.
+#[test]
+fn progress_is_reported_while_the_crawl_runs() {
+    run(|| async {
+        let site = demo(60);
+        let root = site.serve().await.unwrap();
+        let config = Config {
+            per_host: 1,
+            delay: Duration::from_millis(10),
+            respect_robots: false,
+            ..Config::default()
+        };
+        let records = RefCell::new(0u64);
+        let snapshots = RefCell::new(Vec::new());
+        let summary = wisp::crawl::crawl_with_progress(
+            &config,
+            vec![root],
+            Hooks {
+                on_record: Box::new(|_| *records.borrow_mut() += 1),
+                on_foreign_link: Box::new(|_| {}),
+                stop: no_stop(),
+            },
+            |p| snapshots.borrow_mut().push(*p),
+        )
+        .await
+        .unwrap();
+        let snapshots = snapshots.into_inner();
+        // About 80 URLs 10 ms apart take most of a second: several reports.
+        assert!(snapshots.len() >= 2, "{snapshots:?}");
+        assert!(snapshots.windows(2).all(|w| w[0].done <= w[1].done));
+        assert!(snapshots.iter().all(|p| p.done <= summary.records));
+        assert!(snapshots.iter().any(|p| p.queued > 0), "{snapshots:?}");
+        assert!(snapshots.iter().all(|p| p.in_flight <= 1), "{snapshots:?}");
+        assert_eq!(*records.borrow(), summary.records);
+    });
+}

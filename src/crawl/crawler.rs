@@ -158,13 +158,37 @@ pub struct Hooks<'a> {
     pub stop: Arc<AtomicBool>,
 }
 
+/// Where a crawl stands, for a progress display.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Records made so far.
+    pub done: u64,
+    /// Fetches running (robots.txt fetches included).
+    pub in_flight: usize,
+    /// URLs waiting on the frontier.
+    pub queued: u64,
+    /// Records with an error (robots.txt refusals not counted).
+    pub errors: u64,
+    pub elapsed: Duration,
+}
+
 /// Crawls from `seeds`. Returns when the frontier is empty, `max_pages` were taken, or `stop`
 /// was set and in-flight fetches finished (or the grace period ran out). A seed that is not a
 /// URL, or not http(s), becomes an error record.
 pub async fn crawl(
     config: &Config,
     seeds: impl IntoIterator<Item = String>,
+    hooks: Hooks<'_>,
+) -> Result<Summary, Error> {
+    crawl_with_progress(config, seeds, hooks, |_| {}).await
+}
+
+/// [`crawl`], also calling `progress` about every 200 ms with where the crawl stands.
+pub async fn crawl_with_progress(
+    config: &Config,
+    seeds: impl IntoIterator<Item = String>,
     mut hooks: Hooks<'_>,
+    mut progress: impl FnMut(&Progress),
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let mut crawl = Crawl::new(config);
@@ -186,7 +210,7 @@ pub async fn crawl(
         .max_idle(config.per_host.max(1), config.concurrency.max(1) * 2)
         .redirect_policy(move |_, next| policy.allows(next))
         .build()?;
-    crawl.run(&client, &mut hooks).await;
+    crawl.run(&client, &mut hooks, &mut progress, started).await;
     crawl.summary.elapsed = started.elapsed();
     crawl.summary.p50 = crawl.latency.percentile(0.50);
     crawl.summary.p99 = crawl.latency.percentile(0.99);
@@ -542,9 +566,26 @@ impl<'c> Crawl<'c> {
         );
     }
 
-    async fn run(&mut self, client: &Client, hooks: &mut Hooks<'_>) {
+    async fn run(
+        &mut self,
+        client: &Client,
+        hooks: &mut Hooks<'_>,
+        progress: &mut dyn FnMut(&Progress),
+        started: Instant,
+    ) {
         let mut grace_until: Option<Instant> = None;
+        let mut last_progress = Instant::now();
         loop {
+            if last_progress.elapsed() >= Duration::from_millis(200) {
+                last_progress = Instant::now();
+                progress(&Progress {
+                    done: self.summary.records,
+                    in_flight: self.in_flight.len(),
+                    queued: self.queued,
+                    errors: self.summary.errors,
+                    elapsed: started.elapsed(),
+                });
+            }
             if grace_until.is_none() && hooks.stop.load(Ordering::Relaxed) {
                 grace_until = Some(Instant::now() + self.config.grace);
                 self.summary.interrupted = true;

@@ -34,5 +34,5 @@ mod robots;
 pub mod save;
 pub mod shard;
 
-pub use crawler::{Config, DISALLOWED, Hooks, Summary, crawl};
+pub use crawler::{Config, DISALLOWED, Hooks, Progress, Summary, crawl, crawl_with_progress};
 pub use record::Record;
