@@ -351,3 +351,39 @@ fn the_crawler_fetches_https_with_a_private_ca_and_records_refusals() {
         });
     });
 }
+
+/// A server that accepts the TCP connection but never answers the TLS hello: the handshake is
+/// bounded by the connect timeout.
+#[test]
+fn a_handshake_that_never_finishes_times_out() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            wisp::spawn(async move {
+                // Holds the connection open, silent.
+                let (_stream, _) = listener.accept().await.unwrap();
+                std::future::pending::<()>().await;
+            })
+            .detach();
+            let client = Client::builder()
+                .connect_timeout(std::time::Duration::from_millis(300))
+                .build()
+                .unwrap();
+            let start = std::time::Instant::now();
+            let result = client.get(&format!("https://127.0.0.1:{port}/")).await;
+            match result {
+                Err(Error::Timeout {
+                    phase: wisp::http::Phase::Connect,
+                }) => {}
+                other => panic!("expected a connect (handshake) timeout, got {other:?}"),
+            }
+            let waited = start.elapsed();
+            assert!(
+                waited >= std::time::Duration::from_millis(300),
+                "{waited:?}"
+            );
+            assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+        });
+    });
+}
