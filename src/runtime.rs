@@ -46,7 +46,7 @@ where
     spawn_inner(future, None)
 }
 
-/// [`spawn`] with a name, which the deadlock report of a [`wisp::test`](crate::test) run shows.
+/// [`spawn`] with a name, which the deadlock report of a [`wisp::test`](mod@crate::test) run shows.
 #[track_caller]
 pub fn spawn_named<F>(name: impl Into<String>, future: F) -> Task<F::Output>
 where

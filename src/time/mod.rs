@@ -1,6 +1,6 @@
 //! Timers: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`].
 //!
-//! Every timer is an entry in the reactor's hierarchical timer wheel ([`wheel`]): 1 ms ticks,
+//! Every timer is an entry in the reactor's hierarchical timer wheel (`time/wheel.rs`): 1 ms ticks,
 //! O(1) insert and cancel, deadlines years away without overflow. Deadlines round *up* to the
 //! next tick, so a timer never fires early, and a sub-millisecond sleep waits for the next tick
 //! instead of busy-spinning. A timer joins the wheel only when first polled and leaves it when
@@ -28,7 +28,7 @@ pub(crate) mod wheel;
 
 use std::time::Instant;
 
-/// The current instant: the real one, or, inside a [`wisp::test`](crate::test) run, the virtual
+/// The current instant: the real one, or, inside a [`wisp::test`](mod@crate::test) run, the virtual
 /// one its timers follow. Code that measures time it waits for should use this rather than
 /// `Instant::now()`, so that its measurements agree with its timers under test.
 pub fn now() -> Instant {

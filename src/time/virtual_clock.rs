@@ -1,7 +1,7 @@
 //! A virtual clock for tests: time stands still while tasks run, and jumps to the next deadline
 //! when every task waits.
 //!
-//! An executor made by [`wisp::test`](crate::test) owns one. Timers polled on its thread
+//! An executor made by [`wisp::test`](mod@crate::test) owns one. Timers polled on its thread
 //! register here instead of in the reactor's wheel, in a sorted map keyed by their exact
 //! deadline, so they fire in deadline order (ties in registration order) at exactly the virtual
 //! instant asked for. Nothing here is shared between threads.
