@@ -21,7 +21,8 @@ see it work without a network. Prints one line per URL as it lands and a summary
 
 Seeds:
   URL...                    start from these URLs (http:// or https://)
-  -i, --input FILE          read more seed URLs from FILE, one per line ('-' for stdin)
+  -i, --input FILE          read more seed URLs from FILE, one per line ('-' for stdin;
+                            repeatable; blank lines and lines starting with # are skipped)
 
 Scope:
   -d, --depth N             follow links at most N hops from a seed [5]
@@ -68,7 +69,8 @@ failed: see the records), 2 on bad arguments.
 struct Cli {
     config: Config,
     seeds: Vec<String>,
-    input: Option<String>,
+    /// `--input` files, in order (`-` is stdin); repeatable.
+    inputs: Vec<String>,
     jsonl: Option<String>,
     links_out: Option<String>,
     quiet: bool,
@@ -79,7 +81,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, Str
     let mut cli = Cli {
         config: Config::default(),
         seeds: Vec::new(),
-        input: None,
+        inputs: Vec::new(),
         jsonl: None,
         links_out: None,
         quiet: false,
@@ -101,7 +103,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, Str
         let c = &mut cli.config;
         match name.as_str() {
             "-h" | "--help" => return Ok(None),
-            "-i" | "--input" => cli.input = Some(value("a file name")?),
+            "-i" | "--input" => cli.inputs.push(value("a file name")?),
             "-d" | "--depth" => c.max_depth = number(&name, &value("a number")?)?,
             "-n" | "--max-pages" => c.max_pages = Some(number(&name, &value("a number")?)?),
             "--same-host" => c.same_host = true,
@@ -197,7 +199,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     let mut seeds = cli.seeds;
-    if let Some(input) = &cli.input {
+    for input in &cli.inputs {
         let reader: Box<dyn BufRead> = if input == "-" {
             Box::new(std::io::stdin().lock())
         } else {
@@ -212,7 +214,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
     }
-    let demo = seeds.is_empty() && cli.input.is_none();
+    let demo = seeds.is_empty() && cli.inputs.is_empty();
 
     // Stdout carries the per-URL lines, or the JSON records with `--jsonl -`.
     let jsonl_to_stdout = cli.jsonl.as_deref() == Some("-");

@@ -1477,3 +1477,75 @@ fn progress_is_reported_while_the_crawl_runs() {
         assert_eq!(*records.borrow(), summary.records);
     });
 }
+
+/// Seeds from a file and from stdin (`--input -`), comments and blank lines skipped, records as
+/// JSON lines on stdout (`--jsonl -`), the summary then on stderr.
+#[test]
+fn example_reads_seeds_from_a_file_and_stdin_and_writes_jsonl_to_stdout() {
+    use std::io::Write as _;
+    watchdog(Duration::from_secs(300), || {
+        let bin = example_binary();
+        // A one-page server on a plain thread, for the good seed.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for stream in server.incoming().take(4) {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = std::io::Write::write_all(
+                    &mut stream,
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
+                      Connection: close\r\n\r\nok",
+                );
+            }
+        });
+        let dir = TempDir::new("input");
+        let file = dir.path().join("seeds.txt");
+        std::fs::write(
+            &file,
+            format!("# seeds\n\nnot a url\nhttp://127.0.0.1:{port}/\n"),
+        )
+        .unwrap();
+        let mut child = Command::new(&bin)
+            .arg("--input")
+            .arg(&file)
+            .args([
+                "--input",
+                "-",
+                "--jsonl",
+                "-",
+                "--ignore-robots",
+                "--depth",
+                "0",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"ftp://example.invalid/file\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{stdout}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("{\"url\":") && l.ends_with('}'))
+        );
+        assert!(lines[0].contains("\"url\":\"not a url\"") && lines[0].contains("invalid URL"));
+        assert!(
+            lines[1].contains("ftp://example.invalid/file") && lines[1].contains("unsupported")
+        );
+        assert!(lines[2].contains("\"status\":200"), "{}", lines[2]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("crawled 1 pages"), "{stderr}");
+    });
+}
