@@ -32,7 +32,7 @@
 //!
 //! **Real I/O is allowed.** The clock does not jump while a socket could still wake a task
 //! first: when sockets are registered and everything waits, the executor first waits up to
-//! [`Builder::io_grace`] (5 ms by default) of real time for I/O, and only then moves the clock.
+//! [`Builder::io_grace`] (20 ms by default) of real time for I/O, and only then moves the clock.
 //! A test whose server answers within that grace sees the answer before any virtual timeout.
 
 use std::future::Future;
@@ -56,7 +56,7 @@ impl Default for Builder {
     fn default() -> Self {
         Builder {
             paused: false,
-            io_grace: Duration::from_millis(5),
+            io_grace: Duration::from_millis(20),
             deadlock_grace: Duration::from_millis(500),
         }
     }
@@ -73,7 +73,9 @@ impl Builder {
         self
     }
 
-    /// Real time granted to sockets before the clock jumps (default 5 ms).
+    /// Real time granted to sockets before the clock jumps (default 20 ms). A test whose
+    /// server is slow to answer, or that runs on a loaded machine, raises it; the wait ends as
+    /// soon as I/O arrives, so a generous grace costs nothing when the answer is prompt.
     pub fn io_grace(mut self, grace: Duration) -> Builder {
         self.io_grace = grace;
         self
