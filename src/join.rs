@@ -52,11 +52,13 @@ where
     });
     let wakers = (0..n)
         .map(|index| {
-            Arc::new(ChildWaker {
+            let child = Arc::new(ChildWaker {
                 index,
                 queued: AtomicBool::new(true),
                 ready: ready.clone(),
-            })
+            });
+            let waker = Waker::from(child.clone());
+            (child, waker)
         })
         .collect();
     JoinAll {
@@ -72,7 +74,9 @@ where
 #[must_use = "futures do nothing unless awaited"]
 pub struct JoinAll<F: Future> {
     children: Vec<Child<F>>,
-    wakers: Vec<Arc<ChildWaker>>,
+    /// Each child's waker, made once (no reference count touched per poll), beside the state
+    /// it flips.
+    wakers: Vec<(Arc<ChildWaker>, Waker)>,
     ready: Arc<ReadyList>,
     /// The ready list taken for the current pass (kept to reuse its allocation).
     pass: Vec<usize>,
@@ -162,14 +166,13 @@ impl<F: Future> Future for JoinAll<F> {
                 .unwrap_or_else(PoisonError::into_inner),
         );
         for index in this.pass.drain(..) {
-            let waker_arc = &this.wakers[index];
+            let (child, waker) = &this.wakers[index];
             // Cleared before the poll: a wake during the poll queues the child again.
-            waker_arc.queued.store(false, Ordering::Release);
+            child.queued.store(false, Ordering::Release);
             let Child::Running(fut) = &mut this.children[index] else {
                 continue;
             };
-            let waker = Waker::from(waker_arc.clone());
-            if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(&waker)) {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(waker)) {
                 this.children[index] = Child::Done(out);
                 this.pending -= 1;
             }

@@ -2,6 +2,9 @@
 //! small hand-written servers on 127.0.0.1, plus the `crawl` example binary as a child process.
 #![cfg(feature = "crawl")]
 
+mod common;
+
+use common::watchdog;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -28,32 +31,13 @@ use wisp::time::{sleep, timeout};
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Runs `f` on its own thread; panics if it takes longer than `limit` (so a hang fails the test
-/// instead of blocking the run), and re-raises its panic if it failed.
-fn watchdog<F: FnOnce() + Send + 'static>(limit: Duration, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(()) => handle.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("watchdog: the test hung for {limit:?}"),
-    }
-}
-
 /// Runs an async test body inside `wisp::block_on` under a 60 s watchdog.
 fn run<F, Fut>(f: F)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    watchdog(Duration::from_secs(60), move || wisp::block_on(f()));
+    watchdog(60, move || wisp::block_on(f()));
 }
 
 /// Crawls and collects every record (and foreign link).
@@ -1195,7 +1179,7 @@ fn example_binary() -> PathBuf {
 
 #[test]
 fn ctrl_c_stops_the_example_cleanly() {
-    watchdog(Duration::from_secs(300), || {
+    watchdog(300, || {
         let bin = example_binary();
         let dir = TempDir::new("sigint");
         let jsonl = dir.path().join("records.jsonl");
@@ -1284,7 +1268,7 @@ fn ctrl_c_stops_the_example_cleanly() {
 
 #[test]
 fn example_rejects_bad_arguments_and_prints_help() {
-    watchdog(Duration::from_secs(300), || {
+    watchdog(300, || {
         let bin = example_binary();
         let out = Command::new(&bin).args(["--depth", "x"]).output().unwrap();
         assert_eq!(out.status.code(), Some(2));
@@ -1483,7 +1467,7 @@ fn progress_is_reported_while_the_crawl_runs() {
 #[test]
 fn example_reads_seeds_from_a_file_and_stdin_and_writes_jsonl_to_stdout() {
     use std::io::Write as _;
-    watchdog(Duration::from_secs(300), || {
+    watchdog(300, || {
         let bin = example_binary();
         // A one-page server on a plain thread, for the good seed.
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -7,6 +7,9 @@
 //! - Every test asserts the exact result or error variant; durations are only asserted with
 //!   generous bounds (a timeout fired no earlier than configured and well before 10 s).
 
+mod common;
+
+use common::watchdog;
 use std::future::Future;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,32 +23,6 @@ use wisp::http::{Client, ClientBuilder, Error, Limits, ParseError, Phase, Respon
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Runs `f` on its own thread and panics if it has not finished within `secs` seconds. A panic
-/// inside `f` is re-raised here, with its message.
-fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name("watchdog-body".into())
-        .spawn(move || {
-            let out = f();
-            let _ = tx.send(out);
-        })
-        .expect("spawn the watchdog's thread");
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(out) => {
-            let _ = handle.join();
-            out
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body returned without sending its result"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("watchdog: the test did not finish within {secs} s (hang?)")
-        }
-    }
-}
 
 /// Runs the async test body in `wisp::block_on` under a 30 s watchdog.
 fn run<F, Fut>(f: F)

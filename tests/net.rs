@@ -8,6 +8,9 @@
 //! - Tests that count entries of /proc/self/fd take [`exclusive`]; every other test takes
 //!   [`shared`], so no other test opens or closes descriptors while a count is being compared.
 
+mod common;
+
+use common::watchdog;
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read as _, Write as _};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
@@ -24,32 +27,6 @@ use wisp::time::{sleep, timeout};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Runs `f` on its own thread and panics if it has not finished within `secs` seconds. A panic
-/// inside `f` is re-raised here, with its message.
-fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name("watchdog-body".into())
-        .spawn(move || {
-            let out = f();
-            let _ = tx.send(out);
-        })
-        .expect("spawn the watchdog's thread");
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(out) => {
-            let _ = handle.join();
-            out
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body returned without sending its result"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("watchdog: the test did not finish within {secs} s (hang?)")
-        }
-    }
-}
 
 /// Tests that compare /proc/self/fd counts hold this exclusively; all others share it.
 static FD_LOCK: RwLock<()> = RwLock::new(());

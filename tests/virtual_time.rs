@@ -194,30 +194,27 @@ fn real_io_is_seen_before_the_clock_jumps() {
     });
 }
 
-#[test]
-#[should_panic(expected = "deadlock")]
-fn a_channel_nobody_sends_on_is_reported_as_a_deadlock() {
+/// Awaits a channel whose sender is kept alive but never used: a deadlock.
+fn wait_for_a_message_nobody_sends() -> Option<u8> {
     let (_tx, rx) = futures::channel::oneshot::channel::<u8>();
     wisp::test::Builder::new()
         .deadlock_grace(Duration::from_millis(50))
         .block_on(async move {
             let stuck = wisp::spawn_named("waits-for-a-message", async move { rx.await.ok() });
             stuck.await
-        });
+        })
+}
+
+#[test]
+#[should_panic(expected = "deadlock")]
+fn a_channel_nobody_sends_on_is_reported_as_a_deadlock() {
+    wait_for_a_message_nobody_sends();
 }
 
 #[test]
 fn the_deadlock_report_names_the_stuck_task_and_where_it_was_spawned() {
-    let report = std::panic::catch_unwind(|| {
-        let (_tx, rx) = futures::channel::oneshot::channel::<u8>();
-        wisp::test::Builder::new()
-            .deadlock_grace(Duration::from_millis(50))
-            .block_on(async move {
-                let stuck = wisp::spawn_named("waits-for-a-message", async move { rx.await.ok() });
-                stuck.await
-            })
-    })
-    .expect_err("a deadlock must panic");
+    let report = std::panic::catch_unwind(wait_for_a_message_nobody_sends)
+        .expect_err("a deadlock must panic");
     let text = report.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(text.contains("deadlock"), "{text}");
     assert!(text.contains("\"waits-for-a-message\""), "{text}");

@@ -283,17 +283,17 @@ impl Mailbox {
 }
 
 struct InFlight {
-    url: String,
+    /// The URL being fetched; `None` for a robots.txt fetch, which makes no record.
+    url: Option<String>,
     depth: u32,
     started: Instant,
     host: String,
     _task: Task<()>,
 }
 
-struct Crawl<'c> {
-    config: &'c Config,
-    /// The same settings, shared with the fetch tasks without a copy per URL.
-    shared_config: Rc<Config>,
+struct Crawl {
+    /// Shared with the fetch tasks without a copy per URL.
+    config: Rc<Config>,
     hosts: HashMap<String, Host>,
     /// Hosts with queued URLs, round robin.
     ready: VecDeque<String>,
@@ -312,8 +312,8 @@ struct Crawl<'c> {
     policy: Arc<HostPolicy>,
 }
 
-impl<'c> Crawl<'c> {
-    fn new(config: &'c Config) -> Crawl<'c> {
+impl Crawl {
+    fn new(config: &Config) -> Crawl {
         let policy = Arc::new(HostPolicy {
             hosts: config
                 .allow_hosts
@@ -323,8 +323,7 @@ impl<'c> Crawl<'c> {
             any: !config.same_host,
         });
         Crawl {
-            config,
-            shared_config: Rc::new(config.clone()),
+            config: Rc::new(config.clone()),
             hosts: HashMap::new(),
             ready: VecDeque::new(),
             visited: HashSet::new(),
@@ -514,7 +513,7 @@ impl<'c> Crawl<'c> {
         self.next_id += 1;
         let mailbox = self.mailbox.clone();
         let client = client.clone();
-        let config = self.shared_config.clone();
+        let config = self.config.clone();
         let url = item.url.clone();
         let depth = item.depth;
         let task = crate::spawn(async move {
@@ -529,7 +528,7 @@ impl<'c> Crawl<'c> {
         self.in_flight.insert(
             id,
             InFlight {
-                url: item.url.to_string(),
+                url: Some(item.url.to_string()),
                 depth: item.depth,
                 started: Instant::now(),
                 host: host.to_string(),
@@ -557,7 +556,7 @@ impl<'c> Crawl<'c> {
         self.in_flight.insert(
             id,
             InFlight {
-                url: String::new(),
+                url: None,
                 depth: 0,
                 started: Instant::now(),
                 host: host.to_string(),
@@ -677,11 +676,11 @@ impl<'c> Crawl<'c> {
         flights.sort_by_key(|(id, _)| *id);
         for (_, flight) in flights {
             // Dropping the task handle cancels the fetch.
-            if flight.url.is_empty() {
+            let Some(url) = flight.url else {
                 continue;
-            }
+            };
             let mut record = error_record(
-                &flight.url,
+                &url,
                 flight.depth,
                 "interrupted: the crawl was stopped before this fetch finished".into(),
             );

@@ -13,7 +13,7 @@ use super::decode::{Coding, Decoder};
 use super::error::Error;
 use super::framing::{BodyDecoder, BodyKind, Limits, body_kind};
 use super::pool::Pool;
-use super::response::{Body, Response};
+use super::response::{Body, Framed, Response};
 
 /// Decides whether to follow a redirect from the first URL to the second. Returning `false`
 /// hands the 3xx response itself to the caller.
@@ -402,18 +402,20 @@ impl Client {
         };
         let reusable = head.status != 101 && kind != BodyKind::Close && head.keep_alive();
         let mut body = Body {
-            conn: Some(conn),
-            decoder: BodyDecoder::new(kind, &config.limits),
-            clocks: *clocks,
-            max_body: config.max_body,
-            read: 0,
-            reuse: reusable.then(|| (self.inner.clone(), origin.clone())),
-            close_delimited: kind == BodyKind::Close,
+            framed: Framed {
+                conn: Some(conn),
+                decoder: BodyDecoder::new(kind, &config.limits),
+                clocks: *clocks,
+                max_body: config.max_body,
+                read: 0,
+                reuse: reusable.then(|| (self.inner.clone(), origin.clone())),
+                close_delimited: kind == BodyKind::Close,
+            },
             content: None,
             decoded: Vec::new(),
             content_done: false,
         };
-        if body.decoder.is_done() {
+        if body.framed.decoder.is_done() {
             // No body (or an empty one): the connection is free at once, even if the caller
             // never reads the body.
             let _ = body.chunk().await;
@@ -477,8 +479,8 @@ impl Client {
 async fn drain(response: &mut Response) {
     // A body that cannot end with its connection reusable (read to close, `Connection: close`)
     // is not worth waiting for.
-    if response.body.reuse.is_none() {
-        response.body.conn = None;
+    if response.body.framed.reuse.is_none() {
+        response.body.framed.conn = None;
         return;
     }
     while response.body_read() <= MAX_DRAIN {
@@ -487,7 +489,7 @@ async fn drain(response: &mut Response) {
             _ => return,
         }
     }
-    response.body.conn = None;
+    response.body.framed.conn = None;
 }
 
 fn without_fragment(url: &Url) -> String {

@@ -90,13 +90,13 @@ impl Response {
     pub fn body_read(&self) -> u64 {
         match &self.body.content {
             Some(decoder) => decoder.decoded(),
-            None => self.body.read,
+            None => self.body.framed.read,
         }
     }
 
     /// Bytes of body read so far as they came over the wire (before decompression).
     pub fn encoded_read(&self) -> u64 {
-        self.body.read
+        self.body.framed.read
     }
 }
 
@@ -110,8 +110,20 @@ impl std::fmt::Debug for Response {
     }
 }
 
-/// Where a body comes from, and where its connection goes once the body ended.
+/// A response body: its framing on the wire and, for a compressed body, the decoder.
 pub(crate) struct Body {
+    pub(crate) framed: Framed,
+    /// Decompresses a gzip or deflate body; `None` for an identity body.
+    pub(crate) content: Option<Decoder>,
+    /// The decompressed piece handed out last.
+    pub(crate) decoded: Vec<u8>,
+    /// The decoder saw the end of its stream.
+    pub(crate) content_done: bool,
+}
+
+/// A body as framed on the wire: where it comes from, and where its connection goes once the
+/// body ended.
+pub(crate) struct Framed {
     /// `None` once the connection went back to the pool or was closed.
     pub(crate) conn: Option<Conn>,
     pub(crate) decoder: BodyDecoder,
@@ -122,12 +134,6 @@ pub(crate) struct Body {
     pub(crate) reuse: Option<(Arc<Inner>, Origin)>,
     /// The body ends where the connection does (no length, not chunked).
     pub(crate) close_delimited: bool,
-    /// Decompresses a gzip or deflate body; `None` for an identity body.
-    pub(crate) content: Option<Decoder>,
-    /// The decompressed piece handed out last.
-    pub(crate) decoded: Vec<u8>,
-    /// The decoder saw the end of its stream.
-    pub(crate) content_done: bool,
 }
 
 /// Over TLS, a close-delimited body ends with the server's `close_notify`; a bare TCP close
@@ -149,50 +155,48 @@ fn truncation(e: Error, tls_close_delimited: bool) -> Error {
 impl Body {
     pub(crate) async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
         if self.content.is_none() {
-            return self.raw_chunk().await;
+            return self.framed.chunk().await;
         }
         loop {
-            // Copied out of the connection's buffer so the decoder can be fed while the
-            // connection is borrowed again for the next read.
             if self.content_done {
                 return Ok(None);
             }
-            let piece = self.raw_chunk().await?.map(<[u8]>::to_vec);
+            // The framed piece is borrowed from the connection's buffer and fed straight to the
+            // decoder (a separate field), without a copy.
+            let piece = self.framed.chunk().await?;
             self.decoded.clear();
             let Some(decoder) = self.content.as_mut() else {
                 return Ok(None);
             };
-            match piece {
-                Some(piece) => {
-                    decoder
-                        .feed(&piece, &mut self.decoded)
-                        .map_err(|e| self.decode_error(e))?;
-                    if !self.decoded.is_empty() {
-                        return Ok(Some(&self.decoded));
-                    }
-                }
-                None => {
-                    decoder
-                        .finish(&mut self.decoded)
-                        .map_err(|e| self.decode_error(e))?;
-                    self.content_done = true;
-                    return Ok(None);
-                }
+            let ended = piece.is_none();
+            let fed = match piece {
+                Some(piece) => decoder.feed(piece, &mut self.decoded),
+                None => decoder.finish(&mut self.decoded),
+            };
+            fed.map_err(|e| self.decode_error(e))?;
+            if ended {
+                self.content_done = true;
+                return Ok(None);
+            }
+            if !self.decoded.is_empty() {
+                return Ok(Some(&self.decoded));
             }
         }
     }
 
     /// A decompression failure ends the body, and its connection with it.
     fn decode_error(&mut self, e: DecodeError) -> Error {
-        self.conn = None;
+        self.framed.conn = None;
         match e {
             DecodeError::TooLarge { limit } => Error::BodyTooLarge { limit },
             other => Error::Decode(other.to_string()),
         }
     }
+}
 
+impl Framed {
     /// The next piece of the body as framed on the wire (still compressed, if it is).
-    async fn raw_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+    pub(crate) async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Ok(None);
