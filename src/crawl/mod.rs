@@ -19,20 +19,33 @@
 //! eprintln!("{summary}");
 //! ```
 //!
-//! The parts: `crawler` (the frontier, the limits, one record per URL), [`links`] (links out of
+//! The parts: `config` (what a crawl can be told), `engine` (the dispatcher: limits,
+//! politeness, one record per URL), `frontier` (the queues, and exact depths without a level
+//! barrier), `fetch` (one request with retries, its body streamed and saved), `stats` (the
+//! summary, progress and latency histogram), [`links`] (links out of
 //! HTML with a real tokenizer), [`normalize`] (URL forms that mean the same page, and the
 //! compact key the visited set stores), `robots` (robots.txt, RFC 9309), [`save`] (where a
 //! body goes under `--out`), [`shard`] (which machine crawls which host), [`record`] (the
 //! JSON line per URL) and [`demo`] (the generated site the example crawls by default).
 
-mod crawler;
+mod config;
 pub mod demo;
+mod engine;
+mod fetch;
+mod frontier;
 pub mod links;
+mod mailbox;
 pub mod normalize;
+mod out_file;
 pub mod record;
 mod robots;
 pub mod save;
+mod scope;
 pub mod shard;
+mod stats;
 
-pub use crawler::{Config, DISALLOWED, Hooks, Progress, Summary, crawl, crawl_with_progress};
+pub use config::{Config, Hooks};
+pub use engine::{crawl, crawl_with_progress};
 pub use record::Record;
+pub use robots::DISALLOWED;
+pub use stats::{Progress, Summary};

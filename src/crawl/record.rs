@@ -32,6 +32,7 @@ pub struct Record {
     /// Body bytes as they came over the wire: smaller than `bytes` when the server compressed
     /// the body (`bytes`, `sha256` and saved files are of the decoded body).
     pub encoded_bytes: u64,
+    pub save_error: Option<String>,
 }
 
 impl Record {
@@ -130,6 +131,7 @@ mod tests {
             redirects: 1,
             error: None,
             encoded_bytes: 7,
+            save_error: None,
         };
         let expected = format!(
             "{{\"url\":\"http://a.org/\",\"final_url\":\"https://a.org/x\",\"status\":200,\

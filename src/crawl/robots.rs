@@ -32,10 +32,12 @@ use std::io::ErrorKind;
 
 use url::{Position, Url};
 
-use super::DISALLOWED;
 use crate::http::{Client, Error, Method, Phase, Response};
 
 /// The most of a robots.txt that is read and parsed (RFC 9309 2.5: at least 500 KiB).
+/// The error of a record for a URL robots.txt does not allow.
+pub const DISALLOWED: &str = "disallowed by robots.txt";
+
 pub(crate) const MAX_ROBOTS_BYTES: u64 = 500 * 1024;
 
 /// Redirects followed for one robots.txt (RFC 9309 2.3.1.2: at least five).
@@ -90,20 +92,6 @@ impl Robots {
         }
     }
 
-    /// The rules for a fetch of `/robots.txt` that ended with `status` (`None`: it failed).
-    ///
-    /// What the engine's old robots fetch in `crawler.rs` calls: it has no error to tell, and
-    /// its client's redirect policy keeps it on the host (a 3xx it returns is unreachable here,
-    /// as it was). [`fetch_robots`] replaces both.
-    pub(crate) fn from_fetch(status: Option<u16>, body: &[u8], user_agent: &str) -> Robots {
-        match status {
-            Some(200..=299) => Robots::parse(body, user_agent),
-            Some(400..=499) => Robots::AllowAll,
-            Some(status) => Robots::Unreachable(format!("HTTP {status}")),
-            None => Robots::Unreachable("the request failed".into()),
-        }
-    }
-
     /// `None` if `url` may be fetched; else why not.
     pub(crate) fn refusal(&self, url: &Url) -> Option<Refusal<'_>> {
         match self {
@@ -116,10 +104,6 @@ impl Robots {
             Robots::Unreachable(why) => Some(Refusal::Unreachable(why)),
         }
     }
-
-    pub(crate) fn allowed(&self, url: &Url) -> bool {
-        self.refusal(url).is_none()
-    }
 }
 
 /// Fetches `/robots.txt` of `origin` (any URL of the host) with `client` and reads what it
@@ -130,13 +114,6 @@ impl Robots {
 /// `max_body` should be at least [`MAX_ROBOTS_BYTES`]; a lower one only shortens the file (what
 /// it let through is parsed, as for a file over the limit). Each hop is one request with the
 /// client's own timeouts.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the engine calls it once it switches from crawler.rs's fetch_robots"
-    )
-)]
 pub(crate) async fn fetch_robots(client: &Client, origin: &Url, user_agent: &str) -> Robots {
     let Ok(mut url) = origin.join("/robots.txt") else {
         // A URL that cannot be a base has no host, so no robots.txt either.
@@ -315,7 +292,7 @@ mod tests {
             robots.refusal(&url("/any")),
             Some(Refusal::Unreachable("HTTP 503"))
         );
-        assert!(!robots.allowed(&url("/")));
+        assert!(robots.refusal(&url("/")).is_some());
     }
 
     #[test]
@@ -489,23 +466,6 @@ mod tests {
     }
 
     // The engine's old entry point.
-
-    #[test]
-    fn from_fetch_404_allows_everything() {
-        assert_eq!(
-            Robots::from_fetch(Some(404), b"", "wisp").refusal(&url("/x")),
-            None
-        );
-    }
-
-    #[test]
-    fn from_fetch_503_is_unreachable_with_its_status() {
-        let robots = Robots::from_fetch(Some(503), b"", "wisp");
-        assert_eq!(
-            robots.refusal(&url("/x")),
-            Some(Refusal::Unreachable("HTTP 503"))
-        );
-    }
 
     // Words.
 

@@ -322,12 +322,7 @@ impl Client {
             if config.max_redirects == 0 {
                 return Ok(response);
             }
-            let next = url
-                .join(&percent_encode_raw(&location))
-                .map_err(|e| Error::InvalidUrl {
-                    url: String::from_utf8_lossy(&location).into_owned(),
-                    reason: e.to_string(),
-                })?;
+            let next = redirect_target(&url, &location)?;
             if let Some(policy) = &config.redirect_policy
                 && !policy(&url, &next)
             {
@@ -500,6 +495,17 @@ fn without_fragment(url: &Url) -> String {
 
 /// A `Location` header is bytes; servers send raw UTF-8 (or worse) in it. Non-ASCII bytes and
 /// controls are percent-encoded before parsing (isahc#315) instead of being rejected or mangled.
+/// Where a `Location` header sent from `base` points: raw bytes that are not printable ASCII
+/// (UTF-8 sent unencoded, spaces) are percent-encoded first, as browsers do, then the value is
+/// resolved against `base`. The crawler follows redirects itself and shares this.
+pub fn redirect_target(base: &Url, location: &[u8]) -> Result<Url, Error> {
+    base.join(&percent_encode_raw(location))
+        .map_err(|e| Error::InvalidUrl {
+            url: String::from_utf8_lossy(location).into_owned(),
+            reason: e.to_string(),
+        })
+}
+
 fn percent_encode_raw(location: &[u8]) -> String {
     let mut out = String::with_capacity(location.len());
     for &b in location {

@@ -29,7 +29,7 @@ mod response;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use client::{Client, ClientBuilder, Method, RedirectPolicy};
+pub use client::{Client, ClientBuilder, Method, RedirectPolicy, redirect_target};
 pub use error::{Error, Phase};
 pub use framing::{Limits, ParseError};
 pub use response::Response;

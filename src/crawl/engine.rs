@@ -1,0 +1,736 @@
+//! The dispatcher: takes URLs off the [`Frontier`] shallowest first, at most `concurrency`
+//! fetches at once (`per_host` per host, `delay` apart), robots.txt of each origin first, and
+//! writes exactly one [`Record`] for every URL it takes.
+//!
+//! One loop owns all the state (frontier, hosts, counters); each fetch is a task that sends
+//! back what it found through a [`Mailbox`]. Nothing is shared between tasks but that box, so
+//! there is no lock and no `Send` requirement: the whole crawl runs on one thread. The loop
+//! never waits for in-flight fetches while another URL could start: a slow URL holds only its
+//! own fetch slot and its host's politeness slot (see the frontier for how depths stay exact).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use super::config::{Config, Hooks};
+use super::fetch::{Fetched, blank_record, fetch};
+use super::frontier::{Chain, Frontier, Item, Offered};
+use super::mailbox::Mailbox;
+use super::normalize::{Key, key, normalize};
+use super::record::Record;
+use super::robots::{MAX_ROBOTS_BYTES, Robots, fetch_robots};
+use super::scope::Scope;
+use super::shard::shard_of;
+use super::stats::{Histogram, Progress, Summary};
+use crate::http::{Client, Error};
+use crate::task::Task;
+use crate::time::{now, timeout};
+
+/// How long robots.txt rules are kept before they are fetched again (RFC 9309 2.4).
+const ROBOTS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Crawls from `seeds`. Returns when the frontier is empty, `max_pages` were taken, or `stop`
+/// was set and in-flight fetches finished (or the grace period ran out). A seed that is not a
+/// URL, or not http(s), becomes an error record.
+pub async fn crawl(
+    config: &Config,
+    seeds: impl IntoIterator<Item = String>,
+    hooks: Hooks<'_>,
+) -> Result<Summary, Error> {
+    crawl_with_progress(config, seeds, hooks, |_| {}).await
+}
+
+/// [`crawl`], also calling `progress` about every 200 ms with where the crawl stands.
+pub async fn crawl_with_progress(
+    config: &Config,
+    seeds: impl IntoIterator<Item = String>,
+    mut hooks: Hooks<'_>,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Summary, Error> {
+    let started = now();
+    let builder = || {
+        let mut builder = Client::builder();
+        for pem in &config.ca_pem {
+            builder = builder.ca_pem(pem.clone());
+        }
+        builder
+            .danger_accept_invalid_certs(config.insecure)
+            .user_agent(config.user_agent.clone())
+            .connect_timeout(config.connect_timeout)
+            .idle_timeout(config.idle_timeout)
+            .total_timeout(Some(config.timeout))
+            .max_idle(config.per_host.max(1), config.concurrency.max(1) * 2)
+            // Every hop is checked and scheduled by the engine, like a link.
+            .max_redirects(0)
+    };
+    let clients = Clients {
+        pages: builder().max_body(config.max_body).build()?,
+        // robots.txt is read up to its own limit whatever `max_body` says (RFC 9309 2.5).
+        robots: builder().max_body(MAX_ROBOTS_BYTES * 64).build()?,
+    };
+    let mut crawl = Crawl::new(config);
+    for seed in seeds {
+        crawl.add_seed(seed.trim(), &mut hooks);
+    }
+    crawl
+        .run(&clients, &mut hooks, &mut progress, started)
+        .await;
+    crawl.summary.elapsed = now().saturating_duration_since(started);
+    crawl.summary.p50 = crawl.latency.percentile(0.50);
+    crawl.summary.p99 = crawl.latency.percentile(0.99);
+    Ok(crawl.summary)
+}
+
+struct Clients {
+    pages: Client,
+    robots: Client,
+}
+
+/// `at + d`, or a time so far ahead that it means "never" when that overflows.
+fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(at)
+}
+
+/// An origin within a host: robots.txt is per scheme, host and port (RFC 9309 2.3).
+type OriginKey = (bool, u16);
+
+fn origin_key(url: &Url) -> OriginKey {
+    (
+        url.scheme() == "https",
+        url.port_or_known_default().unwrap_or(0),
+    )
+}
+
+enum RobotsState {
+    Fetching,
+    Known { robots: Robots, at: Instant },
+}
+
+/// Politeness state of one host.
+struct Host {
+    in_flight: usize,
+    next_at: Instant,
+    /// Per origin of this host (usually one or two).
+    robots: Vec<(OriginKey, RobotsState)>,
+}
+
+/// The fetch a redirect came back from.
+struct Hop<'a> {
+    key: Key,
+    item: &'a Item,
+    started: Instant,
+}
+
+/// A fetch's result, sent back to the dispatcher.
+enum Done {
+    Page {
+        id: u64,
+        fetched: Box<Fetched>,
+    },
+    /// The fetch task panicked: its URL gets an error record, the crawl goes on.
+    Panicked {
+        id: u64,
+        message: String,
+    },
+    Robots {
+        id: u64,
+        robots: Robots,
+    },
+}
+
+enum Flight {
+    Page {
+        key: Key,
+        item: Box<Item>,
+    },
+    /// A robots.txt fetch, which makes no record.
+    Robots {
+        origin: OriginKey,
+    },
+}
+
+struct InFlight {
+    flight: Flight,
+    host: String,
+    started: Instant,
+    _task: Task<()>,
+}
+
+struct Crawl {
+    /// Shared with the fetch tasks without a copy per URL.
+    config: Rc<Config>,
+    frontier: Frontier,
+    hosts: HashMap<String, Host>,
+    scope: Scope,
+    /// URLs taken off the frontier (the `max_pages` budget; later redirect hops not counted).
+    taken: u64,
+    in_flight: HashMap<u64, InFlight>,
+    next_id: u64,
+    mailbox: Rc<Mailbox<Done>>,
+    summary: Summary,
+    latency: Histogram,
+    stopping: bool,
+    /// Scratch: links to offer again because a held page was lowered.
+    reoffer: Vec<(Url, u32)>,
+    /// Scratch: records released by the frontier.
+    released: Vec<Record>,
+}
+
+impl Crawl {
+    fn new(config: &Config) -> Crawl {
+        let scope = Scope {
+            hosts: config
+                .allow_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            any: !config.same_host,
+        };
+        Crawl {
+            config: Rc::new(config.clone()),
+            frontier: Frontier::new(config.max_depth),
+            hosts: HashMap::new(),
+            scope,
+            taken: 0,
+            in_flight: HashMap::new(),
+            next_id: 0,
+            mailbox: Rc::default(),
+            summary: Summary::default(),
+            latency: Histogram::default(),
+            stopping: false,
+            reoffer: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+
+    fn add_seed(&mut self, seed: &str, hooks: &mut Hooks<'_>) {
+        if seed.is_empty() {
+            return;
+        }
+        let url = match Url::parse(seed) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => url,
+            Ok(url) => {
+                let error = format!("unsupported URL scheme {:?}", url.scheme());
+                self.emit(error_record(seed, error), hooks);
+                return;
+            }
+            Err(e) => {
+                self.emit(error_record(seed, format!("invalid URL: {e}")), hooks);
+                return;
+            }
+        };
+        if let Some(host) = url.host_str() {
+            self.scope.hosts.insert(host.to_ascii_lowercase());
+        }
+        self.offer(normalize(&url), 0, hooks);
+    }
+
+    /// Offers a normalized, in-scope URL at `depth`, then whatever that lowering sets free.
+    /// Returns its key unless it is another shard's.
+    fn offer(&mut self, url: Url, depth: u32, hooks: &mut Hooks<'_>) -> Option<Key> {
+        let first = self.offer_one(url, depth, hooks);
+        while let Some((url, depth)) = self.reoffer.pop() {
+            self.offer_one(url, depth, hooks);
+        }
+        first
+    }
+
+    fn offer_one(&mut self, url: Url, depth: u32, hooks: &mut Hooks<'_>) -> Option<Key> {
+        let host = url.host_str()?.to_ascii_lowercase();
+        let k = key(&url);
+        let foreign = self
+            .config
+            .shard
+            .is_some_and(|(i, n)| shard_of(&host, n) != i);
+        if foreign && self.frontier.depth(&k).is_none() {
+            // Handed off once: the frontier remembers it as seen.
+            (hooks.on_foreign_link)(&url);
+        }
+        match self
+            .frontier
+            .offer(k, url, host, depth, foreign, &mut self.reoffer)
+        {
+            Offered::Foreign => None,
+            Offered::Queued | Offered::Known => Some(k),
+        }
+    }
+
+    fn emit(&mut self, record: Record, hooks: &mut Hooks<'_>) {
+        self.summary.count(&record);
+        (hooks.on_record)(&record);
+    }
+
+    /// Writes the records whose depth is final.
+    fn flush(&mut self, hooks: &mut Hooks<'_>) {
+        let queued_counts = !self.stopping && self.budget_left();
+        let mut released = std::mem::take(&mut self.released);
+        self.frontier.release(queued_counts, &mut released);
+        for record in released.drain(..) {
+            self.emit(record, hooks);
+        }
+        self.released = released;
+    }
+
+    fn budget_left(&self) -> bool {
+        self.config.max_pages.is_none_or(|max| self.taken < max)
+    }
+
+    fn slots_left(&self) -> bool {
+        self.in_flight.len() < self.config.concurrency.max(1)
+    }
+
+    /// Starts as many fetches as the limits allow, shallowest depth first, round robin across
+    /// hosts within a depth. Returns the earliest time a host held back by `delay` is ready.
+    fn dispatch(&mut self, clients: &Clients) -> Option<Instant> {
+        let now = now();
+        let mut wake_at: Option<Instant> = None;
+        // With the window of held records full, only URLs whose records are final at once.
+        let deepest = if self.frontier.window_full() {
+            self.frontier.unblocking_depth()
+        } else {
+            u32::MAX
+        };
+        let mut level = self.frontier.level_from(0);
+        while let Some(depth) = level {
+            if depth > deepest || !self.slots_left() {
+                break;
+            }
+            for _ in 0..self.frontier.hosts_at(depth) {
+                if !self.slots_left() {
+                    break;
+                }
+                let Some(host) = self.frontier.take_host(depth) else {
+                    break;
+                };
+                self.start_from(clients, &host, depth, now, &mut wake_at);
+                self.frontier.relist(depth, host);
+            }
+            level = depth
+                .checked_add(1)
+                .and_then(|d| self.frontier.level_from(d));
+        }
+        wake_at
+    }
+
+    /// Starts what `host` may start at `depth` now.
+    fn start_from(
+        &mut self,
+        clients: &Clients,
+        host: &str,
+        depth: u32,
+        now: Instant,
+        wake_at: &mut Option<Instant>,
+    ) {
+        loop {
+            if !self.slots_left() {
+                return;
+            }
+            let per_host = self.config.per_host.max(1);
+            let budget_left = self.budget_left();
+            let state = self.hosts.entry(host.to_string()).or_insert_with(|| Host {
+                in_flight: 0,
+                next_at: now,
+                robots: Vec::new(),
+            });
+            if state.in_flight >= per_host {
+                return;
+            }
+            if state.next_at > now {
+                *wake_at = Some(wake_at.map_or(state.next_at, |w| w.min(state.next_at)));
+                return;
+            }
+            let Some(item) = self.frontier.front(host, depth) else {
+                return;
+            };
+            // A new URL needs budget; a later hop of a redirect was taken already.
+            if item.chain.is_none() && !budget_left {
+                return;
+            }
+            if self.config.respect_robots {
+                let origin = origin_key(&item.url);
+                let known = state.robots.iter_mut().find(|(o, _)| *o == origin);
+                let refusal = match known {
+                    Some((_, RobotsState::Fetching)) => return,
+                    Some((_, RobotsState::Known { robots, at }))
+                        if now.saturating_duration_since(*at) < ROBOTS_TTL =>
+                    {
+                        robots.refusal(&item.url).map(|r| r.to_string())
+                    }
+                    _ => {
+                        let mut robots_url = item.url.clone();
+                        robots_url.set_path("/robots.txt");
+                        robots_url.set_query(None);
+                        state.robots.retain(|(o, _)| *o != origin);
+                        state.robots.push((origin, RobotsState::Fetching));
+                        state.in_flight += 1;
+                        self.start_robots(clients, host, origin, robots_url);
+                        return;
+                    }
+                };
+                if let Some(error) = refusal {
+                    let (key, item) = self.frontier.take(host, depth).expect("front exists");
+                    if item.chain.is_none() {
+                        self.taken += 1;
+                    }
+                    let mut record = blank_record(&item);
+                    record.error = Some(error);
+                    self.frontier.settle(key, record, Vec::new(), Vec::new());
+                    continue;
+                }
+            }
+            state.in_flight += 1;
+            state.next_at = later(now, self.config.delay);
+            let (key, item) = self.frontier.take(host, depth).expect("front exists");
+            if item.chain.is_none() {
+                self.taken += 1;
+            }
+            self.start_fetch(clients, host, key, item);
+        }
+    }
+
+    fn spawn_flight(
+        &mut self,
+        host: &str,
+        flight: Flight,
+        work: impl Future<Output = Done> + 'static,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mailbox = self.mailbox.clone();
+        let task = crate::spawn(async move {
+            let done = match guard(work).await {
+                Ok(done) => done,
+                Err(message) => Done::Panicked { id, message },
+            };
+            mailbox.push(done);
+        });
+        let started = now();
+        self.in_flight.insert(
+            id,
+            InFlight {
+                flight,
+                host: host.to_string(),
+                started,
+                _task: task,
+            },
+        );
+    }
+
+    fn start_fetch(&mut self, clients: &Clients, host: &str, key: Key, item: Box<Item>) {
+        let id = self.next_id;
+        let client = clients.pages.clone();
+        let config = self.config.clone();
+        let fetched_item = item.clone();
+        let work = async move {
+            let fetched = fetch(&client, &config, &fetched_item).await;
+            Done::Page {
+                id,
+                fetched: Box::new(fetched),
+            }
+        };
+        self.spawn_flight(host, Flight::Page { key, item }, work);
+    }
+
+    fn start_robots(&mut self, clients: &Clients, host: &str, origin: OriginKey, url: Url) {
+        let id = self.next_id;
+        let client = clients.robots.clone();
+        let agent = self.config.user_agent.clone();
+        let work = async move {
+            let robots = fetch_robots(&client, &url, &agent).await;
+            Done::Robots { id, robots }
+        };
+        self.spawn_flight(host, Flight::Robots { origin }, work);
+    }
+
+    async fn run(
+        &mut self,
+        clients: &Clients,
+        hooks: &mut Hooks<'_>,
+        progress: &mut dyn FnMut(&Progress),
+        started: Instant,
+    ) {
+        let mut grace_until: Option<Instant> = None;
+        let mut last_progress = now();
+        loop {
+            if now().saturating_duration_since(last_progress) >= Duration::from_millis(200) {
+                last_progress = now();
+                progress(&Progress {
+                    done: self.summary.records,
+                    in_flight: self.in_flight.len(),
+                    queued: self.frontier.queued(),
+                    errors: self.summary.errors,
+                    elapsed: last_progress.saturating_duration_since(started),
+                });
+            }
+            if grace_until.is_none() && hooks.stop.load(Ordering::Relaxed) {
+                grace_until = Some(later(now(), self.config.grace));
+                self.stopping = true;
+                self.summary.interrupted = true;
+            }
+            let wake_at = if self.stopping {
+                None
+            } else {
+                self.dispatch(clients)
+            };
+            self.flush(hooks);
+            let takes_more = !self.stopping && self.frontier.queued() > 0 && self.budget_left();
+            let chains_left = !self.stopping && self.frontier.queued_chains() > 0;
+            if self.in_flight.is_empty() && !takes_more && !chains_left {
+                self.finish(hooks);
+                return;
+            }
+            if let Some(until) = grace_until
+                && now() >= until
+            {
+                self.abandon_in_flight(hooks);
+                self.finish(hooks);
+                return;
+            }
+            // Wait for a result, a host's delay, or (to notice a stop request) 100 ms.
+            let mut limit = Duration::from_millis(100);
+            let at = now();
+            for t in [wake_at, grace_until].into_iter().flatten() {
+                limit = limit.min(t.saturating_duration_since(at));
+            }
+            let mailbox = self.mailbox.clone();
+            let _ = timeout(limit, mailbox.ready()).await;
+            while let Some(done) = self.mailbox.pop() {
+                self.handle(done, hooks);
+            }
+            // Before the next dispatch, so that a record can stop the crawl (the stop hook).
+            self.flush(hooks);
+        }
+    }
+
+    /// The crawl takes nothing more: redirect hops still queued are recorded as they stand,
+    /// and every held record is written.
+    fn finish(&mut self, hooks: &mut Hooks<'_>) {
+        self.stopping = true;
+        for (key, item) in self.frontier.take_chains() {
+            let mut record = blank_record(&item);
+            record.error = Some(INTERRUPTED_REDIRECT.into());
+            self.frontier.settle(key, record, Vec::new(), Vec::new());
+        }
+        self.flush(hooks);
+    }
+
+    fn handle(&mut self, done: Done, hooks: &mut Hooks<'_>) {
+        let id = match &done {
+            Done::Page { id, .. } | Done::Panicked { id, .. } | Done::Robots { id, .. } => *id,
+        };
+        let Some(flight) = self.in_flight.remove(&id) else {
+            return;
+        };
+        let host = self.hosts.get_mut(&flight.host);
+        if let Some(host) = host {
+            host.in_flight -= 1;
+        }
+        match (flight.flight, done) {
+            (Flight::Robots { origin }, Done::Robots { robots, .. }) => {
+                self.known_robots(&flight.host, origin, robots);
+            }
+            (Flight::Robots { origin }, Done::Panicked { message, .. }) => {
+                let robots = Robots::Unreachable(format!("internal error: {message}"));
+                self.known_robots(&flight.host, origin, robots);
+            }
+            (Flight::Page { key, item }, Done::Page { fetched, .. }) => {
+                self.latency
+                    .add(now().saturating_duration_since(flight.started));
+                match *fetched {
+                    Fetched::Page { record, links } => self.settle_page(key, record, links, hooks),
+                    Fetched::Redirect {
+                        record,
+                        next,
+                        links,
+                    } => {
+                        let hop = Hop {
+                            key,
+                            item: &item,
+                            started: flight.started,
+                        };
+                        self.redirected(hop, record, next, links, hooks);
+                    }
+                }
+            }
+            (Flight::Page { key, item }, Done::Panicked { message, .. }) => {
+                let mut record = blank_record(&item);
+                record.error = Some(format!("internal error: the fetch panicked: {message}"));
+                self.frontier.settle(key, record, Vec::new(), Vec::new());
+            }
+            (Flight::Page { .. }, Done::Robots { .. })
+            | (Flight::Robots { .. }, Done::Page { .. }) => {
+                unreachable!("a flight's id names its kind")
+            }
+        }
+    }
+
+    fn known_robots(&mut self, host: &str, origin: OriginKey, robots: Robots) {
+        if let Some(state) = self.hosts.get_mut(host) {
+            state.robots.retain(|(o, _)| *o != origin);
+            let at = now();
+            state
+                .robots
+                .push((origin, RobotsState::Known { robots, at }));
+        }
+    }
+
+    /// A fetched page: offer its links (or keep them, at the depth limit) and hold its record.
+    fn settle_page(&mut self, key: Key, record: Record, links: Vec<Url>, hooks: &mut Hooks<'_>) {
+        let depth = self.frontier.depth(&key).unwrap_or(record.depth);
+        let mut keys = Vec::new();
+        let mut cut = Vec::new();
+        for link in links {
+            let url = normalize(&link);
+            if !self.scope.allows(&url) {
+                continue;
+            }
+            if depth < self.config.max_depth {
+                if let Some(k) = self.offer(url, depth + 1, hooks) {
+                    keys.push(k);
+                }
+            } else {
+                cut.push(url);
+            }
+        }
+        self.frontier.settle(key, record, keys, cut);
+    }
+
+    /// A redirect came back: its target is checked like a link (scope, shard, visited set;
+    /// robots.txt and politeness when the hop is dispatched) before it is fetched.
+    fn redirected(
+        &mut self,
+        hop: Hop<'_>,
+        mut record: Record,
+        next: Url,
+        links: Vec<Url>,
+        hooks: &mut Hooks<'_>,
+    ) {
+        let Hop { key, item, started } = hop;
+        let depth = self.frontier.depth(&key).unwrap_or(0);
+        let host = next.host_str().map(str::to_ascii_lowercase);
+        let Some(host) = host.filter(|_| self.scope.allows(&next)) else {
+            // Not followed: the redirect response itself is the page.
+            self.settle_page(key, record, links, hooks);
+            return;
+        };
+        let next_key = super::normalize::key(&next);
+        let claimed = self.frontier.claim(next_key, depth, &mut self.reoffer);
+        while let Some((url, d)) = self.reoffer.pop() {
+            self.offer_one(url, d, hooks);
+        }
+        let foreign = self
+            .config
+            .shard
+            .is_some_and(|(i, n)| shard_of(&host, n) != i);
+        if claimed && foreign {
+            (hooks.on_foreign_link)(&next);
+        }
+        if !claimed || foreign || self.stopping {
+            // Already taken, or another's: the record names the target, which is not fetched
+            // again here.
+            record.redirects += 1;
+            record.final_url = Some(next.to_string());
+            if self.stopping && claimed && !foreign {
+                record.error = Some(INTERRUPTED_REDIRECT.into());
+            }
+            self.frontier.settle(key, record, Vec::new(), Vec::new());
+            return;
+        }
+        let chain = match &item.chain {
+            Some(chain) => Chain {
+                first_url: chain.first_url.clone(),
+                redirects: chain.redirects + 1,
+                started: chain.started,
+            },
+            None => Chain {
+                first_url: record.url.clone(),
+                redirects: 1,
+                started,
+            },
+        };
+        let hop = Item {
+            url: next,
+            host,
+            chain: Some(Box::new(chain)),
+        };
+        self.frontier.requeue(key, hop);
+    }
+
+    /// The grace period is over: every fetch still running ends with an "interrupted" record.
+    fn abandon_in_flight(&mut self, hooks: &mut Hooks<'_>) {
+        let mut flights: Vec<(u64, InFlight)> = self.in_flight.drain().collect();
+        flights.sort_by_key(|(id, _)| *id);
+        for (_, flight) in flights {
+            // Dropping the task handle cancels the fetch.
+            let Flight::Page { key, item } = flight.flight else {
+                continue;
+            };
+            let mut record = blank_record(&item);
+            record.error = Some(INTERRUPTED.into());
+            record.elapsed_ms = now().saturating_duration_since(flight.started).as_millis() as u64;
+            record.depth = self.frontier.depth(&key).unwrap_or(0);
+            self.frontier.drop_in_flight(key);
+            self.emit(record, hooks);
+        }
+    }
+}
+
+const INTERRUPTED: &str = "interrupted: the crawl was stopped before this fetch finished";
+const INTERRUPTED_REDIRECT: &str =
+    "interrupted: the crawl was stopped before this redirect was followed";
+
+fn error_record(url: &str, error: String) -> Record {
+    Record {
+        url: url.to_string(),
+        error: Some(error),
+        ..Record::default()
+    }
+}
+
+/// Runs `future`, turning a panic in it into `Err` with the panic's message.
+async fn guard<T>(future: impl Future<Output = T>) -> Result<T, String> {
+    let mut future = pin!(future);
+    std::future::poll_fn(move |cx| {
+        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                Poll::Ready(Err(message))
+            }
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_future_becomes_its_message() {
+        let result: Result<(), String> = crate::block_on(guard(async { panic!("boom") }));
+        assert_eq!(result, Err("boom".to_string()));
+        assert_eq!(crate::block_on(guard(async { 7 })), Ok(7));
+    }
+
+    #[test]
+    fn later_saturates_instead_of_panicking() {
+        let t = Instant::now();
+        assert!(later(t, Duration::MAX) > t + Duration::from_secs(1_000_000));
+        assert_eq!(later(t, Duration::from_secs(1)), t + Duration::from_secs(1));
+    }
+}

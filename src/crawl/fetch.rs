@@ -1,0 +1,257 @@
+//! One request of a crawl: send it (with retries of transient failures), stream the body into
+//! a hasher (and a file under `--out`, and a bounded buffer if it is HTML), and say what came
+//! back: a page with its links, or a redirect for the engine to check like a link.
+//!
+//! Redirects are not followed here: each hop goes back to the engine, which checks its host,
+//! its origin's robots.txt and the visited set before the next hop is fetched (and fetches it
+//! under the target host's politeness).
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::config::Config;
+use super::frontier::Item;
+use super::links::extract_links;
+use super::normalize::normalize;
+use super::out_file::OutFile;
+use super::record::Record;
+use super::save::path_for;
+use crate::http::{Client, Error, Method, Phase, Response, redirect_target};
+use crate::time::{now, sleep};
+
+/// The longest redirect chain followed for one URL.
+pub(crate) const MAX_REDIRECTS: u32 = 10;
+
+/// What a fetch came back with.
+pub(crate) enum Fetched {
+    /// The record, and the links if the body was HTML.
+    Page { record: Record, links: Vec<Url> },
+    /// A redirect to check and maybe follow: the 3xx record (its body read and hashed), its
+    /// target (normalized: no fragment), and the links of its body if it is HTML, which count
+    /// only if the redirect is not followed (then the 3xx response is the page).
+    Redirect {
+        record: Record,
+        next: Url,
+        links: Vec<Url>,
+    },
+}
+
+/// Whether a failed request is worth retrying: the server may accept a connection in a moment.
+fn transient_error(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Io(_)
+            | Error::Timeout {
+                phase: Phase::Connect
+            }
+    )
+}
+
+/// Whether a status asks to come back later.
+fn transient_status(status: u16) -> bool {
+    matches!(status, 429 | 503)
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Exponential backoff from 250 ms, or the server's `Retry-After` (capped at 30 s).
+pub(crate) fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    retry_after
+        .unwrap_or_else(|| Duration::from_millis(250) * (1 << attempt.min(6)))
+        .min(Duration::from_secs(30))
+}
+
+/// A record for `item` with nothing fetched yet.
+pub(crate) fn blank_record(item: &Item) -> Record {
+    let mut record = Record {
+        url: item.record_url().to_string(),
+        ..Record::default()
+    };
+    if let Some(chain) = &item.chain {
+        record.redirects = chain.redirects;
+        record.final_url = Some(item.url.to_string());
+    }
+    record
+}
+
+/// Fetches `item.url` once (retrying transient failures), reading the whole body.
+pub(crate) async fn fetch(client: &Client, config: &Config, item: &Item) -> Fetched {
+    let started = item.chain.as_ref().map_or_else(now, |c| c.started);
+    let mut record = blank_record(item);
+    let elapsed = |record: &mut Record| {
+        record.elapsed_ms = now().saturating_duration_since(started).as_millis() as u64;
+    };
+    let mut attempt = 0;
+    let mut response = loop {
+        let response = match client.request_url(Method::Get, item.url.clone()).await {
+            Ok(response) => response,
+            Err(e) => {
+                if transient_error(&e) && attempt < config.retries {
+                    attempt += 1;
+                    sleep(backoff(attempt, None)).await;
+                    continue;
+                }
+                record.error = Some(e.to_string());
+                elapsed(&mut record);
+                return Fetched::Page {
+                    record,
+                    links: Vec::new(),
+                };
+            }
+        };
+        if transient_status(response.status()) && attempt < config.retries {
+            attempt += 1;
+            let after = response
+                .header_str("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            drop(response);
+            sleep(backoff(attempt, after)).await;
+            continue;
+        }
+        break response;
+    };
+    let status = response.status();
+    record.status = Some(status);
+    record.content_type = response.header_str("content-type").map(str::to_string);
+
+    let next = match response.header("location") {
+        Some(location) if is_redirect(status) => Some(redirect_target(&item.url, location)),
+        _ => None,
+    };
+    let next = match next {
+        Some(Ok(next)) if matches!(next.scheme(), "http" | "https") => Some(normalize(&next)),
+        // Another scheme (mailto:, ftp:): the redirect is the page.
+        Some(Ok(_)) | None => None,
+        Some(Err(e)) => {
+            record.error = Some(format!("redirect to an invalid URL: {e}"));
+            elapsed(&mut record);
+            return Fetched::Page {
+                record,
+                links: Vec::new(),
+            };
+        }
+    };
+    if next.is_some() && record.redirects >= MAX_REDIRECTS {
+        record.error = Some(format!("too many redirects (more than {MAX_REDIRECTS})"));
+        elapsed(&mut record);
+        return Fetched::Page {
+            record,
+            links: Vec::new(),
+        };
+    }
+
+    let is_html = record
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let save = next.is_none() && ((200..300).contains(&status) || config.save_errors);
+    let out = match &config.out_dir {
+        Some(dir) if save => match OutFile::create(dir, &path_for(&item.url)) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                record.save_error = Some(e.to_string());
+                None
+            }
+        },
+        _ => None,
+    };
+    let html = read_body(&mut response, &mut record, out, is_html).await;
+    elapsed(&mut record);
+    let links = match &html {
+        Some(html) if is_html => extract_links(html, &item.url),
+        _ => Vec::new(),
+    };
+    match (next, html) {
+        (Some(next), Some(_)) => Fetched::Redirect {
+            record,
+            next,
+            links,
+        },
+        _ => Fetched::Page { record, links },
+    }
+}
+
+/// Reads the body into the record (bytes, hash, the error if it broke off) and `out`; returns
+/// the body when it was read whole (its bytes only if `keep`).
+async fn read_body(
+    response: &mut Response,
+    record: &mut Record,
+    mut out: Option<OutFile>,
+    keep: bool,
+) -> Option<Vec<u8>> {
+    let mut hasher = Sha256::new();
+    let mut kept = Vec::new();
+    let mut bytes = 0u64;
+    let error = loop {
+        match response.chunk().await {
+            Ok(Some(piece)) => {
+                bytes += piece.len() as u64;
+                hasher.update(piece);
+                if keep {
+                    kept.extend_from_slice(piece);
+                }
+                if let Some(file) = out.as_mut()
+                    && let Err(e) = file.write_all(piece)
+                {
+                    record.save_error = Some(e.to_string());
+                    // Dropping it removes the partial file.
+                    out = None;
+                }
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    record.bytes = bytes;
+    record.encoded_bytes = response.encoded_read();
+    if let Some(e) = error {
+        record.error = Some(e);
+        return None;
+    }
+    record.sha256 = Some(hex(&hasher.finalize()));
+    if let Some(file) = out
+        && let Err(e) = file.commit()
+    {
+        record.save_error = Some(e.to_string());
+    }
+    Some(kept)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1, None), Duration::from_millis(500));
+        assert_eq!(backoff(2, None), Duration::from_secs(1));
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0xab, 0x7f]), "00ab7f");
+    }
+}

@@ -1,0 +1,685 @@
+//! The frontier: every URL the crawl knows, the queues it is fetched from, and the window of
+//! records held back until their depth is final.
+//!
+//! # Why records wait
+//!
+//! Fetches finish in any order, and the dispatcher never waits for a level to finish before
+//! starting the next (one slow URL would hold up the whole crawl). So a page can be fetched
+//! through a long path while a shorter one is still unknown, behind a slow fetch. Every URL
+//! therefore has a *tentative* depth, which only goes down: when a shorter path shows up, the
+//! URL moves to the shallower queue (if it is still queued), or its record and its links are
+//! lowered with it (if it was already fetched). A fetched URL's record is written only once its
+//! depth is final, which this module decides with one rule:
+//!
+//! > A fetched URL of tentative depth `k` has its final depth once no URL of tentative depth
+//! > `k - 2` or less is still unfetched (queued or in flight).
+//!
+//! Why: a shorter path `seed .. q -> u` has `q` at depth at most `k - 2`. Take the first node on
+//! that path that is not fetched yet; every node before it was fetched with its right depth and
+//! offered its links, so that node is queued or in flight at its right depth, at most `k - 2`.
+//! If there is none, every such path was already explored and `u` would have depth below `k`.
+//!
+//! Links of a page at the depth limit are not offered, but kept with the held record: if the
+//! page is lowered they are offered then, so `--depth N` fetches exactly the URLs within `N`
+//! hops. The held records are bounded by [`PENDING_BYTES`]; when the window is full the engine
+//! only starts URLs whose records can be written at once (see [`Frontier::window_full`]).
+//!
+//! # Queues
+//!
+//! Each host has a FIFO queue per depth, holding [`Key`]s; the URL itself lives in the key's
+//! entry while it is queued. Moving a URL to a shallower queue pushes its key again and leaves
+//! the old copy behind, recognised as stale (its entry's depth or stage no longer match) and
+//! skipped when it comes up. A list per depth names the hosts with work at that depth, so the
+//! engine starts the shallowest URL first, round robin across hosts within a depth.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Instant;
+
+use url::Url;
+
+use super::normalize::Key;
+use super::record::Record;
+
+/// The most memory (estimated) held by records waiting for their depth to be final.
+pub(crate) const PENDING_BYTES: usize = 32 * 1024 * 1024;
+
+/// A URL to fetch: a link, a seed, or the next hop of a redirect chain.
+#[derive(Clone, Debug)]
+pub(crate) struct Item {
+    /// What to request now.
+    pub url: Url,
+    /// The host whose queue and politeness the request belongs to (lowercase).
+    pub host: String,
+    /// Set when this is a later hop of a redirect chain.
+    pub chain: Option<Box<Chain>>,
+}
+
+/// Where a redirect chain started: the record keeps the first URL and the whole chain's time.
+#[derive(Clone, Debug)]
+pub(crate) struct Chain {
+    pub first_url: String,
+    pub redirects: u32,
+    pub started: Instant,
+}
+
+impl Item {
+    /// The URL the record is about (the first of a redirect chain).
+    pub fn record_url(&self) -> &str {
+        match &self.chain {
+            Some(chain) => &chain.first_url,
+            None => self.url.as_str(),
+        }
+    }
+}
+
+enum Stage {
+    /// On a host queue at the entry's depth; the URL lives here until it is taken.
+    Queued(Box<Item>),
+    InFlight,
+    /// Fetched (or refused); its record waits in `pending`.
+    Pending,
+    /// Recorded, or never to be fetched here (another shard's, a redirect target).
+    Done,
+}
+
+struct Entry {
+    /// Tentative until the record is written; only ever lowered.
+    depth: u32,
+    stage: Stage,
+}
+
+struct Held {
+    record: Record,
+    /// Keys of the links this page offered, to lower them with it.
+    links: Vec<Key>,
+    /// Links not offered because the page was at the depth limit (normalized, in scope).
+    cut: Vec<Url>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct HostQueue {
+    /// Per depth: keys in arrival order, and whether the host is on `levels` for that depth.
+    by_depth: BTreeMap<u32, (VecDeque<Key>, bool)>,
+}
+
+/// What [`Frontier::offer`] did with a URL.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Offered {
+    /// New: queued at the given depth.
+    Queued,
+    /// Known already (its depth was lowered if this path is shorter).
+    Known,
+    /// New and another shard's: marked seen, not queued.
+    Foreign,
+}
+
+#[derive(Default)]
+pub(crate) struct Frontier {
+    entries: HashMap<Key, Entry>,
+    hosts: HashMap<String, HostQueue>,
+    /// Per depth, the hosts whose queue at that depth may hold a key (round robin order).
+    levels: BTreeMap<u32, VecDeque<String>>,
+    /// Unfetched URLs per depth: queued, and in flight. No zero counts are kept.
+    queued_at: BTreeMap<u32, u64>,
+    in_flight_at: BTreeMap<u32, u64>,
+    /// Queued later hops of redirect chains, per depth (also in `queued_at`). Their URLs were
+    /// taken already, so they are fetched whatever the page budget, and always recorded.
+    chains_at: BTreeMap<u32, u64>,
+    queued: u64,
+    held: HashMap<Key, Held>,
+    /// Per depth, keys of held records (a lowered record leaves a stale key behind).
+    held_at: BTreeMap<u32, Vec<Key>>,
+    held_bytes: usize,
+    max_depth: u32,
+}
+
+fn add(counts: &mut BTreeMap<u32, u64>, depth: u32) {
+    *counts.entry(depth).or_insert(0) += 1;
+}
+
+fn sub(counts: &mut BTreeMap<u32, u64>, depth: u32) {
+    if let Some(n) = counts.get_mut(&depth) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&depth);
+        }
+    }
+}
+
+impl Frontier {
+    pub fn new(max_depth: u32) -> Frontier {
+        Frontier {
+            max_depth,
+            ..Frontier::default()
+        }
+    }
+
+    /// URLs waiting on a queue (stale copies not counted).
+    pub fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// The tentative depth of a known URL.
+    pub fn depth(&self, key: &Key) -> Option<u32> {
+        self.entries.get(key).map(|e| e.depth)
+    }
+
+    /// Offers a (normalized) URL found at `depth`. A new URL is queued, or with `foreign` only
+    /// marked seen; a known one is lowered to `depth` if that is shallower. Returns what
+    /// happened, and adds to `reoffer` the links to offer because a held page was lowered.
+    pub fn offer(
+        &mut self,
+        key: Key,
+        url: Url,
+        host: String,
+        depth: u32,
+        foreign: bool,
+        reoffer: &mut Vec<(Url, u32)>,
+    ) -> Offered {
+        if self.entries.contains_key(&key) {
+            self.lower(key, depth, reoffer);
+            return Offered::Known;
+        }
+        if foreign {
+            let stage = Stage::Done;
+            self.entries.insert(key, Entry { depth, stage });
+            return Offered::Foreign;
+        }
+        let item = Item {
+            url,
+            host,
+            chain: None,
+        };
+        self.entries.insert(
+            key,
+            Entry {
+                depth,
+                stage: Stage::Queued(Box::new(item.clone())),
+            },
+        );
+        self.enqueue(key, &item.host, depth, false);
+        Offered::Queued
+    }
+
+    /// Marks a URL seen without queueing it (the target of a redirect chain that goes on under
+    /// its first URL). False if it was known: then it is only lowered.
+    pub fn claim(&mut self, key: Key, depth: u32, reoffer: &mut Vec<(Url, u32)>) -> bool {
+        if self.entries.contains_key(&key) {
+            self.lower(key, depth, reoffer);
+            return false;
+        }
+        let stage = Stage::Done;
+        self.entries.insert(key, Entry { depth, stage });
+        true
+    }
+
+    /// Puts `key` on `host`'s queue at `depth`: at the back, or at the front for a redirect's
+    /// next hop (its URL was taken already; finishing it comes first).
+    fn enqueue(&mut self, key: Key, host: &str, depth: u32, chain: bool) {
+        let queue = self.hosts.entry(host.to_string()).or_default();
+        let (keys, listed) = queue.by_depth.entry(depth).or_default();
+        if chain {
+            keys.push_front(key);
+            add(&mut self.chains_at, depth);
+        } else {
+            keys.push_back(key);
+        }
+        if !*listed {
+            *listed = true;
+            self.levels
+                .entry(depth)
+                .or_default()
+                .push_back(host.to_string());
+        }
+        add(&mut self.queued_at, depth);
+        self.queued += 1;
+    }
+
+    /// Lowers `key` (and what hangs off it) to `depth`, if shallower.
+    fn lower(&mut self, key: Key, depth: u32, reoffer: &mut Vec<(Url, u32)>) {
+        let mut work = vec![(key, depth)];
+        while let Some((key, depth)) = work.pop() {
+            let Some(entry) = self.entries.get_mut(&key) else {
+                continue;
+            };
+            if depth >= entry.depth {
+                continue;
+            }
+            let old = entry.depth;
+            match &entry.stage {
+                Stage::Queued(item) => {
+                    entry.depth = depth;
+                    let host = item.host.clone();
+                    let chain = item.chain.is_some();
+                    sub(&mut self.queued_at, old);
+                    if chain {
+                        sub(&mut self.chains_at, old);
+                    }
+                    self.queued -= 1;
+                    // The old copy stays on its queue, stale.
+                    self.enqueue(key, &host, depth, chain);
+                }
+                Stage::InFlight => {
+                    entry.depth = depth;
+                    sub(&mut self.in_flight_at, old);
+                    add(&mut self.in_flight_at, depth);
+                }
+                Stage::Pending => {
+                    entry.depth = depth;
+                    self.held_at.entry(depth).or_default().push(key);
+                    let held = self.held.get_mut(&key).expect("pending entries are held");
+                    held.record.depth = depth;
+                    if depth < self.max_depth {
+                        for link in &held.links {
+                            work.push((*link, depth + 1));
+                        }
+                        for url in held.cut.drain(..) {
+                            reoffer.push((url, depth + 1));
+                        }
+                    }
+                }
+                // Final (written, another shard's, or a redirect target recorded elsewhere).
+                Stage::Done => {}
+            }
+        }
+    }
+
+    /// The shallowest depth with queued URLs, from `from` on.
+    pub fn level_from(&self, from: u32) -> Option<u32> {
+        self.levels.range(from..).next().map(|(d, _)| *d)
+    }
+
+    /// How many hosts are listed at `depth`.
+    pub fn hosts_at(&self, depth: u32) -> usize {
+        self.levels.get(&depth).map_or(0, VecDeque::len)
+    }
+
+    /// Takes the next listed host at `depth`; give it back with [`Frontier::relist`].
+    pub fn take_host(&mut self, depth: u32) -> Option<String> {
+        let hosts = self.levels.get_mut(&depth)?;
+        let host = hosts.pop_front();
+        if hosts.is_empty() {
+            self.levels.remove(&depth);
+        }
+        host
+    }
+
+    /// Puts a host taken with [`Frontier::take_host`] back at the end of its depth's list if it
+    /// still has URLs there.
+    pub fn relist(&mut self, depth: u32, host: String) {
+        if self.front(&host, depth).is_some() {
+            self.levels.entry(depth).or_default().push_back(host);
+        } else if let Some(queue) = self.hosts.get_mut(&host) {
+            queue.by_depth.remove(&depth);
+            if queue.by_depth.is_empty() {
+                self.hosts.remove(&host);
+            }
+        }
+    }
+
+    /// The first live URL of `host` at `depth` (stale keys are dropped on the way).
+    pub fn front(&mut self, host: &str, depth: u32) -> Option<&Item> {
+        let queue = self.hosts.get_mut(host)?;
+        let (keys, _) = queue.by_depth.get_mut(&depth)?;
+        while let Some(key) = keys.front() {
+            match self.entries.get(key) {
+                Some(Entry {
+                    depth: d,
+                    stage: Stage::Queued(_),
+                }) if *d == depth => break,
+                _ => {
+                    keys.pop_front();
+                }
+            }
+        }
+        let key = keys.front()?;
+        match &self.entries.get(key)?.stage {
+            Stage::Queued(item) => Some(item),
+            _ => None,
+        }
+    }
+
+    /// Takes the first live URL of `host` at `depth` off its queue: it is now in flight.
+    pub fn take(&mut self, host: &str, depth: u32) -> Option<(Key, Box<Item>)> {
+        self.front(host, depth)?;
+        let (keys, _) = self.hosts.get_mut(host)?.by_depth.get_mut(&depth)?;
+        let key = keys.pop_front()?;
+        let entry = self.entries.get_mut(&key)?;
+        let Stage::Queued(item) = std::mem::replace(&mut entry.stage, Stage::InFlight) else {
+            unreachable!("front() checked the stage");
+        };
+        sub(&mut self.queued_at, depth);
+        if item.chain.is_some() {
+            sub(&mut self.chains_at, depth);
+        }
+        self.queued -= 1;
+        add(&mut self.in_flight_at, depth);
+        Some((key, item))
+    }
+
+    /// Queued later hops of redirect chains.
+    pub fn queued_chains(&self) -> u64 {
+        self.chains_at.values().sum()
+    }
+
+    /// Takes every queued later hop of a redirect chain off the frontier (the crawl is ending:
+    /// they are recorded as they stand). A scan of every entry: only for the end of a crawl.
+    pub fn take_chains(&mut self) -> Vec<(Key, Box<Item>)> {
+        let mut out = Vec::new();
+        for (key, entry) in &mut self.entries {
+            if let Stage::Queued(item) = &entry.stage
+                && item.chain.is_some()
+            {
+                let Stage::Queued(item) = std::mem::replace(&mut entry.stage, Stage::InFlight)
+                else {
+                    unreachable!("matched above");
+                };
+                sub(&mut self.queued_at, entry.depth);
+                sub(&mut self.chains_at, entry.depth);
+                add(&mut self.in_flight_at, entry.depth);
+                self.queued -= 1;
+                out.push((*key, item));
+            }
+        }
+        out
+    }
+
+    /// Puts an in-flight URL back on a queue to fetch `item` next (a redirect's next hop),
+    /// first on `item.host`'s queue at the URL's depth.
+    pub fn requeue(&mut self, key: Key, item: Item) {
+        let Some(entry) = self.entries.get_mut(&key) else {
+            return;
+        };
+        let depth = entry.depth;
+        let host = item.host.clone();
+        entry.stage = Stage::Queued(Box::new(item));
+        sub(&mut self.in_flight_at, depth);
+        self.enqueue(key, &host, depth, true);
+    }
+
+    /// An in-flight (or just taken) URL has its record: hold it until its depth is final.
+    /// `links` are the keys of the links it offered, `cut` those it could not offer at the
+    /// depth limit.
+    pub fn settle(&mut self, key: Key, mut record: Record, links: Vec<Key>, cut: Vec<Url>) {
+        let Some(entry) = self.entries.get_mut(&key) else {
+            return;
+        };
+        if !matches!(entry.stage, Stage::InFlight) {
+            return;
+        }
+        entry.stage = Stage::Pending;
+        let depth = entry.depth;
+        record.depth = depth;
+        sub(&mut self.in_flight_at, depth);
+        let bytes = 256
+            + record.url.len()
+            + links.len() * std::mem::size_of::<Key>()
+            + cut.iter().map(|u| 96 + u.as_str().len()).sum::<usize>();
+        self.held_bytes += bytes;
+        self.held_at.entry(depth).or_default().push(key);
+        self.held.insert(
+            key,
+            Held {
+                record,
+                links,
+                cut,
+                bytes,
+            },
+        );
+    }
+
+    /// An in-flight URL that will have no held record (abandoned at the end of a crawl).
+    pub fn drop_in_flight(&mut self, key: Key) {
+        if let Some(entry) = self.entries.get_mut(&key)
+            && matches!(entry.stage, Stage::InFlight)
+        {
+            entry.stage = Stage::Done;
+            sub(&mut self.in_flight_at, entry.depth);
+        }
+    }
+
+    /// The shallowest unfetched depth: in flight, queued redirect hops, and queued URLs when
+    /// `queued_counts` (those no longer count once the crawl takes no more).
+    fn min_unfetched(&self, queued_counts: bool) -> Option<u32> {
+        let flying = self.in_flight_at.keys().next().copied();
+        let queued = if queued_counts {
+            self.queued_at.keys().next().copied()
+        } else {
+            self.chains_at.keys().next().copied()
+        };
+        match (flying, queued) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the held records fill the window. Then only URLs of depth at most
+    /// [`Frontier::unblocking_depth`] should start: their records can be written at once.
+    pub fn window_full(&self) -> bool {
+        self.held_bytes >= PENDING_BYTES
+    }
+
+    /// The deepest depth whose records are final as soon as they are fetched.
+    pub fn unblocking_depth(&self) -> u32 {
+        self.min_unfetched(true)
+            .map_or(u32::MAX, |m| m.saturating_add(1))
+    }
+
+    /// Takes the held records whose depth is final, shallowest first, into `out`.
+    pub fn release(&mut self, queued_counts: bool, out: &mut Vec<Record>) {
+        let limit = self
+            .min_unfetched(queued_counts)
+            .map(|m| m.saturating_add(1));
+        while let Some((&depth, _)) = self.held_at.first_key_value() {
+            if limit.is_some_and(|l| depth > l) {
+                break;
+            }
+            let keys = self.held_at.remove(&depth).expect("first key exists");
+            for key in keys {
+                let Some(entry) = self.entries.get_mut(&key) else {
+                    continue;
+                };
+                if entry.depth != depth || !matches!(entry.stage, Stage::Pending) {
+                    continue;
+                }
+                entry.stage = Stage::Done;
+                let held = self.held.remove(&key).expect("pending entries are held");
+                self.held_bytes -= held.bytes;
+                out.push(held.record);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crawl::normalize::key;
+
+    fn url(path: &str) -> Url {
+        Url::parse(&format!("http://h{path}")).unwrap()
+    }
+
+    fn offer(f: &mut Frontier, path: &str, depth: u32) -> Offered {
+        let u = url(path);
+        f.offer(key(&u), u, "h".into(), depth, false, &mut Vec::new())
+    }
+
+    fn take(f: &mut Frontier, depth: u32) -> Option<(Key, String)> {
+        f.take("h", depth)
+            .map(|(k, item)| (k, item.url.path().to_string()))
+    }
+
+    fn record(path: &str) -> Record {
+        Record {
+            url: url(path).to_string(),
+            ..Record::default()
+        }
+    }
+
+    fn released(f: &mut Frontier) -> Vec<(String, u32)> {
+        let mut out = Vec::new();
+        f.release(true, &mut out);
+        out.into_iter()
+            .map(|r| (Url::parse(&r.url).unwrap().path().to_string(), r.depth))
+            .collect()
+    }
+
+    #[test]
+    fn a_url_is_queued_once() {
+        let mut f = Frontier::new(5);
+        assert_eq!(offer(&mut f, "/a", 1), Offered::Queued);
+        assert_eq!(offer(&mut f, "/a", 1), Offered::Known);
+        assert_eq!(f.queued(), 1);
+    }
+
+    #[test]
+    fn a_shorter_path_moves_a_queued_url_to_the_shallower_queue() {
+        let mut f = Frontier::new(5);
+        offer(&mut f, "/deep", 3);
+        offer(&mut f, "/deep", 1);
+        assert_eq!(f.queued(), 1);
+        assert_eq!(f.level_from(0), Some(1));
+        assert_eq!(take(&mut f, 1).unwrap().1, "/deep");
+        // The copy left at depth 3 is stale.
+        assert!(take(&mut f, 3).is_none());
+    }
+
+    #[test]
+    fn a_record_waits_while_a_url_two_levels_up_is_unfetched() {
+        let mut f = Frontier::new(5);
+        offer(&mut f, "/slow", 1);
+        offer(&mut f, "/x", 3);
+        let (slow, _) = take(&mut f, 1).unwrap();
+        let (x, _) = take(&mut f, 3).unwrap();
+        f.settle(x, record("/x"), Vec::new(), Vec::new());
+        // /slow (depth 1 = 3 - 2) is in flight: /x may still get a shorter path.
+        assert!(released(&mut f).is_empty());
+        f.settle(slow, record("/slow"), Vec::new(), Vec::new());
+        assert_eq!(
+            released(&mut f),
+            [("/slow".to_string(), 1), ("/x".to_string(), 3)]
+        );
+    }
+
+    #[test]
+    fn a_record_one_level_below_an_unfetched_url_is_final() {
+        let mut f = Frontier::new(5);
+        offer(&mut f, "/slow", 1);
+        offer(&mut f, "/y", 2);
+        take(&mut f, 1).unwrap();
+        let (y, _) = take(&mut f, 2).unwrap();
+        f.settle(y, record("/y"), Vec::new(), Vec::new());
+        // A shorter path to /y would need a page of depth 0 still unfetched.
+        assert_eq!(released(&mut f), [("/y".to_string(), 2)]);
+    }
+
+    #[test]
+    fn lowering_a_held_page_lowers_its_links() {
+        let mut f = Frontier::new(5);
+        offer(&mut f, "/slow", 1);
+        offer(&mut f, "/p", 3);
+        take(&mut f, 1).unwrap();
+        let (p, _) = take(&mut f, 3).unwrap();
+        // /p links /q at depth 4; /q is still queued.
+        offer(&mut f, "/q", 4);
+        let q = key(&url("/q"));
+        f.settle(p, record("/p"), vec![q], Vec::new());
+        // The slow page links /p: a path of length 2.
+        offer(&mut f, "/p", 2);
+        assert_eq!(f.depth(&p), Some(2));
+        assert_eq!(f.depth(&q), Some(3));
+        assert_eq!(take(&mut f, 3).unwrap().1, "/q");
+    }
+
+    #[test]
+    fn links_cut_at_the_limit_are_offered_when_the_page_is_lowered() {
+        let mut f = Frontier::new(2);
+        offer(&mut f, "/slow", 1);
+        offer(&mut f, "/p", 2);
+        take(&mut f, 1).unwrap();
+        let (p, _) = take(&mut f, 2).unwrap();
+        f.settle(p, record("/p"), Vec::new(), vec![url("/beyond")]);
+        let mut reoffer = Vec::new();
+        let u = url("/p");
+        f.offer(key(&u), u, "h".into(), 1, false, &mut reoffer);
+        assert_eq!(reoffer, [(url("/beyond"), 2)]);
+    }
+
+    #[test]
+    fn an_in_flight_url_is_lowered_in_place() {
+        let mut f = Frontier::new(5);
+        offer(&mut f, "/a", 3);
+        let (a, _) = take(&mut f, 3).unwrap();
+        offer(&mut f, "/a", 1);
+        assert_eq!(f.depth(&a), Some(1));
+        assert_eq!(f.queued(), 0);
+        f.settle(a, record("/a"), Vec::new(), Vec::new());
+        assert_eq!(released(&mut f), [("/a".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_requeued_hop_keeps_its_depth_and_blocks_deeper_records() {
+        let mut f = Frontier::new(5);
+        offer(&mut f, "/r", 1);
+        offer(&mut f, "/z", 3);
+        let (r, item) = f.take("h", 1).unwrap();
+        let (z, _) = take(&mut f, 3).unwrap();
+        let mut next = *item;
+        next.url = url("/target");
+        f.requeue(r, next);
+        f.settle(z, record("/z"), Vec::new(), Vec::new());
+        assert!(released(&mut f).is_empty());
+        assert_eq!(take(&mut f, 1).unwrap().1, "/target");
+    }
+
+    #[test]
+    fn queued_urls_stop_blocking_once_none_will_be_taken() {
+        let mut f = Frontier::new(5);
+        offer(&mut f, "/never", 0);
+        offer(&mut f, "/x", 2);
+        let (x, _) = take(&mut f, 2).unwrap();
+        f.settle(x, record("/x"), Vec::new(), Vec::new());
+        assert!(released(&mut f).is_empty());
+        let mut out = Vec::new();
+        f.release(false, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn foreign_urls_are_seen_once_and_never_queued() {
+        let mut f = Frontier::new(5);
+        let u = url("/other");
+        let k = key(&u);
+        let offered = f.offer(k, u.clone(), "h".into(), 1, true, &mut Vec::new());
+        assert_eq!(offered, Offered::Foreign);
+        assert_eq!(
+            f.offer(k, u, "h".into(), 1, true, &mut Vec::new()),
+            Offered::Known
+        );
+        assert_eq!(f.queued(), 0);
+    }
+
+    #[test]
+    fn a_claimed_url_is_not_queued_later() {
+        let mut f = Frontier::new(5);
+        let u = url("/t");
+        assert!(f.claim(key(&u), 1, &mut Vec::new()));
+        assert_eq!(offer(&mut f, "/t", 1), Offered::Known);
+        assert_eq!(f.queued(), 0);
+    }
+
+    #[test]
+    fn hosts_rotate_within_a_depth() {
+        let mut f = Frontier::new(5);
+        for host in ["a", "b"] {
+            let u = Url::parse(&format!("http://{host}/")).unwrap();
+            f.offer(key(&u), u, host.into(), 0, false, &mut Vec::new());
+        }
+        assert_eq!(f.hosts_at(0), 2);
+        let first = f.take_host(0).unwrap();
+        f.relist(0, first.clone());
+        assert_ne!(f.take_host(0).unwrap(), first);
+    }
+}
