@@ -1,6 +1,9 @@
 //! Helpers shared by the runtime integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "crawl")]
+pub mod crawl_server;
+
 use std::any::Any;
 use std::sync::mpsc;
 use std::time::Duration;
