@@ -152,7 +152,10 @@ fn links_to_a_silent_server_cost_one_timeout_not_one_per_level() {
         // A level barrier waits out LEVELS timeouts (8 s); without one the silent fetches
         // overlap. The bound is generous: about one timeout plus slack for a loaded machine.
         assert!(took >= Duration::from_secs(1), "{took:?}");
-        assert!(took < Duration::from_secs(4), "took {took:?}: one timeout per level?");
+        assert!(
+            took < Duration::from_secs(4),
+            "took {took:?}: one timeout per level?"
+        );
     });
 }
 
