@@ -203,3 +203,41 @@ fn the_crawl_goes_deep_while_a_shallow_fetch_hangs() {
         assert!(took < Duration::from_secs(6), "{took:?}");
     });
 }
+
+/// Politeness is per host and port: a silent service on another port of the same host does not
+/// take the slots of the web server (here one slot per host).
+#[test]
+fn a_silent_port_does_not_take_the_slots_of_another_port() {
+    run(|| async {
+        let (silent, silent_port) = bind().await;
+        let _silent = serve(silent, |_| Reply::Hang);
+        let (listener, _) = bind().await;
+        let started = Instant::now();
+        let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let log = asked.clone();
+        let hang = format!("http://127.0.0.1:{silent_port}/hang");
+        let server = serve(listener, move |t| {
+            log.borrow_mut().push((t.to_string(), started.elapsed()));
+            match t {
+                "/" => html_page(&[&hang, "/a"]),
+                "/a" => html_page(&["/b"]),
+                "/b" => html_page(&["/c"]),
+                "/c" => html_page(&[]),
+                _ => not_found(),
+            }
+        });
+        let config = Config {
+            per_host: 1,
+            respect_robots: false,
+            timeout: Duration::from_secs(3),
+            retries: 0,
+            ..Config::default()
+        };
+        let (_, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert_eq!(records.len(), 5, "{records:#?}");
+        let asked = asked.borrow();
+        let (_, c_at) = asked.iter().find(|(t, _)| t == "/c").unwrap();
+        // Requested while the silent fetch (3 s) still held its own slot.
+        assert!(*c_at < Duration::from_secs(2), "{asked:?}");
+    });
+}

@@ -100,6 +100,18 @@ fn later(at: Instant, d: Duration) -> Instant {
         .unwrap_or(at)
 }
 
+/// The politeness key of a URL: its host, with the port when it is not the scheme's default
+/// (as Heritrix queues by authority). `http://h/` and `https://h/` share one queue and one
+/// delay (one server, most likely); another port is another server's queue, so a silent
+/// service on one port does not take the slots of the web server on another.
+fn authority(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    }
+}
+
 /// An origin within a host: robots.txt is per scheme, host and port (RFC 9309 2.3).
 type OriginKey = (bool, u16);
 
@@ -115,7 +127,7 @@ enum RobotsState {
     Known { robots: Robots, at: Instant },
 }
 
-/// Politeness state of one host.
+/// Politeness state of one host (see [`authority`]).
 struct Host {
     in_flight: usize,
     next_at: Instant,
@@ -255,9 +267,10 @@ impl Crawl {
             // Handed off once: the frontier remembers it as seen.
             (hooks.on_foreign_link)(&url);
         }
+        let queue = authority(&url);
         match self
             .frontier
-            .offer(k, url, host, depth, foreign, &mut self.reoffer)
+            .offer(k, url, queue, depth, foreign, &mut self.reoffer)
         {
             Offered::Foreign => None,
             Offered::Queued | Offered::Known => Some(k),
@@ -658,8 +671,8 @@ impl Crawl {
             },
         };
         let hop = Item {
+            host: authority(&next),
             url: next,
-            host,
             chain: Some(Box::new(chain)),
         };
         self.frontier.requeue(key, hop);

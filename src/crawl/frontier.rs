@@ -48,7 +48,8 @@ pub(crate) const PENDING_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) struct Item {
     /// What to request now.
     pub url: Url,
-    /// The host whose queue and politeness the request belongs to (lowercase).
+    /// The queue and politeness the request belongs to: the lowercase host, with the port
+    /// when it is not the scheme's default.
     pub host: String,
     /// Set when this is a later hop of a redirect chain.
     pub chain: Option<Box<Chain>>,
