@@ -3,8 +3,11 @@
 #![cfg(feature = "crawl")]
 
 mod common;
+#[path = "../src/bin/crawl/demo/mod.rs"]
+mod demo;
 
 use common::watchdog;
+use demo::{Site, SiteConfig};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -20,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use url::Url;
-use wisp::crawl::demo::{Site, SiteConfig};
 use wisp::crawl::save::path_for;
 use wisp::crawl::shard::{host_hash, shard_of};
 use wisp::crawl::{Config, DISALLOWED, Hooks, Record, Summary, crawl};
