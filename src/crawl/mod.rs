@@ -1,4 +1,4 @@
-//! A web crawler on wisp's own runtime and HTTP client: what `cargo run --example crawl` runs.
+//! A web crawler on wisp's own runtime and HTTP client: what `cargo run --bin crawl` runs.
 //!
 //! ```no_run
 //! use std::sync::Arc;

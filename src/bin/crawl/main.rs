@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 // The program only generates and serves the site; the expected sets are for the tests.
 #[allow(dead_code)]
-#[path = "../src/bin/crawl/demo/mod.rs"]
 mod demo;
 
 use demo::{Site, SiteConfig};
