@@ -1,6 +1,6 @@
 //! Crawler throughput: `wisp::crawl::crawl` on wisp vs the same breadth-first crawl written here
 //! with reqwest 0.12 on tokio (current_thread + LocalSet), over a 10 000-page generated site
-//! (`wisp::crawl::demo`) served in-process, at concurrency 64. Interleaved rounds; see `common`
+//! (the `crawl` program's demo site) served in-process, at concurrency 64. Interleaved rounds; see `common`
 //! for the method.
 //!
 //! The site is served by `Site::serve` inside a `wisp::block_on` on one dedicated server thread,
@@ -32,6 +32,10 @@
 //! tune it; `WISP_BENCH_ONLY=16` runs one row.
 
 mod common;
+// The bench needs the site and its expected set, not the rest of what the tests check.
+#[allow(dead_code)]
+#[path = "../src/bin/crawl/demo/mod.rs"]
+mod demo;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicBool;
@@ -39,9 +43,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{Metric, RunFn, measure_pair, median, print_pair_table, scaled};
+use demo::{Site, SiteConfig};
 use sha2::{Digest, Sha256};
 use url::Url;
-use wisp::crawl::demo::{Site, SiteConfig};
 use wisp::crawl::links::extract_links;
 use wisp::crawl::normalize::{Key, key, normalize};
 use wisp::crawl::{Config, DISALLOWED, Hooks, crawl};
@@ -418,7 +422,7 @@ fn main() {
     let sites = served();
     eprintln!("sites generated and served in {:.2?}", generated.elapsed());
     println!(
-        "Crawl of a generated {pages}-page site (`wisp::crawl::demo`, 8 links per page, plus \
+        "Crawl of a generated {pages}-page site (the `crawl` program's demo site, 8 links per page, plus \
          redirects, 404s, images, robots-disallowed pages) served in-process by `Site::serve` on \
          its own thread (a wisp executor, not the client's runtime), at concurrency {CONCURRENCY}, \
          same host, depth unlimited in practice. wisp: `wisp::crawl::crawl` (per_host \

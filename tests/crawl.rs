@@ -1,24 +1,25 @@
 //! Integration tests of the crawler (`wisp::crawl`): against the generated demo site and against
-//! small hand-written servers on 127.0.0.1, plus the `crawl` example binary as a child process.
+//! small hand-written servers on 127.0.0.1, plus the `crawl` binary as a child process.
 #![cfg(feature = "crawl")]
 
 mod common;
+#[path = "../src/bin/crawl/demo/mod.rs"]
+mod demo;
 
 use common::crawl_server::*;
 use common::watchdog;
+use demo::{Site, SiteConfig};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use url::Url;
-use wisp::crawl::demo::{Site, SiteConfig};
 use wisp::crawl::save::path_for;
 use wisp::crawl::shard::{host_hash, shard_of};
 use wisp::crawl::{Config, DISALLOWED, Hooks, Record, crawl};
@@ -839,45 +840,18 @@ fn stop_after_grace_abandons_hanging_fetches_with_a_record() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 10, 11. The example binary
+// 10, 11. The crawl binary
 // ---------------------------------------------------------------------------------------------
 
-/// The `crawl` example binary, built (once per test run) next to this test's target dir.
-fn example_binary() -> PathBuf {
-    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = built.as_ref() {
-        return path.clone();
-    }
-    // This test is <target>/<profile>/deps/crawl-HASH.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let target_dir = profile_dir.parent().unwrap();
-    let release = profile_dir.file_name().unwrap() == "release";
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "--example", "crawl", "--manifest-path"])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
-    if release {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("run cargo build --example crawl");
-    assert!(status.success(), "building the crawl example failed");
-    let path = profile_dir.join("examples").join("crawl");
-    assert!(path.exists(), "{} missing", path.display());
-    *built = Some(path.clone());
-    path
-}
+/// The `crawl` binary, which cargo builds before it runs this test.
+const CRAWL_BIN: &str = env!("CARGO_BIN_EXE_crawl");
 
 #[test]
-fn ctrl_c_stops_the_example_cleanly() {
+fn ctrl_c_stops_the_binary_cleanly() {
     watchdog(300, || {
-        let bin = example_binary();
         let dir = TempDir::new("sigint");
         let jsonl = dir.path().join("records.jsonl");
-        let mut child = Command::new(&bin)
+        let mut child = Command::new(CRAWL_BIN)
             .args([
                 "--delay",
                 "20",
@@ -961,20 +935,22 @@ fn ctrl_c_stops_the_example_cleanly() {
 }
 
 #[test]
-fn example_rejects_bad_arguments_and_prints_help() {
+fn binary_rejects_bad_arguments_and_prints_help() {
     watchdog(300, || {
-        let bin = example_binary();
-        let out = Command::new(&bin).args(["--depth", "x"]).output().unwrap();
+        let out = Command::new(CRAWL_BIN)
+            .args(["--depth", "x"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--depth"), "{err}");
         assert!(out.stdout.is_empty());
 
-        let out = Command::new(&bin).arg("--help").output().unwrap();
+        let out = Command::new(CRAWL_BIN).arg("--help").output().unwrap();
         assert_eq!(out.status.code(), Some(0));
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
 
-        let out = Command::new(&bin).arg("--bogus").output().unwrap();
+        let out = Command::new(CRAWL_BIN).arg("--bogus").output().unwrap();
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option"));
     });
@@ -1159,10 +1135,9 @@ fn progress_is_reported_while_the_crawl_runs() {
 /// Seeds from a file and from stdin (`--input -`), comments and blank lines skipped, records as
 /// JSON lines on stdout (`--jsonl -`), the summary then on stderr.
 #[test]
-fn example_reads_seeds_from_a_file_and_stdin_and_writes_jsonl_to_stdout() {
+fn binary_reads_seeds_from_a_file_and_stdin_and_writes_jsonl_to_stdout() {
     use std::io::Write as _;
     watchdog(300, || {
-        let bin = example_binary();
         // A one-page server on a plain thread, for the good seed.
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = server.local_addr().unwrap().port();
@@ -1185,7 +1160,7 @@ fn example_reads_seeds_from_a_file_and_stdin_and_writes_jsonl_to_stdout() {
             format!("# seeds\n\nnot a url\nhttp://127.0.0.1:{port}/\n"),
         )
         .unwrap();
-        let mut child = Command::new(&bin)
+        let mut child = Command::new(CRAWL_BIN)
             .arg("--input")
             .arg(&file)
             .args([

@@ -1,6 +1,9 @@
-//! The crawler's demo site, served for real on 127.0.0.1 and fetched with wisp's own client and
-//! raw sockets.
+//! The crawler's demo site (`src/bin/crawl/demo/`): served for real on 127.0.0.1 and fetched
+//! with wisp's own client and raw sockets, and the generated pages, links and images on their own.
 #![cfg(feature = "crawl")]
+
+#[path = "../src/bin/crawl/demo/mod.rs"]
+mod demo;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -8,7 +11,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use wisp::crawl::demo::{Site, SiteConfig};
+use demo::{Site, SiteConfig};
 use wisp::http::Client;
 use wisp::net::TcpStream;
 
@@ -252,4 +255,160 @@ fn bad_requests_are_refused() {
         let resp = client().get(&root).await.unwrap();
         assert_eq!(resp.status(), 200);
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generated site itself, no server
+// ---------------------------------------------------------------------------------------------
+
+fn small() -> SiteConfig {
+    SiteConfig {
+        pages: 300,
+        ..SiteConfig::default()
+    }
+}
+
+/// Every URL the site answers with a resource of its own (every one is linked, robots ignored),
+/// and `/robots.txt`.
+fn all_paths(site: &Site) -> BTreeSet<String> {
+    let mut all: BTreeSet<String> = site
+        .expected_by_depth_ignoring_robots(usize::MAX)
+        .into_iter()
+        .flatten()
+        .collect();
+    all.insert("/robots.txt".to_string());
+    all
+}
+
+#[test]
+fn same_config_same_site() {
+    let (a, b) = (Site::generate(small()), Site::generate(small()));
+    let paths = all_paths(&a);
+    assert_eq!(paths, all_paths(&b));
+    for path in &paths {
+        assert_eq!(a.body(path), b.body(path), "{path}");
+    }
+    assert_eq!(a.expected_by_depth(50), b.expected_by_depth(50));
+    let c = Site::generate(SiteConfig { seed: 7, ..small() });
+    assert_ne!(a.body("/page/1.html"), c.body("/page/1.html"));
+}
+
+#[test]
+fn every_page_is_reachable() {
+    for config in [
+        small(),
+        SiteConfig {
+            pages: 1,
+            links_per_page: 0,
+            ..small()
+        },
+    ] {
+        let site = Site::generate(config.clone());
+        let all: BTreeSet<String> = site
+            .expected_by_depth_ignoring_robots(config.pages + 10)
+            .into_iter()
+            .flatten()
+            .collect();
+        for n in 0..config.pages {
+            assert!(all.contains(&format!("/page/{n}.html")), "page {n}");
+        }
+        assert!(all.contains("/private/0.html"));
+        let robots: BTreeSet<String> = site
+            .expected_by_depth(config.pages + 10)
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(robots.iter().all(|u| !u.starts_with("/private/")));
+        for n in 0..config.pages {
+            assert!(robots.contains(&format!("/page/{n}.html")), "page {n}");
+        }
+    }
+}
+
+#[test]
+fn link_forms_and_decoys() {
+    let site = Site::generate(small());
+    let page = |n: usize| {
+        String::from_utf8(site.body(&format!("/page/{n}.html")).unwrap().to_vec()).unwrap()
+    };
+    let all: String = (0..300).map(page).collect();
+    for needle in [
+        "href=\"../page/",
+        "href=\"./",
+        "#top\"",
+        "#s2\"",
+        "?from=0&amp;x=1",
+        "<base href=\"/\">",
+        "mailto:",
+        "javascript:",
+        "<!-- <a href=\"/page/999999.html\">",
+        "'<a href=\"/fake\">'",
+        "href=\"/r/",
+        "href=\"/missing/",
+        "href=\"/private/",
+        "src=\"/img/",
+    ] {
+        assert!(all.contains(needle), "{needle}");
+    }
+    let levels = site.expected_by_depth(1000);
+    let flat: BTreeSet<&String> = levels.iter().flatten().collect();
+    assert!(
+        flat.iter()
+            .all(|u| !u.contains('#') && !u.contains("999999") && *u != "/fake")
+    );
+    assert!(flat.iter().any(|u| u.contains("?from=")));
+    assert!(flat.iter().any(|u| u.starts_with("/missing/")));
+    assert!(flat.iter().any(|u| u.starts_with("/img/")));
+    // A redirect's target is first linked no deeper than the redirect.
+    for (d, level) in levels.iter().enumerate() {
+        for u in level.iter().filter(|u| u.starts_with("/r/")) {
+            let target = format!("/page/{}.html", &u[3..]);
+            let depth = levels.iter().position(|l| l.contains(&target));
+            assert!(depth.is_some_and(|t| t <= d), "{u}");
+        }
+    }
+    let mean = (0..300).map(|n| page(n).len()).sum::<usize>() / 300;
+    assert!((900..1400).contains(&mean), "mean page size {mean}");
+}
+
+#[test]
+fn images_are_png() {
+    let site = Site::generate(small());
+    let img = site.body("/img/3.png").unwrap();
+    assert!(img.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert_ne!(img, site.body("/img/4.png").unwrap());
+    assert_eq!(crc_check(img), 3);
+    let none = Site::generate(SiteConfig {
+        images: false,
+        ..small()
+    });
+    let flat: Vec<String> = none.expected_by_depth(1000).into_iter().flatten().collect();
+    assert!(!flat.iter().any(|u| u.starts_with("/img/")));
+}
+
+/// Counts the chunks of a PNG whose CRC is right (all of them, for a good PNG).
+fn crc_check(png: &[u8]) -> usize {
+    let mut at = 8;
+    let mut good = 0;
+    while at < png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let data = &png[at + 4..at + 8 + len];
+        let crc = u32::from_be_bytes(png[at + 8 + len..at + 12 + len].try_into().unwrap());
+        let mut c = !0u32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ 0xEDB8_8320
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        if !c == crc {
+            good += 1;
+        }
+        at += 12 + len;
+    }
+    good
 }

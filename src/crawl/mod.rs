@@ -1,4 +1,4 @@
-//! A web crawler on wisp's own runtime and HTTP client: what `cargo run --example crawl` runs.
+//! A web crawler on wisp's own runtime and HTTP client: what `cargo run --bin crawl` runs.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -26,10 +26,12 @@
 //! HTML with a real tokenizer), [`normalize`] (URL forms that mean the same page, and the
 //! compact key the visited set stores), `robots` (robots.txt, RFC 9309), [`save`] (where a
 //! body goes under `--out`), [`shard`] (which machine crawls which host), [`record`] (the
-//! JSON line per URL) and [`demo`] (the generated site the example crawls by default).
+//! JSON line per URL).
+//!
+//! The generated demo site the command line crawls by default is not part of the library: it
+//! is support code of the `crawl` program (`src/bin/crawl/demo/`), built on wisp's public API.
 
 mod config;
-pub mod demo;
 mod engine;
 mod fetch;
 mod frontier;

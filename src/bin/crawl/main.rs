@@ -8,7 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use wisp::crawl::demo::{Site, SiteConfig};
+// The program only generates and serves the site; the expected sets are for the tests.
+#[allow(dead_code)]
+mod demo;
+
+use demo::{Site, SiteConfig};
 use wisp::crawl::{Config, Hooks, Progress, Record, crawl_with_progress};
 
 const HELP: &str = "\

@@ -1,0 +1,174 @@
+//! The demo web site: a generated, deterministic site served from inside the process, so the
+//! crawler can be shown (and tested, and benchmarked) without a network.
+//!
+//! This is support code of the `crawl` program, not part of the library: the program crawls the
+//! site when given no URL, and the crawler's tests and bench include this folder with
+//! `#[path = "../src/bin/crawl/demo/mod.rs"] mod demo;`. It uses only wisp's public API.
+//!
+//! - [`Site::generate`] builds every response up front: [`pages`] says what is on the site and
+//!   writes it, [`png`] writes its images.
+//! - [`Site::serve`] answers them from a task on the current wisp executor, with keep-alive and
+//!   pipelining ([`server`]), so serving a page is a hash lookup and a copy into the
+//!   connection's output buffer.
+//! - [`Site::expected_by_depth`] is what a correct breadth-first crawl finds, depth by depth.
+
+mod pages;
+mod png;
+mod server;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io;
+use std::sync::Arc;
+
+/// What to generate. The same config always gives the same site.
+#[derive(Clone, Debug)]
+pub struct SiteConfig {
+    /// Number of `/page/N.html` pages (default 3000).
+    pub pages: usize,
+    /// Links from each page to other pages (default 8; at least 1 is always written).
+    pub links_per_page: usize,
+    /// Approximate body size of a page in bytes (default 1024); filler text pads up to it.
+    pub page_bytes: usize,
+    /// Whether some pages link images (default true).
+    pub images: bool,
+    /// Seed of the PRNG that picks links and filler.
+    pub seed: u64,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            pages: 3000,
+            links_per_page: 8,
+            page_bytes: 1024,
+            images: true,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// One pre-rendered response: built by [`pages`], written out by [`server`].
+struct Resource {
+    /// Status line and headers, each ending in CRLF, without the blank line.
+    head: Box<[u8]>,
+    body: Box<[u8]>,
+    /// Links a crawler should find in the body: resolved paths (with query, without fragment).
+    links: Vec<String>,
+    /// For a redirect: the index in [`Site::resources`] of the resource the client ends up at.
+    follow: Option<usize>,
+}
+
+/// The generated site: the same config always gives the same pages and links.
+pub struct Site {
+    config: SiteConfig,
+    /// Every response with a path of its own. Index 0 is `/` and index `1 + n` is
+    /// `/page/n.html`; redirects' `follow` indices rely on it.
+    resources: Vec<Resource>,
+    /// Path (without query) to its index in `resources`.
+    by_path: HashMap<Box<str>, usize>,
+    /// The answer to any other path.
+    not_found: Resource,
+    /// The server's answers to requests it refuses (they close the connection, but 405).
+    bad_request: Resource,
+    method_not_allowed: Resource,
+    head_too_large: Resource,
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site")
+            .field("config", &self.config)
+            .field("resources", &self.resources.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Site {
+    /// Builds every page and response of the site described by `config` (see [`pages`]).
+    pub fn generate(config: SiteConfig) -> Site {
+        pages::generate(config)
+    }
+
+    /// Serves the site on 127.0.0.1:0 from a task spawned on the current wisp executor (so call
+    /// it inside `wisp::block_on`); returns the root URL, e.g. `"http://127.0.0.1:PORT/"`. The
+    /// server task runs until the executor ends. A site can be served any number of times.
+    pub async fn serve(self: Arc<Self>) -> io::Result<String> {
+        server::serve(self).await
+    }
+
+    /// The URLs (path and query, no fragment) a crawler reaches from `/` by following links,
+    /// grouped by BFS depth: `[0]` is `{"/"}`, `[d]` holds what is first linked at depth `d`.
+    /// Stops after `max_depth` or at the first empty level (so it may be shorter).
+    ///
+    /// - A redirect `/r/N` is listed where it is linked; the client follows it within one fetch,
+    ///   so page `N`'s links count from the redirect's depth + 1. Its target `/page/N.html` is
+    ///   also linked directly by every page that links `/r/N`, so it is listed at the same depth
+    ///   or earlier, and fetching either yields the same links at the same depth (a crawler that
+    ///   dedupes by final URL loses nothing).
+    /// - Broken links (`/missing/N`, 404) and images are listed where first linked.
+    /// - `/robots.txt` is not listed (a crawler fetches it, but nothing links it).
+    /// - Nothing under `/private/` is listed (see
+    ///   [`expected_by_depth_ignoring_robots`](Site::expected_by_depth_ignoring_robots)).
+    pub fn expected_by_depth(&self, max_depth: usize) -> Vec<BTreeSet<String>> {
+        self.bfs(max_depth, true)
+    }
+
+    /// [`expected_by_depth`](Site::expected_by_depth) for a crawler that ignores robots.txt:
+    /// `/private/` pages and what they link are included.
+    pub fn expected_by_depth_ignoring_robots(&self, max_depth: usize) -> Vec<BTreeSet<String>> {
+        self.bfs(max_depth, false)
+    }
+
+    fn bfs(&self, max_depth: usize, robots: bool) -> Vec<BTreeSet<String>> {
+        let mut seen: HashSet<&str> = HashSet::from(["/"]);
+        let mut levels = vec![BTreeSet::from(["/".to_string()])];
+        let mut frontier: Vec<&str> = vec!["/"];
+        for _ in 0..max_depth {
+            let mut next = BTreeSet::new();
+            for url in &frontier {
+                for link in self.links(url) {
+                    if robots && link.starts_with("/private/") {
+                        continue;
+                    }
+                    if seen.insert(link) {
+                        next.insert(link.clone());
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier.clear();
+            frontier.extend(next.iter().filter_map(|u| seen.get(u.as_str()).copied()));
+            levels.push(next);
+        }
+        levels
+    }
+
+    /// The links found by fetching `url` (redirects followed).
+    fn links(&self, url: &str) -> &[String] {
+        match self.lookup(url) {
+            Some(r) => match r.follow {
+                Some(i) => &self.resources[i].links,
+                None => &r.links,
+            },
+            None => &[],
+        }
+    }
+
+    /// The resource a request target names; a query is ignored.
+    fn lookup(&self, target: &str) -> Option<&Resource> {
+        let path = target.split_once('?').map_or(target, |(p, _)| p);
+        self.by_path.get(path).map(|&i| &self.resources[i])
+    }
+
+    /// The exact body a GET of `path` is answered with (a query is ignored, as the server does);
+    /// the 404 page for an unknown path; `None` if `path` does not start with `/`. For a
+    /// redirect it is the 301's own short body.
+    pub fn body(&self, path: &str) -> Option<&[u8]> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        Some(self.lookup(path).map_or(&self.not_found.body, |r| &r.body))
+    }
+}
