@@ -803,7 +803,7 @@ async fn fetch(
         }
         record.sha256 = Some(hex(&hasher.finalize()));
         let links = if is_html {
-            extract_links(&html, response.url())
+            extract_links(&html, response.url(), record.content_type.as_deref())
         } else {
             Vec::new()
         };
