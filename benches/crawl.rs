@@ -16,9 +16,9 @@
 //! - GET, the whole body streamed into a SHA-256 hasher (and, for `text/html`, into a buffer),
 //!   redirects followed;
 //! - links of HTML pages extracted with the same `wisp::crawl::links::extract_links` (against
-//!   the final URL), normalized and deduplicated with `wisp::crawl::normalize::{normalize, key}`
-//!   (the final URL of a redirect is marked visited too), same host only, the same depth limit
-//!   (large enough to reach every page);
+//!   the final URL, given the response's Content-Type), normalized and deduplicated with
+//!   `wisp::crawl::normalize::{normalize, key}` (the final URL of a redirect is marked visited
+//!   too), same host only, the same depth limit (large enough to reach every page);
 //! - at most 64 fetches at once; wisp: `Config { concurrency: 64, per_host: 64, .. }`; reqwest:
 //!   a dispatcher keeping 64 tasks in a `JoinSet` (`spawn_local`), refilled from a FIFO frontier
 //!   as each finishes.
@@ -290,10 +290,13 @@ async fn fetch(client: reqwest::Client, url: Url, depth: u32) -> Fetched {
     if response.url() != &url {
         out.final_url = Some(response.url().clone());
     }
-    let is_html = response
+    let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_html = content_type
+        .as_deref()
         .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let mut hasher = Sha256::new();
     let mut html = Vec::new();
@@ -316,7 +319,7 @@ async fn fetch(client: reqwest::Client, url: Url, depth: u32) -> Fetched {
     let digest = hasher.finalize();
     out.hash_head = Some(u64::from_be_bytes(digest[..8].try_into().unwrap()));
     if is_html {
-        out.links = extract_links(&html, response.url());
+        out.links = extract_links(&html, response.url(), content_type.as_deref());
     }
     out
 }

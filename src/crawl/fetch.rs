@@ -163,7 +163,7 @@ pub(crate) async fn fetch(client: &Client, config: &Config, item: &Item) -> Fetc
     let html = read_body(&mut response, &mut record, out, is_html).await;
     elapsed(&mut record);
     let links = match &html {
-        Some(html) if is_html => extract_links(html, &item.url),
+        Some(html) if is_html => extract_links(html, &item.url, record.content_type.as_deref()),
         _ => Vec::new(),
     };
     match (next, html) {

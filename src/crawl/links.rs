@@ -1,5 +1,16 @@
 //! Link extraction from an HTML page: the URLs a crawler follows or fetches next.
 //!
+//! ```
+//! use url::Url;
+//! use wisp::crawl::links::extract_links;
+//!
+//! let page = Url::parse("http://example.com/dir/").unwrap();
+//! // "caf\xE9" is "café" in Latin-1: the link is the one a browser follows.
+//! let html = b"<a href=\"caf\xE9.html?q=caf\xE9\">";
+//! let links = extract_links(html, &page, Some("text/html; charset=iso-8859-1"));
+//! assert_eq!(links[0].as_str(), "http://example.com/dir/caf%C3%A9.html?q=caf%E9");
+//! ```
+//!
 //! The page is tokenized with `html5gum` (a WHATWG-conformant tokenizer), not searched with
 //! string matching, so that:
 //!
@@ -10,19 +21,37 @@
 //!   not tags, so `document.write('<a href="y">')` is not a link.
 //!
 //! Which attributes are links: `a[href]`, `link[href]`, `img[src]`, `script[src]`,
-//! `iframe[src]`. Each value is trimmed of ASCII whitespace and resolved with [`Url::join`]
+//! `iframe[src]`. Each value is trimmed of ASCII whitespace and resolved (as [`Url::join`] does)
 //! against the document base: the first `<base href>` (itself resolved against the page URL),
 //! wherever it appears, else the page URL. Only `http` and `https` results are kept (`mailto:`,
 //! `javascript:`, `data:`, `tel:`, `ftp:` are dropped), fragments are removed, and duplicates
 //! are removed keeping the first-seen order.
 //!
-//! The tokenizer works on bytes, so bodies that are not valid UTF-8 are fine; attribute values
-//! are converted lossily (invalid bytes become U+FFFD, which `Url::join` percent-encodes).
+//! The page is read in its own character encoding, decided by [`html_encoding`] from a byte
+//! order mark, the `Content-Type` header's `charset`, a `<meta>` in the first 1024 bytes, or else
+//! windows-1252 (the web's default), as a browser decides it:
+//!
+//! - a UTF-8 page is tokenized as it is, and invalid bytes in a value become U+FFFD (which URL
+//!   resolution percent-encodes as `%EF%BF%BD`);
+//! - a page in any other encoding is decoded to UTF-8 first, then tokenized. That is a borrow,
+//!   not a copy, when the body is ASCII, and it is what makes a character reference right in a
+//!   legacy page: `caf&eacute;` and a Latin-1 `caf\xE9` are both `café`;
+//! - the path of a link is always percent-encoded as UTF-8 (`café/` is `caf%C3%A9/`), its query
+//!   in the page's output encoding ([`Encoding::output_encoding`]: a windows-1252 page's `?q=café`
+//!   is `?q=caf%E9`, a UTF-16 page's is UTF-8), as browsers encode it; a character that encoding
+//!   cannot represent is written as a decimal character reference (`&#8364;`) before
+//!   percent-encoding, as the Encoding Standard's encoder does.
+//!
+//! [`html_encoding`]: super::charset::html_encoding
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
+use encoding_rs::{Encoding, UTF_8};
 use html5gum::{DefaultEmitter, Token, Tokenizer};
 use url::Url;
+
+use super::charset::html_encoding;
 
 /// The most links [`extract_links`] returns for one page.
 ///
@@ -32,13 +61,37 @@ use url::Url;
 /// are returned (the rest of the page is still scanned for a `<base href>`).
 pub const MAX_LINKS: usize = 10_000;
 
-/// The links in `html` (a page fetched from `page`), resolved, filtered and deduplicated as the
+/// The links in `html` (a page fetched from `page`, served with the `Content-Type` header
+/// `content_type`), read in the page's encoding, resolved, filtered and deduplicated as the
 /// module docs describe; at most [`MAX_LINKS`] of them. Never panics, whatever the bytes.
-pub fn extract_links(html: &[u8], page: &Url) -> Vec<Url> {
+pub fn extract_links(html: &[u8], page: &Url, content_type: Option<&str>) -> Vec<Url> {
+    let encoding = html_encoding(html, content_type);
+    // A byte order mark decided the encoding whenever there is one; it is not content.
+    let body = Encoding::for_bom(html).map_or(html, |(_, len)| &html[len..]);
+    let text: Cow<'_, [u8]> = if encoding == UTF_8 {
+        Cow::Borrowed(body)
+    } else {
+        match encoding.decode_without_bom_handling(body).0 {
+            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+        }
+    };
+
     let mut emitter = DefaultEmitter::default();
     // Switch to script/raw-text states after <script>, <style>, ... so their content is text.
     emitter.naively_switch_states(true);
-    let tokenizer = Tokenizer::new_with_emitter(html, emitter);
+    let tokenizer = Tokenizer::new_with_emitter(&*text, emitter);
+
+    // Queries are encoded in the page's output encoding; UTF-8 needs no override (the fast path).
+    let output = encoding.output_encoding();
+    let encode_query: &dyn Fn(&str) -> Cow<'_, [u8]> = &|s| output.encode(s).0;
+    let encode_query = (output != UTF_8).then_some(encode_query);
+    let resolve = |base: &Url, value: &str| {
+        Url::options()
+            .base_url(Some(base))
+            .encoding_override(encode_query)
+            .parse(value)
+    };
 
     let mut base: Option<Url> = None;
     let mut seen_raw: HashSet<String> = HashSet::new();
@@ -56,12 +109,13 @@ pub fn extract_links(html: &[u8], page: &Url) -> Vec<Url> {
         let Some(value) = tag.attributes.get(attr) else {
             continue;
         };
+        // Only a UTF-8 page can hold invalid bytes here: a decoded one is UTF-8 throughout.
         let value = String::from_utf8_lossy(value);
         let value = value.trim_matches(|c: char| c.is_ascii_whitespace());
         if tag.name.as_slice() == b"base" {
             // Only the first <base> with an href counts, even if it does not parse.
             if base.is_none() {
-                base = Some(page.join(value).unwrap_or_else(|_| page.clone()));
+                base = Some(resolve(page, value).unwrap_or_else(|_| page.clone()));
             }
             continue;
         }
@@ -78,7 +132,7 @@ pub fn extract_links(html: &[u8], page: &Url) -> Vec<Url> {
     let mut seen: HashSet<Url> = HashSet::new();
     let mut out = Vec::new();
     for value in &raw {
-        let Ok(mut url) = base.join(value) else {
+        let Ok(mut url) = resolve(base, value) else {
             continue;
         };
         if !matches!(url.scheme(), "http" | "https") {
@@ -101,11 +155,29 @@ mod tests {
         Url::parse("http://example.com/dir/page.html").unwrap()
     }
 
+    const UTF8: Option<&str> = Some("text/html; charset=utf-8");
+    const LATIN1: Option<&str> = Some("text/html; charset=iso-8859-1");
+
+    /// The links of a UTF-8 page.
     fn links(html: &str) -> Vec<String> {
-        extract_links(html.as_bytes(), &page())
+        links_of(html.as_bytes(), UTF8)
+    }
+
+    /// The links of a page of bytes served with this Content-Type.
+    fn links_of(html: &[u8], content_type: Option<&str>) -> Vec<String> {
+        extract_links(html, &page(), content_type)
             .into_iter()
             .map(String::from)
             .collect()
+    }
+
+    /// `s` as UTF-16LE bytes, after a byte order mark.
+    fn utf16le_with_bom(s: &str) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xFE];
+        for unit in s.encode_utf16() {
+            out.extend_from_slice(&unit.to_le_bytes());
+        }
+        out
     }
 
     #[test]
@@ -205,12 +277,8 @@ mod tests {
     fn invalid_utf8_does_not_panic() {
         let mut html = b"<p>\xff\xfe\xc3</p><a href=\"a\xffb\">x</a><a href=\"ok\">".to_vec();
         html.extend_from_slice(b"\x80\x80<img src=\"\xe2\x82\">");
-        let got: Vec<String> = extract_links(&html, &page())
-            .into_iter()
-            .map(String::from)
-            .collect();
         assert_eq!(
-            got,
+            links_of(&html, UTF8),
             [
                 "http://example.com/dir/a%EF%BF%BDb",
                 "http://example.com/dir/ok",
@@ -220,12 +288,126 @@ mod tests {
     }
 
     #[test]
+    fn latin1_via_content_type() {
+        // Latin-1 "café/résumé.html": the path is always percent-encoded as UTF-8.
+        assert_eq!(
+            links_of(b"<a href=\"caf\xE9/r\xE9sum\xE9.html\">", LATIN1),
+            ["http://example.com/dir/caf%C3%A9/r%C3%A9sum%C3%A9.html"]
+        );
+    }
+
+    #[test]
+    fn latin1_via_meta() {
+        let html = b"<meta http-equiv=Content-Type content='text/html; charset=ISO-8859-1'>\
+                     <a href=\"caf\xE9.html\">";
+        assert_eq!(
+            links_of(html, Some("text/html")),
+            ["http://example.com/dir/caf%C3%A9.html"]
+        );
+    }
+
+    #[test]
+    fn latin1_character_reference_and_raw_byte_are_the_same_link() {
+        // `&eacute;` is decoded by the tokenizer; it must not be read as two Latin-1 bytes.
+        assert_eq!(
+            links_of(b"<a href=\"caf&eacute;\"><a href=\"caf\xE9\">", LATIN1),
+            ["http://example.com/dir/caf%C3%A9"]
+        );
+    }
+
+    #[test]
+    fn utf16le_page_with_bom() {
+        let html = utf16le_with_bom("<p>h\u{e9}</p><a href=\"caf\u{e9}.html?q=\u{e9}\">");
+        // The whole body is decoded first; a UTF-16 page's queries are encoded as UTF-8.
+        assert_eq!(
+            links_of(&html, Some("text/html")),
+            ["http://example.com/dir/caf%C3%A9.html?q=%C3%A9"]
+        );
+    }
+
+    #[test]
+    fn utf8_page_with_bom() {
+        // The BOM wins over the header's Latin-1 and is not part of the text.
+        let html = b"\xEF\xBB\xBF<a href=\"caf\xC3\xA9.html?q=\xC3\xA9\">";
+        assert_eq!(
+            links_of(html, LATIN1),
+            ["http://example.com/dir/caf%C3%A9.html?q=%C3%A9"]
+        );
+    }
+
+    #[test]
+    fn unknown_label_is_windows_1252() {
+        // 0x80 is the euro sign in windows-1252 (it is a C1 control in real ISO-8859-1).
+        assert_eq!(
+            links_of(b"<a href=\"\x80\">", Some("text/html; charset=x-no-such")),
+            ["http://example.com/dir/%E2%82%AC"]
+        );
+    }
+
+    #[test]
+    fn no_charset_at_all_is_windows_1252() {
+        // 0xE9 is é; its UTF-8 is C3 A9.
+        assert_eq!(
+            links_of(b"<a href=\"\xE9\">", None),
+            ["http://example.com/dir/%C3%A9"]
+        );
+        assert_eq!(
+            links_of(b"<a href=\"\xE9\">", Some("text/html")),
+            ["http://example.com/dir/%C3%A9"]
+        );
+    }
+
+    #[test]
+    fn query_is_encoded_in_the_page_encoding() {
+        // windows-1252: é is E9 in the query, C3 A9 in the path.
+        assert_eq!(
+            links_of(b"<a href=\"/caf\xE9?q=caf\xE9\">", LATIN1),
+            ["http://example.com/caf%C3%A9?q=caf%E9"]
+        );
+        // A character windows-1252 cannot encode (α, from `&alpha;`) becomes a decimal character
+        // reference, which the query's percent-encode set then writes as `&%23945;`.
+        assert_eq!(
+            links_of(b"<a href=\"?q=&alpha;\">", LATIN1),
+            ["http://example.com/dir/page.html?q=&%23945;"]
+        );
+        // A UTF-8 page's query stays UTF-8.
+        assert_eq!(
+            links("<a href=\"?q=\u{e9}\">"),
+            ["http://example.com/dir/page.html?q=%C3%A9"]
+        );
+    }
+
+    #[test]
+    fn base_href_query_is_encoded_in_the_page_encoding_too() {
+        assert_eq!(
+            links_of(b"<base href=\"/b/?\xE9\"><a href=\"#f\">", LATIN1),
+            ["http://example.com/b/?%E9"]
+        );
+    }
+
+    #[test]
+    fn shift_jis_page_link() {
+        // 日本 in Shift_JIS is 93 FA 96 7B (the 7B is `{` in ASCII); in UTF-8, E6 97 A5 E6 9C AC.
+        let html = b"<meta charset=\"Shift_JIS\"><a href=\"/\x93\xFA\x96\x7B.html?q=\x93\xFA\">";
+        assert_eq!(
+            links_of(html, Some("text/html")),
+            ["http://example.com/%E6%97%A5%E6%9C%AC.html?q=%93%FA"]
+        );
+    }
+
+    #[test]
+    fn replacement_encoding_page_has_no_links() {
+        // iso-2022-kr is a label of the replacement encoding: the page decodes to one U+FFFD.
+        assert!(links_of(b"<a href=\"x\">", Some("text/html; charset=iso-2022-kr")).is_empty());
+    }
+
+    #[test]
     fn at_most_max_links() {
         let mut html = String::new();
         for i in 0..MAX_LINKS + 50 {
             html.push_str(&format!("<a href=\"/p{i}\">"));
         }
-        let got = extract_links(html.as_bytes(), &page());
+        let got = extract_links(html.as_bytes(), &page(), UTF8);
         assert_eq!(got.len(), MAX_LINKS);
         assert_eq!(got[0].as_str(), "http://example.com/p0");
         assert_eq!(
@@ -236,8 +418,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-            let got = extract_links(&bytes, &page());
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+            content_type in proptest::option::of(
+                "text/html(; charset=(utf-8|latin1|utf-16le|utf-16be|shift_jis|iso-2022-jp|x))?"
+            ),
+        ) {
+            let got = extract_links(&bytes, &page(), content_type.as_deref());
             prop_assert!(got.len() <= MAX_LINKS);
         }
 
@@ -245,7 +432,7 @@ mod tests {
         fn arbitrary_attribute_values_never_panic(v in ".{0,64}", tag in "(a|img|base|link)") {
             let attr = if tag == "img" { "src" } else { "href" };
             let html = format!("<{tag} {attr}=\"{v}\"><a href='{v}'>");
-            for url in extract_links(html.as_bytes(), &page()) {
+            for url in extract_links(html.as_bytes(), &page(), UTF8) {
                 prop_assert!(matches!(url.scheme(), "http" | "https"));
                 prop_assert!(url.fragment().is_none());
             }
