@@ -28,6 +28,11 @@
 //! record count, fetched count, robots-disallowed count, body bytes and a sum of body hashes are
 //! checked to agree between the two crawlers and with the site's own expected BFS set.
 //!
+//! A last section crawls the 1 KiB site again beside a copy of it that links, from 20 pages
+//! spread over the site, a server that accepts connections and never answers, with a 2 s
+//! timeout: without a level barrier, the silent fetches overlap the crawl and each other, so the
+//! crawl should take at most the plain crawl's time plus one timeout, plus 20 %.
+//!
 //! `WISP_BENCH_ROUNDS` (default 5) and `WISP_BENCH_SCALE` (default 1.0, scales the page count)
 //! tune it; `WISP_BENCH_ONLY=16` runs one row.
 
@@ -70,6 +75,127 @@ struct Served {
     expected: usize,
     /// BFS levels of that set.
     levels: usize,
+}
+
+/// Links to the silent server in the "silent links" row.
+const SILENT_LINKS: usize = 20;
+/// The crawl's timeout in that row.
+const SILENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A server on 127.0.0.1 that accepts connections and never answers (nor reads), on its own
+/// thread for the life of the process. Returns its port.
+fn silent_server() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the silent server");
+        let port = listener.local_addr().unwrap().port();
+        std::thread::Builder::new()
+            .name("silent".into())
+            .spawn(move || {
+                let mut held = Vec::new();
+                for stream in listener.incoming().flatten() {
+                    held.push(stream);
+                }
+            })
+            .unwrap();
+        port
+    })
+}
+
+/// The 1 KiB site plus `SILENT_LINKS` links to the silent server, served like the others.
+fn silent_site() -> &'static str {
+    static ROOT: OnceLock<String> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let port = silent_server();
+        let pages = scaled(PAGES, 100);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("crawl-site-silent".into())
+            .spawn(move || {
+                wisp::block_on(async move {
+                    let site = Site::generate(SiteConfig {
+                        pages,
+                        page_bytes: SMALL,
+                        off_site_links: (0..SILENT_LINKS)
+                            .map(|i| format!("http://127.0.0.1:{port}/silent/{i}"))
+                            .collect(),
+                        ..SiteConfig::default()
+                    });
+                    let root = Arc::new(site).serve().await.expect("serve the demo site");
+                    tx.send(root).unwrap();
+                    std::future::pending::<()>().await
+                })
+            })
+            .unwrap();
+        rx.recv().expect("the server thread sends its URL")
+    })
+}
+
+/// One wisp crawl of `root` with the row's timeout: its wall time and summary.
+fn crawl_timed(root: &str) -> (Duration, wisp::crawl::Summary) {
+    let config = Config {
+        concurrency: CONCURRENCY,
+        per_host: CONCURRENCY,
+        max_depth: MAX_DEPTH,
+        timeout: SILENT_TIMEOUT,
+        ..Config::default()
+    };
+    let hooks = Hooks {
+        on_record: Box::new(|_| {}),
+        on_foreign_link: Box::new(|_| {}),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let ex = wisp::Executor::new();
+    let start = Instant::now();
+    let summary = ex
+        .block_on(crawl(&config, [root.to_string()], hooks))
+        .unwrap();
+    (start.elapsed(), summary)
+}
+
+/// The "silent links" row: the plain 1 KiB site and its copy with links to the silent server,
+/// interleaved.
+fn silent_row(rounds: usize) {
+    let plain_root = site(SMALL).root.clone();
+    let silent_root = silent_site();
+    let (mut plain, mut silent) = (Vec::new(), Vec::new());
+    let mut errors = Vec::new();
+    for round in 0..rounds {
+        let order: [bool; 2] = if round % 2 == 0 { [false, true] } else { [true, false] };
+        for with_silent in order {
+            if with_silent {
+                let (took, summary) = crawl_timed(silent_root);
+                eprintln!("    silent links: {took:.2?}, {} errors", summary.errors);
+                errors.push(summary.errors as f64);
+                silent.push(took.as_secs_f64());
+            } else {
+                let (took, _) = crawl_timed(&plain_root);
+                eprintln!("    plain: {took:.2?}");
+                plain.push(took.as_secs_f64());
+            }
+        }
+    }
+    let (p, s) = (median(plain), median(silent));
+    let bound = (p + SILENT_TIMEOUT.as_secs_f64()) * 1.2;
+    println!();
+    println!(
+        "Silent links: the 1 KiB site crawled as above (wisp, per_host {CONCURRENCY}, timeout          {} s), and a copy whose pages link {SILENT_LINKS} URLs of a server on 127.0.0.1 that          accepts and never answers; median of {rounds} interleaved rounds.",
+        SILENT_TIMEOUT.as_secs()
+    );
+    println!();
+    println!("| crawl | wall time | errors |");
+    println!("|---|---|---|");
+    println!("| {} pages | {p:.2} s | 0 |", scaled(PAGES, 100));
+    println!(
+        "| {} pages + {SILENT_LINKS} silent links | {s:.2} s | {} |",
+        scaled(PAGES, 100),
+        median(errors)
+    );
+    println!();
+    println!(
+        "TARGET (issue: the crawler on the real web): at most plain + one timeout + 20 % =          {bound:.2} s: {}",
+        if s <= bound { "met" } else { "MISSED" }
+    );
 }
 
 /// Both sites, generated and served on one dedicated thread, started on first use.
@@ -517,4 +643,5 @@ fn main() {
             if matches_site { "yes" } else { "NO (MISMATCH)" },
         );
     }
+    silent_row(rounds);
 }

@@ -33,6 +33,10 @@ pub struct SiteConfig {
     pub images: bool,
     /// Seed of the PRNG that picks links and filler.
     pub seed: u64,
+    /// Absolute URLs written on pages spread evenly over the site (page `i * pages / len`
+    /// links the `i`-th), e.g. to a server that never answers. They lead off the site, so they
+    /// are in no expected set (default none).
+    pub off_site_links: Vec<String>,
 }
 
 impl Default for SiteConfig {
@@ -43,6 +47,7 @@ impl Default for SiteConfig {
             page_bytes: 1024,
             images: true,
             seed: 0x5eed,
+            off_site_links: Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@
 //!   `/page/{N+1}.html`, which the same page also links directly); `/missing/N` when
 //!   `N % 11 == 5` (a `404`); `/private/K.html` when `N % 97 == 13`; an image `/img/K.png`
 //!   (`<a href>` around an `<img src>` of the same URL) when `images` and `N % 3 == 0`.
+//! - `off_site_links[i]` on page `i * pages / len` (absolute URLs, in no expected set).
 //! - Things a crawler must ignore, on every page: a `mailto:` and a `javascript:` link, an HTML
 //!   comment holding `<a href="/page/999999.html">`, and a `<script>` holding the string
 //!   `'<a href="/fake">'`.
@@ -151,6 +152,11 @@ impl Page {
         self.links.push(target);
     }
 
+    /// Writes `<a href>` for an absolute URL off the site, not recorded as a link of the site.
+    fn off_site(&mut self, href: &str) {
+        let _ = writeln!(self.html, "<li><a href=\"{href}\">elsewhere</a></li>");
+    }
+
     /// Links a crawler must not follow.
     fn decoys(&mut self) {
         self.html.push_str(
@@ -200,6 +206,14 @@ pub(super) fn generate(config: SiteConfig) -> Site {
     let (body, found) = page.finish(&mut rng, config.page_bytes);
     add("/".into(), html(found, body));
 
+    // Which page links which off-site URL.
+    let off_site: HashMap<usize, &str> = config
+        .off_site_links
+        .iter()
+        .enumerate()
+        .map(|(i, url)| (i * pages / config.off_site_links.len(), url.as_str()))
+        .collect();
+
     // The pages.
     for n in 0..pages {
         let mut rng = Rng::new(config.seed, n as u64);
@@ -241,6 +255,9 @@ pub(super) fn generate(config: SiteConfig) -> Site {
         }
         if config.images && n % 3 == 0 {
             page.image(&format!("/img/{}.png", (n / 3) % images));
+        }
+        if let Some(url) = off_site.get(&n) {
+            page.off_site(url);
         }
         page.decoys();
         let (body, found) = page.finish(&mut rng, config.page_bytes);
