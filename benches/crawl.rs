@@ -161,7 +161,11 @@ fn silent_row(rounds: usize) {
     let (mut plain, mut silent) = (Vec::new(), Vec::new());
     let mut errors = Vec::new();
     for round in 0..rounds {
-        let order: [bool; 2] = if round % 2 == 0 { [false, true] } else { [true, false] };
+        let order: [bool; 2] = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
         for with_silent in order {
             if with_silent {
                 let (took, summary) = crawl_timed(silent_root);

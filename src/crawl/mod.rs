@@ -26,7 +26,8 @@
 //! tokenizer, read in the page's own encoding as [`charset`] decides it), [`normalize`] (URL
 //! forms that mean the same page, and the
 //! compact key the visited set stores), `robots` (robots.txt, RFC 9309), [`save`] (where a
-//! body goes under `--out`), [`shard`] (which machine crawls which host), [`record`] (the
+//! body goes under `--out`), `out_file` (writing it there without following symlinks, whole
+//! or not at all), [`shard`] (which machine crawls which host), [`record`] (the
 //! JSON line per URL).
 //!
 //! The generated demo site the command line crawls by default is not part of the library: it

@@ -2,7 +2,7 @@
 //!
 //! The crawler writes one [`Record`] per URL as a line of JSON (JSON Lines), so a crawl can be
 //! analysed with `jq` or any JSON reader and a log cut at any line is still valid. The encoder
-//! is hand-written (ten fields, strings and integers only) to keep serde out of the build.
+//! is hand-written (a dozen fields, strings and integers only) to keep serde out of the build.
 
 use std::fmt::Write;
 
@@ -32,6 +32,10 @@ pub struct Record {
     /// Body bytes as they came over the wire: smaller than `bytes` when the server compressed
     /// the body (`bytes`, `sha256` and saved files are of the decoded body).
     pub encoded_bytes: u64,
+    /// Why the body could not be saved under the output directory (`--out`), when saving was
+    /// asked for and failed: the path and the reason (`out/host/a is a symlink; not following
+    /// it`). `None` when nothing was to be saved or it was saved. The fetch itself may still
+    /// have succeeded: `error` is about the fetch, this only about the copy on disk.
     pub save_error: Option<String>,
 }
 
@@ -69,6 +73,8 @@ impl Record {
         push_opt_str(&mut out, self.error.as_deref());
         out.push_str(",\"encoded_bytes\":");
         push_num(&mut out, self.encoded_bytes);
+        out.push_str(",\"save_error\":");
+        push_opt_str(&mut out, self.save_error.as_deref());
         out.push('}');
         out
     }
@@ -113,7 +119,7 @@ mod tests {
     fn default_record() {
         assert_eq!(
             Record::default().to_json(),
-            r#"{"url":"","final_url":null,"status":null,"bytes":0,"content_type":null,"sha256":null,"depth":0,"elapsed_ms":0,"redirects":0,"error":null,"encoded_bytes":0}"#
+            r#"{"url":"","final_url":null,"status":null,"bytes":0,"content_type":null,"sha256":null,"depth":0,"elapsed_ms":0,"redirects":0,"error":null,"encoded_bytes":0,"save_error":null}"#
         );
     }
 
@@ -131,13 +137,13 @@ mod tests {
             redirects: 1,
             error: None,
             encoded_bytes: 7,
-            save_error: None,
+            save_error: Some("out/a.org is a symlink; not following it".into()),
         };
         let expected = format!(
             "{{\"url\":\"http://a.org/\",\"final_url\":\"https://a.org/x\",\"status\":200,\
              \"bytes\":18446744073709551615,\"content_type\":\"text/html; charset=utf-8\",\
              \"sha256\":\"{}\",\"depth\":3,\"elapsed_ms\":12,\"redirects\":1,\"error\":null,\
-             \"encoded_bytes\":7}}",
+             \"encoded_bytes\":7,\"save_error\":\"out/a.org is a symlink; not following it\"}}",
             "ab".repeat(32)
         );
         assert_eq!(r.to_json(), expected);
@@ -151,7 +157,7 @@ mod tests {
         };
         let json = r.to_json();
         let tail = r#""error":"a\"b\\c\nd\re\tf\u0001g\u001fh"#.to_owned()
-            + "\u{7f}é😀/\",\"encoded_bytes\":0}";
+            + "\u{7f}é😀/\",\"encoded_bytes\":0,\"save_error\":null}";
         assert!(json.ends_with(&tail), "{json}");
         assert!(!json.contains('\n') && !json.contains('\r'));
         // Round trip through a tiny decoder of exactly the escapes JSON allows.

@@ -7,8 +7,10 @@
 //!
 //! - percent-escapes are *not* decoded (`%2e%2e` stays the literal name `%2e%2e`, `%2F` stays
 //!   `%2F` and never becomes a separator);
-//! - empty, `.` and `..` segments are skipped (a parsed [`Url`] has already resolved dot
+//! - empty, `.` and `..` path segments are skipped (a parsed [`Url`] has already resolved dot
 //!   segments, this is defence in depth);
+//! - a host of `.` or `..` (the `url` crate decodes `http://%2e%2e/` to the host `..`) is written
+//!   `%2E` or `%2E%2E`, so it is a name inside the output directory, never a step out of it;
 //! - every byte outside `[A-Za-z0-9._~%=&+,;@!$'()-]` is percent-encoded as `%XX` (uppercase
 //!   hex), so a segment can hold no `/`, `\`, NUL, `:` or other byte a file system treats
 //!   specially; an IPv6 host `[::1]` becomes `%5B%3A%3A1%5D`;
@@ -38,7 +40,7 @@ pub const MAX_SEGMENT: usize = 200;
 /// is at most [`MAX_SEGMENT`] bytes of `[A-Za-z0-9._~%=&+,;@!$'()-]`; see the module docs.
 pub fn path_for(url: &Url) -> PathBuf {
     let mut dir = match url.host_str() {
-        Some(h) if !h.is_empty() => sanitize(h),
+        Some(h) if !h.is_empty() => escape_dots(sanitize(h)),
         _ => "_nohost".to_owned(),
     };
     if let Some(port) = url.port() {
@@ -75,6 +77,16 @@ fn safe_segment(seg: &str) -> Option<String> {
         return None;
     }
     Some(clamp(sanitize(seg)))
+}
+
+/// `name`, unless it is `.` or `..`: then its dots are percent-encoded, so the name is a normal
+/// path component.
+fn escape_dots(name: String) -> String {
+    match name.as_str() {
+        "." => "%2E".to_owned(),
+        ".." => "%2E%2E".to_owned(),
+        _ => name,
+    }
 }
 
 /// Percent-encodes every byte outside the allowed set; `%` itself is kept, so existing escapes
@@ -213,6 +225,27 @@ mod tests {
     }
 
     #[test]
+    fn percent_encoded_dot_dot_host_is_escaped() {
+        // `url` decodes the host `%2e%2e` to `..`.
+        assert_eq!(Url::parse("http://%2e%2e/").unwrap().host_str(), Some(".."));
+        assert_eq!(p("http://%2e%2e/"), Path::new("%2E%2E/index.html"));
+        assert_safe(&p("http://%2e%2e/"));
+    }
+
+    #[test]
+    fn dot_host_is_escaped() {
+        assert_eq!(p("http://./"), Path::new("%2E/index.html"));
+        assert_safe(&p("http://./"));
+    }
+
+    #[test]
+    fn dot_dot_host_is_escaped() {
+        assert_eq!(p("http://../x"), Path::new("%2E%2E/x"));
+        assert_eq!(p("http://..:8080/x"), Path::new("%2E%2E_8080/x"));
+        assert_safe(&p("http://../x"));
+    }
+
+    #[test]
     fn backslashes_and_specials_are_encoded() {
         // For http, `url` turns `\` into `/`; an encoded one stays encoded.
         assert_eq!(p("http://example.com/a\\b"), Path::new("example.com/a/b"));
@@ -263,6 +296,23 @@ mod tests {
             url.set_path(&path);
             url.set_query(query.as_deref());
             assert_safe(&path_for(&url));
+        }
+
+        #[test]
+        fn every_component_is_normal_whatever_the_host(
+            host in "(\\.|%2[eE]|%2[fF]|%5[cC]|[a-z0-9-]){1,6}",
+            port in proptest::option::of(1u16..),
+            rest in "[a-zA-Z0-9./%:?#&=~-]{0,40}",
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            if let Ok(url) = Url::parse(&format!("http://{host}{port}/{rest}")) {
+                let path = path_for(&url);
+                prop_assert!(
+                    path.components().all(|c| matches!(c, Component::Normal(_))),
+                    "{url} -> {path:?}"
+                );
+                assert_safe(&path);
+            }
         }
 
         #[test]

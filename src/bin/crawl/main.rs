@@ -60,8 +60,9 @@ Output:
   -o, --out DIR             save bodies under DIR/<host>/<path> (never outside DIR)
       --jsonl FILE          one JSON record per URL to FILE ('-' for stdout): url, final_url,
                             status, bytes, content_type, sha256, depth, elapsed_ms, redirects,
-                            error, encoded_bytes (bytes and sha256 are of the decompressed
-                            body; encoded_bytes is what came over the wire)
+                            error, encoded_bytes, save_error (bytes and sha256 are of the
+                            decompressed body; encoded_bytes is what came over the wire;
+                            save_error says why a body could not be saved under --out)
   -q, --quiet               no per-URL lines (the summary is still printed)
   -h, --help                this help
 
