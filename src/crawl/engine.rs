@@ -66,7 +66,10 @@ pub async fn crawl_with_progress(
             .connect_timeout(config.connect_timeout)
             .idle_timeout(config.idle_timeout)
             .total_timeout(Some(config.timeout))
-            .max_idle(config.per_host.max(1), config.concurrency.max(1) * 2)
+            .max_idle(
+                config.per_host.max(1),
+                config.concurrency.max(1).saturating_mul(2),
+            )
             // Every hop is checked and scheduled by the engine, like a link.
             .max_redirects(0)
     };

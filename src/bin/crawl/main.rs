@@ -57,7 +57,11 @@ Demo:
       --demo-pages N        pages in the demo site crawled when no URL is given [3000]
 
 Output:
-  -o, --out DIR             save bodies under DIR/<host>/<path> (never outside DIR)
+  -o, --out DIR             save 2xx bodies under DIR/<host>/<path>: never outside DIR, never
+                            through a symlink, each file whole or not at all (written under
+                            a temporary name, then renamed); a body that cannot be saved is
+                            named in its record (save_error) and counted in the summary
+      --save-errors         with --out, also save the bodies of non-2xx responses
       --jsonl FILE          one JSON record per URL to FILE ('-' for stdout): url, final_url,
                             status, bytes, content_type, sha256, depth, elapsed_ms, redirects,
                             error, encoded_bytes, save_error (bytes and sha256 are of the
@@ -67,8 +71,11 @@ Output:
   -h, --help                this help
 
 Ctrl-C or SIGTERM stops taking new URLs, lets in-flight fetches finish (3 s at most), writes
-their records and the summary, and exits. Exit status: 0 when the crawl ran (even if some URLs
-failed: see the records), 2 on bad arguments.
+their records and the summary, and exits.
+
+Exit status: 0 when the crawl ran and all its output was written (even if some URLs failed:
+see the records); 1 when some output was not (a body that could not be saved under --out, a
+write error on --jsonl or --links-out); 2 on bad arguments.
 ";
 
 struct Cli {
@@ -143,6 +150,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, Str
             }
             "--insecure" => c.insecure = true,
             "-o" | "--out" => c.out_dir = Some(value("a directory")?.into()),
+            "--save-errors" => c.save_errors = true,
             "--jsonl" => cli.jsonl = Some(value("a file name or -")?),
             "-q" | "--quiet" => cli.quiet = true,
             "--demo-pages" => cli.demo_pages = positive(&name, &value("a number")?)?,
@@ -194,7 +202,11 @@ fn main() -> ExitCode {
         }
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Written::All) => ExitCode::SUCCESS,
+        Ok(Written::NotAll(message)) => {
+            eprintln!("crawl: {message}");
+            ExitCode::from(1)
+        }
         Err(message) => {
             eprintln!("crawl: {message}");
             ExitCode::from(2)
@@ -202,7 +214,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+/// Whether a crawl that ran wrote all of its output.
+enum Written {
+    All,
+    /// What was not written, in words.
+    NotAll(String),
+}
+
+fn run(cli: Cli) -> Result<Written, String> {
     let mut seeds = cli.seeds;
     for input in &cli.inputs {
         let reader: Box<dyn BufRead> = if input == "-" {
@@ -293,21 +312,33 @@ fn run(cli: Cli) -> Result<(), String> {
         status.finish();
         summary
     })?;
-    if let Some(out) = jsonl.as_mut() {
-        out.flush().map_err(|e| format!("--jsonl: {e}"))?;
+    if let Some(out) = jsonl.as_mut()
+        && let Err(e) = out.flush()
+    {
+        write_error
+            .borrow_mut()
+            .get_or_insert(format!("--jsonl: {e}"));
     }
-    if let Some(out) = links_out.as_mut() {
-        out.flush().map_err(|e| format!("--links-out: {e}"))?;
+    if let Some(out) = links_out.as_mut()
+        && let Err(e) = out.flush()
+    {
+        write_error
+            .borrow_mut()
+            .get_or_insert(format!("--links-out: {e}"));
     }
     if jsonl_to_stdout {
         eprintln!("{summary}");
     } else {
         println!("{summary}");
     }
-    match write_error.into_inner() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    Ok(match write_error.into_inner() {
+        Some(e) => Written::NotAll(e),
+        None if summary.save_errors > 0 => Written::NotAll(format!(
+            "{} bodies could not be saved under --out (see save_error in their records)",
+            summary.save_errors
+        )),
+        None => Written::All,
+    })
 }
 
 /// `200   14.2 KiB    3.1 ms  http://...` or `ERR   <error>  http://...`
@@ -315,7 +346,7 @@ fn human_line(record: &Record) -> String {
     let status = record
         .status
         .map_or_else(|| "ERR".to_string(), |s| s.to_string());
-    match &record.error {
+    let line = match &record.error {
         Some(error) if record.status.is_none() => {
             format!(
                 "{status:<4} {:>10} {:>7} ms  {}  ({error})",
@@ -334,6 +365,10 @@ fn human_line(record: &Record) -> String {
             record.elapsed_ms,
             record.url
         ),
+    };
+    match &record.save_error {
+        Some(e) => format!("{line}  (not saved: {e})"),
+        None => line,
     }
 }
 
