@@ -13,8 +13,9 @@
 //! - robots.txt fetched once (inside the timed part) and honoured with `texting_robots` under
 //!   the same user agent; a URL it disallows is taken off the frontier and counted as a record
 //!   without a fetch (as wisp does);
-//! - GET, the whole body streamed into a SHA-256 hasher (and, for `text/html`, into a buffer),
-//!   redirects followed;
+//! - GET, the whole body streamed into a SHA-256 hasher (and, for `text/html`, into a buffer);
+//!   a redirect is followed unless its target is already visited, in which case the 3xx
+//!   response is the record (its body hashed, no links), as wisp does;
 //! - links of HTML pages extracted with the same `wisp::crawl::links::extract_links` (against
 //!   the final URL, given the response's Content-Type), normalized and deduplicated with
 //!   `wisp::crawl::normalize::{normalize, key}` (the final URL of a redirect is marked visited
@@ -42,7 +43,9 @@ mod common;
 #[path = "../src/bin/crawl/demo/mod.rs"]
 mod demo;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -403,8 +406,15 @@ struct Fetched {
     final_url: Option<Url>,
 }
 
-/// One URL: GET, body streamed into the hasher (and a buffer if HTML), links extracted.
-async fn fetch(client: reqwest::Client, url: Url, depth: u32) -> Fetched {
+/// One URL: GET, body streamed into the hasher (and a buffer if HTML), links extracted; a
+/// redirect to a URL not yet visited is followed (and marked visited), one to a visited URL is
+/// the record itself.
+async fn fetch(
+    client: reqwest::Client,
+    visited: Rc<RefCell<HashSet<Key>>>,
+    url: Url,
+    depth: u32,
+) -> Fetched {
     let mut out = Fetched {
         depth,
         status: None,
@@ -413,21 +423,42 @@ async fn fetch(client: reqwest::Client, url: Url, depth: u32) -> Fetched {
         links: Vec::new(),
         final_url: None,
     };
-    let Ok(mut response) = client.get(url.clone()).send().await else {
-        return out;
+    let mut current = url;
+    let mut hops = 0;
+    let (mut response, is_redirect) = loop {
+        let Ok(response) = client.get(current.clone()).send().await else {
+            return out;
+        };
+        let next = response
+            .status()
+            .is_redirection()
+            .then(|| response.headers().get(reqwest::header::LOCATION))
+            .flatten()
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| current.join(l).ok())
+            .map(|u| normalize(&u));
+        match next {
+            Some(next) if hops < 10 => {
+                hops += 1;
+                out.final_url = Some(next.clone());
+                if !visited.borrow_mut().insert(key(&next)) {
+                    break (response, true);
+                }
+                current = next;
+            }
+            _ => break (response, false),
+        }
     };
     out.status = Some(response.status().as_u16());
-    if response.url() != &url {
-        out.final_url = Some(response.url().clone());
-    }
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let is_html = content_type
-        .as_deref()
-        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let is_html = !is_redirect
+        && content_type
+            .as_deref()
+            .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let mut hasher = Sha256::new();
     let mut html = Vec::new();
     loop {
@@ -449,14 +480,15 @@ async fn fetch(client: reqwest::Client, url: Url, depth: u32) -> Fetched {
     let digest = hasher.finalize();
     out.hash_head = Some(u64::from_be_bytes(digest[..8].try_into().unwrap()));
     if is_html {
-        out.links = extract_links(&html, response.url(), content_type.as_deref());
+        out.links = extract_links(&html, &current, content_type.as_deref());
     }
     out
 }
 
 struct Frontier {
     host: String,
-    visited: HashSet<Key>,
+    /// Shared with the fetch tasks (one thread), which mark redirect targets.
+    visited: Rc<RefCell<HashSet<Key>>>,
     queue: VecDeque<(Url, u32)>,
 }
 
@@ -467,7 +499,7 @@ impl Frontier {
         if depth > 0 && url.host_str() != Some(self.host.as_str()) {
             return;
         }
-        if self.visited.insert(key(&url)) {
+        if self.visited.borrow_mut().insert(key(&url)) {
             self.queue.push_back((url, depth));
         }
     }
@@ -478,6 +510,7 @@ async fn reqwest_crawl(root: &str) -> Outcome {
     let client = reqwest::Client::builder()
         .user_agent(agent.clone())
         .pool_max_idle_per_host(CONCURRENCY)
+        .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
         .unwrap();
@@ -485,7 +518,7 @@ async fn reqwest_crawl(root: &str) -> Outcome {
     let robots = fetch_robots(&client, &root, &agent).await;
     let mut frontier = Frontier {
         host: root.host_str().unwrap().to_ascii_lowercase(),
-        visited: HashSet::new(),
+        visited: Rc::default(),
         queue: VecDeque::new(),
     };
     frontier.offer(&root, 0);
@@ -501,7 +534,8 @@ async fn reqwest_crawl(root: &str) -> Outcome {
                 outcome.disallowed += 1;
                 continue;
             }
-            running.spawn_local(fetch(client.clone(), url, depth));
+            let visited = frontier.visited.clone();
+            running.spawn_local(fetch(client.clone(), visited, url, depth));
         }
         let Some(done) = running.join_next().await else {
             break;
@@ -517,9 +551,6 @@ async fn reqwest_crawl(root: &str) -> Outcome {
         }
         if let Some(head) = page.hash_head {
             outcome.hash_sum = outcome.hash_sum.wrapping_add(head);
-        }
-        if let Some(final_url) = &page.final_url {
-            frontier.visited.insert(key(&normalize(final_url)));
         }
         if page.depth < MAX_DEPTH {
             for link in &page.links {

@@ -23,7 +23,7 @@ use super::config::{Config, Hooks};
 use super::fetch::{Fetched, blank_record, fetch};
 use super::frontier::{Chain, Frontier, Item, Offered};
 use super::mailbox::Mailbox;
-use super::normalize::{Key, key, normalize};
+use super::normalize::{Key, key_of_normalized, normalize};
 use super::record::Record;
 use super::robots::{MAX_ROBOTS_BYTES, Robots, fetch_robots};
 use super::scope::Scope;
@@ -260,13 +260,18 @@ impl Crawl {
     }
 
     fn offer_one(&mut self, url: Url, depth: u32, hooks: &mut Hooks<'_>) -> Option<Key> {
+        let k = key_of_normalized(&url);
+        if self.frontier.depth(&k).is_some() {
+            // Most links are known already: no allocation for them.
+            self.frontier.lower(k, depth, &mut self.reoffer);
+            return Some(k);
+        }
         let host = url.host_str()?.to_ascii_lowercase();
-        let k = key(&url);
         let foreign = self
             .config
             .shard
             .is_some_and(|(i, n)| shard_of(&host, n) != i);
-        if foreign && self.frontier.depth(&k).is_none() {
+        if foreign {
             // Handed off once: the frontier remembers it as seen.
             (hooks.on_foreign_link)(&url);
         }
@@ -352,11 +357,15 @@ impl Crawl {
             }
             let per_host = self.config.per_host.max(1);
             let budget_left = self.budget_left();
-            let state = self.hosts.entry(host.to_string()).or_insert_with(|| Host {
-                in_flight: 0,
-                next_at: now,
-                robots: Vec::new(),
-            });
+            if !self.hosts.contains_key(host) {
+                let state = Host {
+                    in_flight: 0,
+                    next_at: now,
+                    robots: Vec::new(),
+                };
+                self.hosts.insert(host.to_string(), state);
+            }
+            let state = self.hosts.get_mut(host).expect("inserted above");
             if state.in_flight >= per_host {
                 return;
             }
@@ -413,17 +422,20 @@ impl Crawl {
         }
     }
 
-    fn spawn_flight(
+    /// Spawns the task that runs `work()` and posts its result (or its panic).
+    fn spawn_flight<W: Future<Output = Done> + 'static>(
         &mut self,
         host: &str,
         flight: Flight,
-        work: impl Future<Output = Done> + 'static,
+        work: impl FnOnce() -> W + 'static,
     ) {
         let id = self.next_id;
         self.next_id += 1;
         let mailbox = self.mailbox.clone();
         let task = crate::spawn(async move {
-            let done = match guard(work).await {
+            // Boxed, and made inside the task: a fetch's future is several KiB, and the task's
+            // future is moved on its way into the executor; this way it is a few words.
+            let done = match guard(Box::pin(work())).await {
                 Ok(done) => done,
                 Err(message) => Done::Panicked { id, message },
             };
@@ -446,7 +458,7 @@ impl Crawl {
         let client = clients.pages.clone();
         let config = self.config.clone();
         let fetched_item = item.clone();
-        let work = async move {
+        let work = move || async move {
             let fetched = fetch(&client, &config, &fetched_item).await;
             Done::Page {
                 id,
@@ -460,7 +472,7 @@ impl Crawl {
         let id = self.next_id;
         let client = clients.robots.clone();
         let agent = self.config.user_agent.clone();
-        let work = async move {
+        let work = move || async move {
             let robots = fetch_robots(&client, &url, &agent).await;
             Done::Robots { id, robots }
         };
@@ -638,7 +650,7 @@ impl Crawl {
             self.settle_page(key, record, links, hooks);
             return;
         };
-        let next_key = super::normalize::key(&next);
+        let next_key = key_of_normalized(&next);
         let claimed = self.frontier.claim(next_key, depth, &mut self.reoffer);
         while let Some((url, d)) = self.reoffer.pop() {
             self.offer_one(url, d, hooks);

@@ -218,7 +218,10 @@ impl Frontier {
     /// Puts `key` on `host`'s queue at `depth`: at the back, or at the front for a redirect's
     /// next hop (its URL was taken already; finishing it comes first).
     fn enqueue(&mut self, key: Key, host: &str, depth: u32, chain: bool) {
-        let queue = self.hosts.entry(host.to_string()).or_default();
+        if !self.hosts.contains_key(host) {
+            self.hosts.insert(host.to_string(), HostQueue::default());
+        }
+        let queue = self.hosts.get_mut(host).expect("inserted above");
         let (keys, listed) = queue.by_depth.entry(depth).or_default();
         if chain {
             keys.push_front(key);
@@ -238,7 +241,7 @@ impl Frontier {
     }
 
     /// Lowers `key` (and what hangs off it) to `depth`, if shallower.
-    fn lower(&mut self, key: Key, depth: u32, reoffer: &mut Vec<(Url, u32)>) {
+    pub fn lower(&mut self, key: Key, depth: u32, reoffer: &mut Vec<(Url, u32)>) {
         let mut work = vec![(key, depth)];
         while let Some((key, depth)) = work.pop() {
             let Some(entry) = self.entries.get_mut(&key) else {

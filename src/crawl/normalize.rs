@@ -57,7 +57,11 @@ pub struct Key([u8; 16]);
 
 /// The [`Key`] of `url` after [`normalize`]: equal keys mean "already visited".
 pub fn key(url: &Url) -> Key {
-    let normalized = normalize(url);
+    key_of_normalized(&normalize(url))
+}
+
+/// [`key`] of a URL that is already the output of [`normalize`] (saves normalizing it again).
+pub fn key_of_normalized(normalized: &Url) -> Key {
     let digest = Sha256::digest(normalized.as_str().as_bytes());
     let mut k = [0u8; 16];
     k.copy_from_slice(&digest[..16]);
@@ -94,6 +98,13 @@ fn upper_hex_escapes(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_of_normalized_is_key_for_a_normalized_url() {
+        let url = Url::parse("http://h/a%7e?q=%2f#frag").unwrap();
+        assert_eq!(key_of_normalized(&normalize(&url)), key(&url));
+        assert_ne!(key_of_normalized(&url), key(&url));
+    }
 
     fn u(s: &str) -> Url {
         Url::parse(s).unwrap()
