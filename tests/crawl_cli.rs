@@ -225,6 +225,27 @@ fn exit_2_for_a_seed_that_is_not_an_http_url() {
     }
 }
 
+/// Files named on the command line are read with limits: `/dev/zero` ends with a message.
+#[test]
+fn exit_2_for_unusable_files_and_empty_values_without_a_hang() {
+    for args in [
+        &["--input", "/dev/zero"][..],
+        &["--ca-file", "/dev/zero"],
+        &["--input", "/nonexistent/seeds.txt"],
+        &["--out="],
+        &["--jsonl", ""],
+    ] {
+        let out = crawl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("crawl: --"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
 #[test]
 fn exit_4_when_the_host_is_down() {
     let down = down_host();

@@ -90,14 +90,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         match arg {
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('V') | Long("version") => return Ok(Parsed::Version),
-            Short('i') | Long("input") => cli.inputs.push(text(&mut parser, &name)?),
+            Short('i') | Long("input") => cli.inputs.push(non_empty(&mut parser, &name)?),
             Short('d') | Long("depth") => c.max_depth = number(&name, &text(&mut parser, &name)?)?,
             Short('n') | Long("max-pages") => {
                 c.max_pages = Some(number(&name, &text(&mut parser, &name)?)?);
             }
             Long("same-host") => c.same_host = true,
             Long("any-host") => c.same_host = false,
-            Long("allow-host") => c.allow_hosts.push(text(&mut parser, &name)?),
+            Long("allow-host") => c.allow_hosts.push(non_empty(&mut parser, &name)?),
             Long("ignore-robots") => c.respect_robots = false,
             Long("shard") => {
                 let v = text(&mut parser, &name)?;
@@ -110,7 +110,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                 }
                 c.shard = Some((i, n));
             }
-            Long("links-out") => cli.links_out = Some(text(&mut parser, &name)?),
+            Long("links-out") => cli.links_out = Some(non_empty(&mut parser, &name)?),
             Short('c') | Long("concurrency") => {
                 c.concurrency = positive(&name, &text(&mut parser, &name)?)?;
             }
@@ -127,14 +127,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Long("retries") => c.retries = number(&name, &text(&mut parser, &name)?)?,
             Short('U') | Long("user-agent") => c.user_agent = text(&mut parser, &name)?,
             Long("ca-file") => {
-                let path = text(&mut parser, &name)?;
-                let pem = std::fs::read(&path).map_err(|e| format!("--ca-file {path}: {e}"))?;
-                c.ca_pem.push(pem);
+                let path = non_empty(&mut parser, &name)?;
+                c.ca_pem.push(read_ca_file(&path)?);
             }
             Long("insecure") => c.insecure = true,
-            Short('o') | Long("out") => c.out_dir = Some(text(&mut parser, &name)?.into()),
+            Short('o') | Long("out") => c.out_dir = Some(non_empty(&mut parser, &name)?.into()),
             Long("save-errors") => c.save_errors = true,
-            Long("jsonl") => cli.jsonl = Some(text(&mut parser, &name)?),
+            Long("jsonl") => cli.jsonl = Some(non_empty(&mut parser, &name)?),
             Short('q') | Long("quiet") => cli.quiet = true,
             Long("demo-pages") => {
                 let n = positive(&name, &text(&mut parser, &name)?)?;
@@ -173,6 +172,35 @@ fn text(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> {
     value
         .into_string()
         .map_err(|v| format!("{name}: {:?} is not valid UTF-8", v.to_string_lossy()))
+}
+
+/// [`text`], refusing an empty one (`--out ""` would otherwise mean the current directory).
+fn non_empty(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> {
+    let value = text(parser, name)?;
+    if value.is_empty() {
+        return Err(format!("{name} needs a value, not an empty one"));
+    }
+    Ok(value)
+}
+
+/// The largest `--ca-file` read: a bundle of every public root is about 200 KiB, and reading
+/// `/dev/zero` by mistake must end.
+const MAX_CA_FILE: u64 = 16 << 20;
+
+fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("--ca-file {path}: {e}"))?;
+    let mut pem = Vec::new();
+    file.take(MAX_CA_FILE + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| format!("--ca-file {path}: {e}"))?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return Err(format!(
+            "--ca-file {path}: larger than {} MiB, not a CA file",
+            MAX_CA_FILE >> 20
+        ));
+    }
+    Ok(pem)
 }
 
 /// A seed from the command line: refused here, before anything runs, unless it is an absolute
@@ -449,6 +477,8 @@ mod tests {
         assert!(err(&["--concurrency", "0"]).contains("at least 1"));
         assert!(err(&["--timeout"]).contains("--timeout needs a value"));
         assert!(err(&["--demo-pages", "99999999999"]).contains("at most"));
+        assert!(err(&["--out="]).contains("not an empty one"));
+        assert!(err(&["--ca-file", "/dev/zero"]).contains("not a CA file"));
     }
 
     #[test]

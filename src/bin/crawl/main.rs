@@ -15,7 +15,7 @@ mod status_line;
 mod summary;
 
 use std::cell::RefCell;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -90,13 +90,7 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
                 std::fs::File::open(input).map_err(|e| bad(format!("--input {input}: {e}")))?;
             Box::new(std::io::BufReader::new(file))
         };
-        for line in reader.lines() {
-            let line = line.map_err(|e| bad(format!("--input {input}: {e}")))?;
-            let line = line.trim();
-            if !line.is_empty() && !line.starts_with('#') {
-                seeds.push(line.to_string());
-            }
-        }
+        read_seeds(reader, &mut seeds).map_err(|e| bad(format!("--input {input}: {e}")))?;
     }
     let demo = seeds.is_empty() && cli.inputs.is_empty();
 
@@ -196,4 +190,34 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
     } else {
         Status::Ok
     })
+}
+
+/// The longest line `--input` accepts: far longer than any URL a server takes (8 KiB is
+/// common), short enough that `--input /dev/zero` ends with a message, not out of memory.
+const MAX_SEED_LINE: u64 = 64 * 1024;
+
+/// Appends the seeds of an `--input` list: one per line, blank lines and `#` comments skipped.
+fn read_seeds(mut reader: impl BufRead, seeds: &mut Vec<String>) -> Result<(), String> {
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_SEED_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.len() as u64 > MAX_SEED_LINE {
+            return Err(format!(
+                "line {number} is longer than {MAX_SEED_LINE} bytes"
+            ));
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| format!("line {number} is not UTF-8"))?;
+        let text = text.trim();
+        if !text.is_empty() && !text.starts_with('#') {
+            seeds.push(text.to_string());
+        }
+    }
+    Ok(())
 }
