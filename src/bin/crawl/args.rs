@@ -374,9 +374,9 @@ Exit status (the first that applies; wget's numbers where they mean the same):
   4    some URLs ended in an error: network, timeout, TLS, a broken response, a body over
        --max-body, robots.txt unreachable, a bad URL in --input     (wget: 4 network failure,
        and also its 5 SSL and 7 protocol errors, which the records tell apart)
-  0    every URL was answered, whatever its HTTP status (a 404 or a 500 is a record, not a
-       failure of the crawl; robots.txt refusals are not errors)    (wget: 8 for an HTTP
-       error status, which the records' status tells instead)
+  0    every URL was answered, whatever its HTTP status: a 404 or a 500 is a record, not a
+       failure of the crawl, and robots.txt refusals are not errors (wget gives 8 for an
+       error status and 6 for a failed authentication; here the records' status says it)
 ",
         depth = d.max_depth,
         concurrency = d.concurrency,
