@@ -578,6 +578,28 @@ fn the_progress_line_is_cleared_before_each_record_line() {
     assert!(last.starts_with("crawled "), "{last:?}");
 }
 
+/// `--jsonl -` on a terminal: each JSON line starts on a clean row too.
+#[test]
+fn the_progress_line_is_cleared_before_each_json_line() {
+    let screen = crawl_as_on_a_terminal(&["--jsonl", "-"]);
+    assert!(
+        screen.contains(" done, "),
+        "the progress line was never drawn"
+    );
+    let raw_rows: Vec<&str> = screen.split('\n').collect();
+    let mut json = 0;
+    for (shown, raw) in rows(&screen).iter().zip(&raw_rows) {
+        if raw.contains("{\"url\":") {
+            assert!(
+                shown.starts_with("{\"url\":") && shown.ends_with('}'),
+                "{raw:?} shows as {shown:?}"
+            );
+            json += 1;
+        }
+    }
+    assert!(json > 60, "{screen:?}");
+}
+
 #[test]
 fn quiet_also_silences_the_progress_line_and_notices() {
     let screen = crawl_as_on_a_terminal(&["-q"]);

@@ -88,12 +88,25 @@ impl Output {
             }
             self.status.restore();
         }
-        if let Some(sink) = &mut self.jsonl
-            && let Err(e) = writeln!(sink.writer, "{}", record.to_json())
-        {
-            let (option, to_stdout) = (sink.option, sink.to_stdout);
-            self.jsonl = None;
-            self.failed_on(option, to_stdout, &e);
+        if let Some(sink) = &mut self.jsonl {
+            // On a terminal shared with the progress line, each record goes out whole at once,
+            // between a cleared line and a redrawn one, as the per-URL lines do.
+            let on_screen = sink.to_stdout && self.status.shares_stdout();
+            if on_screen {
+                self.status.hide();
+            }
+            let mut written = writeln!(sink.writer, "{}", record.to_json());
+            if on_screen && written.is_ok() {
+                written = sink.writer.flush();
+            }
+            if on_screen {
+                self.status.restore();
+            }
+            if let Err(e) = written {
+                let (option, to_stdout) = (sink.option, sink.to_stdout);
+                self.jsonl = None;
+                self.failed_on(option, to_stdout, &e);
+            }
         }
     }
 

@@ -72,6 +72,11 @@ impl StatusLine {
         }
     }
 
+    /// Whether the line is drawn on the terminal stdout writes to.
+    pub fn shares_stdout(&self) -> bool {
+        self.enabled && self.shares_stdout
+    }
+
     /// Clears the line before something is written to a shared terminal.
     pub fn hide(&mut self) {
         if self.drawn && self.shares_stdout {
