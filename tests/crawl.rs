@@ -1,5 +1,5 @@
 //! Integration tests of the crawler (`wisp::crawl`): against the generated demo site and against
-//! small hand-written servers on 127.0.0.1, plus the `crawl` binary as a child process.
+//! small hand-written servers on 127.0.0.1 (the `crawl` program itself: tests/crawl_cli.rs).
 #![cfg(feature = "crawl")]
 
 mod common;
@@ -7,16 +7,12 @@ mod common;
 mod demo;
 
 use common::crawl_server::*;
-use common::watchdog;
 use demo::{Site, SiteConfig};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use url::Url;
@@ -840,123 +836,6 @@ fn stop_after_grace_abandons_hanging_fetches_with_a_record() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 10, 11. The crawl binary
-// ---------------------------------------------------------------------------------------------
-
-/// The `crawl` binary, which cargo builds before it runs this test.
-const CRAWL_BIN: &str = env!("CARGO_BIN_EXE_crawl");
-
-#[test]
-fn ctrl_c_stops_the_binary_cleanly() {
-    watchdog(300, || {
-        let dir = TempDir::new("sigint");
-        let jsonl = dir.path().join("records.jsonl");
-        let mut child = Command::new(CRAWL_BIN)
-            .args([
-                "--delay",
-                "20",
-                "--per-host",
-                "1",
-                "--concurrency",
-                "1",
-                "--jsonl",
-            ])
-            .arg(&jsonl)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Wait for the demo to be up (the signal handler is installed before it starts).
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        stderr.read_line(&mut first).unwrap();
-        assert!(first.contains("crawling the demo site"), "{first}");
-        let stderr_rest = thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-            rest
-        });
-        let mut stdout = child.stdout.take().unwrap();
-        let stdout_all = thread::spawn(move || {
-            let mut all = String::new();
-            let _ = stdout.read_to_string(&mut all);
-            all
-        });
-        thread::sleep(Duration::from_secs(1));
-        let kill = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let status = child.wait().unwrap();
-        let out = stdout_all.join().unwrap();
-        let err = stderr_rest.join().unwrap();
-        assert!(status.success(), "{status:?}\nstderr: {err}");
-        let last = out.lines().last().unwrap_or("");
-        assert!(last.starts_with("crawled "), "{last:?}");
-        assert!(last.contains("(interrupted)"), "{last:?}");
-
-        let text = std::fs::read_to_string(&jsonl).unwrap();
-        assert!(text.ends_with('\n'), "the last line is incomplete");
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(!lines.is_empty());
-        // 1 s at one fetch per 20 ms is far fewer than the demo's 3000 pages.
-        assert!(
-            lines.len() < 2000,
-            "{} records: not interrupted?",
-            lines.len()
-        );
-        let mut urls = BTreeSet::new();
-        for line in &lines {
-            assert!(
-                line.starts_with("{\"url\":\"") && line.ends_with('}'),
-                "{line}"
-            );
-            assert!(line.contains("\"sha256\":"), "{line}");
-            let url = line["{\"url\":\"".len()..].split('"').next().unwrap();
-            assert!(urls.insert(url.to_string()), "{url} twice");
-        }
-        // The per-URL lines on stdout match the records.
-        let per_url = out.lines().count() - 1;
-        assert_eq!(per_url, lines.len(), "{out}");
-        let summary_pages: usize = last["crawled ".len()..]
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let with_status = lines
-            .iter()
-            .filter(|l| !l.contains("\"status\":null"))
-            .count();
-        assert_eq!(summary_pages, with_status);
-    });
-}
-
-#[test]
-fn binary_rejects_bad_arguments_and_prints_help() {
-    watchdog(300, || {
-        let out = Command::new(CRAWL_BIN)
-            .args(["--depth", "x"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("--depth"), "{err}");
-        assert!(out.stdout.is_empty());
-
-        let out = Command::new(CRAWL_BIN).arg("--help").output().unwrap();
-        assert_eq!(out.status.code(), Some(0));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
-
-        let out = Command::new(CRAWL_BIN).arg("--bogus").output().unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option"));
-    });
-}
-
-// ---------------------------------------------------------------------------------------------
 // Retries, per-host concurrency and delay
 // ---------------------------------------------------------------------------------------------
 
@@ -1129,76 +1008,5 @@ fn progress_is_reported_while_the_crawl_runs() {
         assert!(snapshots.iter().any(|p| p.queued > 0), "{snapshots:?}");
         assert!(snapshots.iter().all(|p| p.in_flight <= 1), "{snapshots:?}");
         assert_eq!(*records.borrow(), summary.records);
-    });
-}
-
-/// Seeds from a file and from stdin (`--input -`), comments and blank lines skipped, records as
-/// JSON lines on stdout (`--jsonl -`), the summary then on stderr.
-#[test]
-fn binary_reads_seeds_from_a_file_and_stdin_and_writes_jsonl_to_stdout() {
-    use std::io::Write as _;
-    watchdog(300, || {
-        // A one-page server on a plain thread, for the good seed.
-        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = server.local_addr().unwrap().port();
-        thread::spawn(move || {
-            for stream in server.incoming().take(4) {
-                let Ok(mut stream) = stream else { continue };
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
-                let _ = std::io::Write::write_all(
-                    &mut stream,
-                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
-                      Connection: close\r\n\r\nok",
-                );
-            }
-        });
-        let dir = TempDir::new("input");
-        let file = dir.path().join("seeds.txt");
-        std::fs::write(
-            &file,
-            format!("# seeds\n\nnot a url\nhttp://127.0.0.1:{port}/\n"),
-        )
-        .unwrap();
-        let mut child = Command::new(CRAWL_BIN)
-            .arg("--input")
-            .arg(&file)
-            .args([
-                "--input",
-                "-",
-                "--jsonl",
-                "-",
-                "--ignore-robots",
-                "--depth",
-                "0",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"ftp://example.invalid/file\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0));
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(lines.len(), 3, "{stdout}");
-        assert!(
-            lines
-                .iter()
-                .all(|l| l.starts_with("{\"url\":") && l.ends_with('}'))
-        );
-        assert!(lines[0].contains("\"url\":\"not a url\"") && lines[0].contains("invalid URL"));
-        assert!(
-            lines[1].contains("ftp://example.invalid/file") && lines[1].contains("unsupported")
-        );
-        assert!(lines[2].contains("\"status\":200"), "{}", lines[2]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("crawled 1 pages"), "{stderr}");
     });
 }

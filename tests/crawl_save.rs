@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::crawl_server::*;
 use wisp::crawl::Config;
@@ -143,33 +142,4 @@ fn a_symlink_under_the_out_dir_is_never_followed() {
         let e = records[0].save_error.as_deref().unwrap();
         assert!(e.contains("symlink"), "{e}");
     });
-}
-
-/// The program exits 1 when a body could not be saved, and says so.
-#[test]
-fn the_program_exits_1_when_bodies_are_not_saved() {
-    let dir = TempDir::new("save-bin");
-    let file = dir.path().join("not-a-dir");
-    std::fs::write(&file, b"x").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_crawl"))
-        .args(["--quiet", "--demo-pages", "20", "--out"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("could not be saved"), "{stderr}");
-
-    let ok = dir.path().join("ok");
-    let out = Command::new(env!("CARGO_BIN_EXE_crawl"))
-        .args(["--quiet", "--demo-pages", "20", "--out"])
-        .arg(&ok)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

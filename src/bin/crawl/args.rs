@@ -1,0 +1,527 @@
+//! The command line: what `crawl` was asked to do ([`Cli`]), read with `lexopt`, and the
+//! `--help` text, whose defaults come from [`Config::default`] so they cannot drift from it.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use lexopt::Arg::{Long, Short, Value};
+use url::Url;
+use wisp::crawl::Config;
+
+use crate::demo::SiteConfig;
+
+/// The largest `--demo-pages`: the site is built in memory before the crawl, so an absurd
+/// number would only end in an allocation failure minutes later.
+pub const MAX_DEMO_PAGES: usize = 1_000_000;
+
+/// What the program was asked to do.
+pub enum Parsed {
+    Run(Box<Cli>),
+    Help,
+    Version,
+}
+
+/// A crawl to run, with where its output goes.
+pub struct Cli {
+    pub config: Config,
+    /// Seeds given on the command line, each already checked to be an absolute http(s) URL.
+    pub seeds: Vec<String>,
+    /// `--input` files, in order (`-` is stdin); repeatable.
+    pub inputs: Vec<String>,
+    pub jsonl: Option<String>,
+    pub links_out: Option<String>,
+    /// `-q`: no per-URL lines, no progress line, no notices; the summary and errors only.
+    pub quiet: bool,
+    pub demo_pages: usize,
+}
+
+/// Every long option, for "did you mean": keep in step with the `match` in [`parse`].
+const LONG_OPTIONS: &[&str] = &[
+    "help",
+    "version",
+    "input",
+    "depth",
+    "max-pages",
+    "same-host",
+    "any-host",
+    "allow-host",
+    "ignore-robots",
+    "shard",
+    "links-out",
+    "concurrency",
+    "per-host",
+    "delay",
+    "timeout",
+    "connect-timeout",
+    "idle-timeout",
+    "max-body",
+    "retries",
+    "user-agent",
+    "ca-file",
+    "insecure",
+    "out",
+    "save-errors",
+    "jsonl",
+    "quiet",
+    "demo-pages",
+];
+
+/// Reads the arguments (without the program name). An `Err` is a message for the user, and
+/// means exit status 2.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
+    let mut cli = Cli {
+        config: Config::default(),
+        seeds: Vec::new(),
+        inputs: Vec::new(),
+        jsonl: None,
+        links_out: None,
+        quiet: false,
+        demo_pages: SiteConfig::default().pages,
+    };
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(explain)? {
+        // The option as the user spelled it, for messages: `--depth` or `-d`.
+        let name = match &arg {
+            Short(c) => format!("-{c}"),
+            Long(l) => format!("--{l}"),
+            Value(_) => String::new(),
+        };
+        let c = &mut cli.config;
+        match arg {
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Short('i') | Long("input") => cli.inputs.push(non_empty(&mut parser, &name)?),
+            Short('d') | Long("depth") => c.max_depth = number(&name, &text(&mut parser, &name)?)?,
+            Short('n') | Long("max-pages") => {
+                c.max_pages = Some(number(&name, &text(&mut parser, &name)?)?);
+            }
+            Long("same-host") => c.same_host = true,
+            Long("any-host") => c.same_host = false,
+            Long("allow-host") => c.allow_hosts.push(non_empty(&mut parser, &name)?),
+            Long("ignore-robots") => c.respect_robots = false,
+            Long("shard") => {
+                let v = text(&mut parser, &name)?;
+                let (i, n) = v
+                    .split_once('/')
+                    .ok_or_else(|| format!("--shard wants I/N, like 0/4, got {v:?}"))?;
+                let (i, n): (u32, u32) = (number("--shard", i)?, number("--shard", n)?);
+                if n == 0 || i >= n {
+                    return Err(format!("--shard {v}: need 0 <= I < N"));
+                }
+                c.shard = Some((i, n));
+            }
+            Long("links-out") => cli.links_out = Some(non_empty(&mut parser, &name)?),
+            Short('c') | Long("concurrency") => {
+                c.concurrency = positive(&name, &text(&mut parser, &name)?)?;
+            }
+            Long("per-host") => c.per_host = positive(&name, &text(&mut parser, &name)?)?,
+            Long("delay") => {
+                c.delay = Duration::from_millis(number(&name, &text(&mut parser, &name)?)?);
+            }
+            Short('T') | Long("timeout") => c.timeout = seconds(&name, &text(&mut parser, &name)?)?,
+            Long("connect-timeout") => {
+                c.connect_timeout = seconds(&name, &text(&mut parser, &name)?)?;
+            }
+            Long("idle-timeout") => c.idle_timeout = seconds(&name, &text(&mut parser, &name)?)?,
+            Long("max-body") => c.max_body = number(&name, &text(&mut parser, &name)?)?,
+            Long("retries") => c.retries = number(&name, &text(&mut parser, &name)?)?,
+            Short('U') | Long("user-agent") => c.user_agent = text(&mut parser, &name)?,
+            Long("ca-file") => {
+                let path = non_empty(&mut parser, &name)?;
+                c.ca_pem.push(read_ca_file(&path)?);
+            }
+            Long("insecure") => c.insecure = true,
+            Short('o') | Long("out") => c.out_dir = Some(non_empty(&mut parser, &name)?.into()),
+            Long("save-errors") => c.save_errors = true,
+            Long("jsonl") => cli.jsonl = Some(non_empty(&mut parser, &name)?),
+            Short('q') | Long("quiet") => cli.quiet = true,
+            Long("demo-pages") => {
+                let n = positive(&name, &text(&mut parser, &name)?)?;
+                if n > MAX_DEMO_PAGES {
+                    return Err(format!("--demo-pages must be at most {MAX_DEMO_PAGES}"));
+                }
+                cli.demo_pages = n;
+            }
+            Long(other) => return Err(unknown_long(other)),
+            Short(other) => return Err(format!("unknown option -{other} (see --help)")),
+            Value(seed) => cli.seeds.push(seed_url(seed)?),
+        }
+    }
+    Ok(Parsed::Run(Box::new(cli)))
+}
+
+/// lexopt's errors in this program's words.
+fn explain(e: lexopt::Error) -> String {
+    match e {
+        lexopt::Error::UnexpectedValue { option, value } => format!(
+            "{option} takes no value (got {:?}); see --help",
+            value.to_string_lossy()
+        ),
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } => format!("{option} needs a value"),
+        other => other.to_string(),
+    }
+}
+
+/// The value of the option just read, as UTF-8 text.
+fn text(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> {
+    let value = parser
+        .value()
+        .map_err(|_| format!("{name} needs a value"))?;
+    value
+        .into_string()
+        .map_err(|v| format!("{name}: {:?} is not valid UTF-8", v.to_string_lossy()))
+}
+
+/// [`text`], refusing an empty one (`--out ""` would otherwise mean the current directory).
+fn non_empty(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> {
+    let value = text(parser, name)?;
+    if value.is_empty() {
+        return Err(format!("{name} needs a value, not an empty one"));
+    }
+    Ok(value)
+}
+
+/// The largest `--ca-file` read: a bundle of every public root is about 200 KiB, and reading
+/// `/dev/zero` by mistake must end.
+const MAX_CA_FILE: u64 = 16 << 20;
+
+fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("--ca-file {path}: {e}"))?;
+    let mut pem = Vec::new();
+    file.take(MAX_CA_FILE + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| format!("--ca-file {path}: {e}"))?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return Err(format!(
+            "--ca-file {path}: larger than {} MiB, not a CA file",
+            MAX_CA_FILE >> 20
+        ));
+    }
+    Ok(pem)
+}
+
+/// A seed from the command line: refused here, before anything runs, unless it is an absolute
+/// http or https URL with a host (a seed read with `--input` is checked by the crawl instead and
+/// becomes an error record, so one bad line of a long list does not stop the rest).
+fn seed_url(seed: OsString) -> Result<String, String> {
+    let seed = seed
+        .into_string()
+        .map_err(|s| format!("{:?} is not valid UTF-8", s.to_string_lossy()))?;
+    match Url::parse(seed.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(seed),
+        Ok(url) => Err(format!(
+            "{seed:?}: only http:// and https:// URLs are supported, not {}:",
+            url.scheme()
+        )),
+        Err(e) => Err(format!(
+            "{seed:?} is not a URL ({e}); write it in full, like http://{}/",
+            seed.trim().trim_matches('/')
+        )),
+    }
+}
+
+/// `unknown option --dept; did you mean --depth?`
+fn unknown_long(given: &str) -> String {
+    let nearest = LONG_OPTIONS
+        .iter()
+        .map(|known| (edit_distance(given, known), *known))
+        .min();
+    match nearest {
+        // Up to a third of the word wrong is a typo; more is another word.
+        Some((d, known)) if d > 0 && d <= (known.len() / 3).max(1) => {
+            format!("unknown option --{given}; did you mean --{known}?")
+        }
+        _ => format!("unknown option --{given} (see --help)"),
+    }
+}
+
+/// Levenshtein distance between two short strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // `row[j]` is the distance between the prefix of `a` read so far and `b[..j]`.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+fn number<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{name} wants a whole number, got {text:?}"))
+}
+
+fn positive(name: &str, text: &str) -> Result<usize, String> {
+    match number::<usize>(name, text)? {
+        0 => Err(format!("{name} must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+fn seconds(name: &str, text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name} wants seconds, got {text:?}"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+        return Err(format!(
+            "{name} wants a positive number of seconds, got {text:?}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `--version`.
+pub fn version() -> String {
+    format!("crawl (wisp) {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// `--help`, with the defaults of [`Config::default`] and [`SiteConfig::default`].
+pub fn help() -> String {
+    let d = Config::default();
+    let s = |t: Duration| t.as_secs_f64();
+    let (same, any) = if d.same_host {
+        (" [default]", "")
+    } else {
+        ("", " [default]")
+    };
+    format!(
+        "\
+crawl: a breadth-first web crawler on the wisp runtime.
+
+Usage: crawl [OPTIONS] [URL...]
+
+With no URL (and no --input), crawls a demo site that it serves itself on 127.0.0.1, so you can
+see it work without a network. Prints one line per URL to stdout as it lands; the progress
+line, notices and the closing summary go to stderr, so `crawl > list.txt` holds records only.
+
+Options take their value as `--depth 2`, `--depth=2`, `-d 2` or `-d2`; short flags combine
+(`-qn 5`); `--` ends the options (what follows is URLs).
+
+Seeds:
+  URL...                    start from these URLs (http:// or https:// only: anything else
+                            is refused, with exit status 2, before the crawl starts)
+  -i, --input FILE          read more seed URLs from FILE, one per line ('-' for stdin;
+                            repeatable; blank lines and lines starting with # are skipped;
+                            a line that is not a URL becomes an error record)
+
+Scope:
+  -d, --depth N             follow links at most N hops from a seed [{depth}]
+  -n, --max-pages N         take at most N URLs off the frontier
+      --same-host           only follow links to the seeds' hosts{same}
+      --any-host            follow links to any host{any}
+      --allow-host HOST     also follow links to HOST (repeatable)
+      --ignore-robots       do not fetch or honour robots.txt
+      --shard I/N           crawl only hosts with shard_of(host, N) == I (FNV-1a 64 of the
+                            lowercased host, mod N); links to other shards go to --links-out
+      --links-out FILE      write links that belong to other shards to FILE
+
+Politeness and limits:
+  -c, --concurrency N       fetches at once, in all [{concurrency}]
+      --per-host N          fetches at once per host [{per_host}]
+      --delay MS            wait MS milliseconds between fetches from one host [{delay}]
+  -T, --timeout SECS        total time per URL, redirects included [{timeout}]
+      --connect-timeout SECS  time to open a connection [{connect}]
+      --idle-timeout SECS   time without a byte from the server [{idle}]
+      --max-body BYTES      largest body accepted [{max_body}]
+      --retries N           retries of connect failures, 429 and 503, with backoff [{retries}]
+  -U, --user-agent TEXT     the User-Agent header [{user_agent}]
+      --ca-file FILE        also trust the CA certificates in FILE (PEM) for https
+      --insecure            do not check https certificates at all (encrypted, not
+                            authenticated: anyone in the middle can read the crawl)
+
+Demo:
+      --demo-pages N        pages in the demo site crawled when no URL is given [{pages}]
+                            (at most {max_pages})
+
+Output:
+  -o, --out DIR             save 2xx bodies under DIR/<host>/<path>: never outside DIR, never
+                            through a symlink, each file whole or not at all (written under
+                            a temporary name, then renamed); a body that cannot be saved is
+                            named in its record (save_error) and counted in the summary
+      --save-errors         with --out, also save the bodies of non-2xx responses
+      --jsonl FILE          one JSON record per URL to FILE ('-' for stdout, and then no
+                            per-URL lines): url, final_url, status, bytes, content_type,
+                            sha256, depth, elapsed_ms, redirects, error, encoded_bytes,
+                            save_error (the README describes each)
+  -q, --quiet               no per-URL lines, no progress line, no notices (the summary and
+                            errors are still written to stderr)
+  -h, --help                this help
+  -V, --version             the version
+
+Ctrl-C or SIGTERM stops taking new URLs, lets in-flight fetches finish ({grace} s at most), writes
+their records and the summary, and exits with status 130. A closed stdout (`crawl | head -5`)
+stops the crawl the same way, quietly; it is neither an interruption nor an output error.
+
+Exit status (the first that applies; wget's numbers where they mean the same):
+  2    bad arguments (an unknown option, a bad value, a seed that is not an http(s) URL, an
+       unreadable --input or --ca-file); nothing was fetched        (wget: 2 parse error)
+  1    the crawl could not start (the demo site, the signal handler) (wget: 1 generic)
+  3    some output was not written: a body not saved under --out, a --jsonl or --links-out
+       file that could not be created or written, a write error on stdout
+                                                                    (wget: 3 file I/O error)
+  130  interrupted by Ctrl-C or SIGTERM (after writing every record and the summary)
+  4    some URLs ended in an error: network, timeout, TLS, a broken response, a body over
+       --max-body, robots.txt unreachable, a bad URL in --input     (wget: 4 network failure,
+       and also its 5 SSL and 7 protocol errors, which the records tell apart)
+  0    every URL was answered, whatever its HTTP status: a 404 or a 500 is a record, not a
+       failure of the crawl, and robots.txt refusals are not errors (wget gives 8 for an
+       error status and 6 for a failed authentication; here the records' status says it)
+",
+        depth = d.max_depth,
+        concurrency = d.concurrency,
+        per_host = d.per_host,
+        delay = d.delay.as_millis(),
+        timeout = s(d.timeout),
+        connect = s(d.connect_timeout),
+        idle = s(d.idle_timeout),
+        max_body = d.max_body,
+        retries = d.retries,
+        user_agent = d.user_agent,
+        pages = SiteConfig::default().pages,
+        max_pages = MAX_DEMO_PAGES,
+        grace = s(d.grace),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Parsed, String> {
+        parse(list.iter().map(OsString::from))
+    }
+
+    fn cli(list: &[&str]) -> Cli {
+        match args(list) {
+            Ok(Parsed::Run(cli)) => *cli,
+            Ok(_) => panic!("{list:?}: help or version"),
+            Err(e) => panic!("{list:?}: {e}"),
+        }
+    }
+
+    fn err(list: &[&str]) -> String {
+        match args(list) {
+            Err(e) => e,
+            Ok(_) => panic!("{list:?} accepted"),
+        }
+    }
+
+    #[test]
+    fn long_options_take_a_value_after_a_space_or_an_equals_sign() {
+        let c = cli(&[
+            "--depth",
+            "2",
+            "--max-pages=10",
+            "--shard",
+            "1/4",
+            "http://a/",
+        ]);
+        assert_eq!(c.config.max_depth, 2);
+        assert_eq!(c.config.max_pages, Some(10));
+        assert_eq!(c.config.shard, Some((1, 4)));
+        assert_eq!(c.seeds, ["http://a/"]);
+    }
+
+    #[test]
+    fn short_options_glue_their_value_and_combine() {
+        let c = cli(&["-d2", "-qn", "5", "-c=3"]);
+        assert_eq!(c.config.max_depth, 2);
+        assert!(c.quiet);
+        assert_eq!(c.config.max_pages, Some(5));
+        assert_eq!(c.config.concurrency, 3);
+    }
+
+    #[test]
+    fn double_dash_ends_the_options() {
+        let e = err(&["--", "--depth"]);
+        assert!(e.contains("\"--depth\" is not a URL"), "{e}");
+        assert_eq!(cli(&["-q", "--", "http://a/"]).seeds, ["http://a/"]);
+    }
+
+    #[test]
+    fn a_flag_given_a_value_is_refused() {
+        let e = err(&["--quiet=no"]);
+        assert!(e.contains("--quiet takes no value"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_option_names_the_nearest() {
+        assert_eq!(
+            err(&["--dept", "2"]),
+            "unknown option --dept; did you mean --depth?"
+        );
+        assert_eq!(
+            err(&["--max-page=3"]),
+            "unknown option --max-page; did you mean --max-pages?"
+        );
+        // Nothing near: no guess.
+        assert_eq!(err(&["--bogus"]), "unknown option --bogus (see --help)");
+        assert!(err(&["-x"]).contains("unknown option -x"));
+    }
+
+    #[test]
+    fn bad_values_explain() {
+        assert!(err(&["--depth", "x"]).contains("--depth"));
+        assert!(err(&["--shard", "4/4"]).contains("0 <= I < N"));
+        assert!(err(&["--concurrency", "0"]).contains("at least 1"));
+        assert!(err(&["--timeout"]).contains("--timeout needs a value"));
+        assert!(err(&["--demo-pages", "99999999999"]).contains("at most"));
+        assert!(err(&["--out="]).contains("not an empty one"));
+        assert!(err(&["--ca-file", "/dev/zero"]).contains("not a CA file"));
+    }
+
+    #[test]
+    fn seeds_must_be_http_urls() {
+        assert!(err(&["notaurl"]).contains("not a URL"));
+        assert!(err(&["ftp://x/"]).contains("only http:// and https://"));
+        assert!(err(&["-"]).contains("not a URL"));
+        assert_eq!(cli(&["https://a.example/x"]).seeds, ["https://a.example/x"]);
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert!(matches!(args(&["-h"]), Ok(Parsed::Help)));
+        assert!(matches!(args(&["--version"]), Ok(Parsed::Version)));
+        assert!(matches!(args(&["-V"]), Ok(Parsed::Version)));
+    }
+
+    #[test]
+    fn help_shows_the_defaults_of_config() {
+        let d = Config::default();
+        let help = help();
+        assert!(help.contains(&format!("[{}]", d.max_depth)));
+        assert!(help.contains(&format!("[{}]", d.max_body)));
+        assert!(help.contains(&format!("[{}]", d.user_agent)));
+        assert!(
+            help.contains("[30]"),
+            "the timeout is shown in whole seconds"
+        );
+    }
+
+    #[test]
+    fn every_listed_long_option_is_accepted() {
+        for name in LONG_OPTIONS {
+            let e = args(&[&format!("--{name}")]).err().unwrap_or_default();
+            assert!(!e.contains("unknown option"), "--{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("dept", "depth"), 1); // one insertion
+        assert_eq!(edit_distance("detph", "depth"), 2); // a swap is two substitutions
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+}
