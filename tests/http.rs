@@ -992,6 +992,186 @@ fn redirect_policy_false_returns_the_redirect() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Credentials and redirects (curl CVE-2018-1000007, CVE-2022-27776)
+// ---------------------------------------------------------------------------------------------
+
+/// The value of header `name` in a recorded request head (case-insensitive name).
+fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A client that sends a bearer token, a cookie and one ordinary header with every request.
+fn client_with_credentials() -> ClientBuilder {
+    builder()
+        .header("Authorization", "Bearer s3cret")
+        .header("cookie", "session=abc")
+        .header("X-Trace", "t-1")
+}
+
+#[test]
+fn credentials_reach_the_same_origin_after_a_redirect() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/start" => redirect("302 Found", "/landing"),
+            _ => ok("landed"),
+        });
+        let client = client_with_credentials().build().unwrap();
+        let (status, _) = fetch(&client, &server.url("/start")).await.unwrap();
+        assert_eq!(status, 200);
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        for head in &requests {
+            assert_eq!(
+                header_of(head, "authorization"),
+                Some("Bearer s3cret"),
+                "{head:?}"
+            );
+            assert_eq!(header_of(head, "cookie"), Some("session=abc"), "{head:?}");
+            assert_eq!(header_of(head, "x-trace"), Some("t-1"), "{head:?}");
+        }
+    });
+}
+
+#[test]
+fn credentials_are_dropped_on_a_redirect_to_another_port() {
+    run(|| async {
+        let other = serve_http(|_| ok("elsewhere"));
+        let landing = other.url("/landing");
+        let first = serve_http(move |_| redirect("302 Found", &landing));
+        let client = client_with_credentials().build().unwrap();
+        let (status, body) = fetch(&client, &first.url("/start")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"elsewhere"[..]));
+        let head = &first.requests()[0];
+        assert_eq!(
+            header_of(head, "authorization"),
+            Some("Bearer s3cret"),
+            "{head:?}"
+        );
+        let head = &other.requests()[0];
+        assert_eq!(header_of(head, "authorization"), None, "{head:?}");
+        assert_eq!(header_of(head, "cookie"), None, "{head:?}");
+        // Headers that carry no credentials still go along.
+        assert_eq!(header_of(head, "x-trace"), Some("t-1"), "{head:?}");
+    });
+}
+
+#[test]
+fn credentials_are_dropped_on_a_redirect_to_another_host() {
+    run(|| async {
+        // The same server under another name: `localhost` is another origin than `127.0.0.1`.
+        let port = Arc::new(AtomicUsize::new(0));
+        let port_of = port.clone();
+        let server = serve_http(move |head| match target(head) {
+            "/start" => redirect(
+                "302 Found",
+                &format!(
+                    "http://localhost:{}/landing",
+                    port_of.load(Ordering::SeqCst)
+                ),
+            ),
+            _ => ok("landed"),
+        });
+        port.store(usize::from(server.addr.port()), Ordering::SeqCst);
+        let client = client_with_credentials().build().unwrap();
+        let (status, _) = fetch(&client, &server.url("/start")).await.unwrap();
+        assert_eq!(status, 200);
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(header_of(&requests[0], "cookie"), Some("session=abc"));
+        let landing = &requests[1];
+        assert!(landing.starts_with("GET /landing "), "{landing:?}");
+        assert_eq!(
+            header_of(landing, "host"),
+            Some(format!("localhost:{}", server.addr.port()).as_str())
+        );
+        assert_eq!(header_of(landing, "authorization"), None, "{landing:?}");
+        assert_eq!(header_of(landing, "cookie"), None, "{landing:?}");
+        assert_eq!(header_of(landing, "x-trace"), Some("t-1"), "{landing:?}");
+    });
+}
+
+#[test]
+fn sensitive_headers_are_dropped_on_a_redirect_to_another_origin() {
+    run(|| async {
+        let other = serve_http(|_| ok("elsewhere"));
+        let landing = other.url("/landing");
+        let first = serve_http(move |head| match target(head) {
+            "/start" => redirect("307 Temporary Redirect", "/next"),
+            _ => redirect("302 Found", &landing),
+        });
+        let client = builder()
+            .sensitive_header("X-Api-Key", "k-123")
+            .header("Proxy-Authorization", "Basic cHJveHk6cHc=")
+            .header("X-Trace", "t-1")
+            .build()
+            .unwrap();
+        let (status, _) = fetch(&client, &first.url("/start")).await.unwrap();
+        assert_eq!(status, 200);
+        // Both hops on the first origin carry them.
+        for head in first.requests() {
+            assert_eq!(header_of(&head, "x-api-key"), Some("k-123"), "{head:?}");
+            assert_eq!(
+                header_of(&head, "proxy-authorization"),
+                Some("Basic cHJveHk6cHc="),
+                "{head:?}"
+            );
+        }
+        let head = &other.requests()[0];
+        assert_eq!(header_of(head, "x-api-key"), None, "{head:?}");
+        assert_eq!(header_of(head, "proxy-authorization"), None, "{head:?}");
+        assert_eq!(header_of(head, "x-trace"), Some("t-1"), "{head:?}");
+    });
+}
+
+#[test]
+fn an_invalid_sensitive_header_is_rejected_at_build() {
+    let result = Client::builder()
+        .sensitive_header("X-Api-Key", "k\r\nInjected: yes")
+        .build();
+    match result {
+        Err(Error::InvalidHeader { name }) => assert_eq!(name, "X-Api-Key"),
+        Err(other) => panic!("expected InvalidHeader, got {other:?}"),
+        Ok(_) => panic!("expected InvalidHeader, got a client"),
+    }
+}
+
+#[test]
+fn credentials_stay_dropped_when_the_chain_comes_back_to_the_first_origin() {
+    run(|| async {
+        let first_url = Arc::new(Mutex::new(String::new()));
+        let back = first_url.clone();
+        let other = serve_http(move |_| redirect("302 Found", &back.lock().unwrap()));
+        let away = other.url("/away");
+        let first = serve_http(move |head| match target(head) {
+            "/start" => redirect("302 Found", &away),
+            _ => ok("home again"),
+        });
+        *first_url.lock().unwrap() = first.url("/home");
+        let client = client_with_credentials().build().unwrap();
+        let (status, _) = fetch(&client, &first.url("/start")).await.unwrap();
+        assert_eq!(status, 200);
+        let requests = first.requests();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(
+            header_of(&requests[0], "authorization"),
+            Some("Bearer s3cret")
+        );
+        // A server on the way chose where the chain goes next: what it leads to is not
+        // trusted with the credentials either.
+        assert_eq!(
+            header_of(&requests[1], "authorization"),
+            None,
+            "{:?}",
+            requests[1]
+        );
+        assert_eq!(header_of(&requests[1], "cookie"), None, "{:?}", requests[1]);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // URLs and configuration
 // ---------------------------------------------------------------------------------------------
 
