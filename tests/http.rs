@@ -1717,3 +1717,53 @@ fn decompression_can_be_turned_off() {
         );
     });
 }
+
+/// An empty body is empty whatever its `Content-Encoding` says: servers send `gzip` on empty
+/// answers (an empty file, a cached 200 with nothing in it), and curl and browsers read them
+/// as empty. Fetches twice with each coding; `rest` is the framing (headers and body) after
+/// `Content-Encoding`, `connections` how many connections the two fetches should use.
+fn assert_empty_encoded_body_is_empty(rest: &'static str, connections: usize) {
+    for coding in ["gzip", "deflate"] {
+        run(move || async move {
+            let wire = format!("HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\n{rest}");
+            let server = serve_http(move |_| wire.clone().into_bytes());
+            let client = client();
+            for _ in 0..2 {
+                let body = fetch(&client, &server.url("/")).await;
+                assert_matches!(body, Ok((200, ref b)) if b.is_empty());
+            }
+            assert_eq!(server.accepted(), connections, "{coding}");
+        });
+    }
+}
+
+#[test]
+fn an_empty_chunked_compressed_body_is_empty() {
+    // The connection stays reusable.
+    assert_empty_encoded_body_is_empty("Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 1);
+}
+
+#[test]
+fn an_empty_close_delimited_compressed_body_is_empty() {
+    assert_empty_encoded_body_is_empty("Connection: close\r\n\r\n", 2);
+}
+
+#[test]
+fn a_zero_content_length_compressed_body_is_empty() {
+    assert_empty_encoded_body_is_empty("Content-Length: 0\r\n\r\n", 1);
+}
+
+/// An empty compressed body through `chunk`: `None` at once, and the decoded count stays 0.
+#[test]
+fn an_empty_chunked_gzip_body_ends_at_the_first_chunk_call() {
+    run(|| async {
+        let server = serve_http(|_| {
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                .to_vec()
+        });
+        let mut response = client().get(&server.url("/")).await.unwrap();
+        assert_matches!(response.chunk().await, Ok(None));
+        assert_eq!(response.body_read(), 0);
+        assert_eq!(response.encoded_read(), 0);
+    });
+}

@@ -487,7 +487,8 @@ impl Client {
             // never reads the body.
             let _ = body.chunk().await;
         } else if config.decompress {
-            // Only a body that exists is decoded (an empty "gzip" body would not parse).
+            // A body already at its end needs no decoder; one that turns out empty later (a
+            // bare last chunk, a close) is empty too: the decoder accepts no input at all.
             match Coding::from_header(head.header("content-encoding")) {
                 Some(Coding::Identity) => {}
                 Some(coding) => body.content = Some(Decoder::new(coding, config.max_body)),
