@@ -1767,3 +1767,84 @@ fn an_empty_chunked_gzip_body_ends_at_the_first_chunk_call() {
         assert_eq!(response.encoded_read(), 0);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Durations too large for an `Instant` mean "never"
+// ---------------------------------------------------------------------------------------------
+
+/// `Duration::MAX` for the whole request: no deadline, and the request (a redirect, then a
+/// body) succeeds.
+#[test]
+fn a_total_timeout_of_duration_max_is_no_deadline() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/start" => redirect("302 Found", "/landing"),
+            _ => ok("landed"),
+        });
+        let client = Client::builder()
+            .idle_timeout(Duration::from_secs(5))
+            .total_timeout(Some(Duration::MAX))
+            .build()
+            .unwrap();
+        let body = fetch(&client, &server.url("/start")).await;
+        assert_matches!(body, Ok((200, ref b)) if b == b"landed");
+    });
+}
+
+#[test]
+fn a_connect_timeout_of_duration_max_is_no_limit() {
+    run(|| async {
+        let server = serve_http(|_| ok("connected"));
+        let client = builder().connect_timeout(Duration::MAX).build().unwrap();
+        let body = fetch(&client, &server.url("/")).await;
+        assert_matches!(body, Ok((200, ref b)) if b == b"connected");
+    });
+}
+
+#[test]
+fn an_idle_timeout_of_duration_max_is_no_limit() {
+    run(|| async {
+        let server = serve_http(|_| ok("answered"));
+        let client = Client::builder()
+            .idle_timeout(Duration::MAX)
+            .total_timeout(Some(Duration::from_secs(20)))
+            .build()
+            .unwrap();
+        let body = fetch(&client, &server.url("/")).await;
+        assert_matches!(body, Ok((200, ref b)) if b == b"answered");
+    });
+}
+
+#[test]
+fn an_idle_expiry_of_duration_max_keeps_the_connection() {
+    run(|| async {
+        let server = serve_http(|_| ok("kept"));
+        let client = builder().idle_expiry(Duration::MAX).build().unwrap();
+        for _ in 0..2 {
+            let body = fetch(&client, &server.url("/")).await;
+            assert_matches!(body, Ok((200, ref b)) if b == b"kept");
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+/// Every clock at its largest at once, idle connections kept "forever": two requests, one
+/// connection.
+#[test]
+fn every_duration_at_its_largest_still_fetches() {
+    run(|| async {
+        let server = serve_http(|_| ok("twice"));
+        let client = Client::builder()
+            .connect_timeout(Duration::MAX)
+            .idle_timeout(Duration::MAX)
+            .total_timeout(Some(Duration::MAX))
+            .idle_expiry(Duration::MAX)
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let body = fetch(&client, &server.url("/")).await;
+            assert_matches!(body, Ok((200, ref b)) if b == b"twice");
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}

@@ -192,20 +192,22 @@ impl ClientBuilder {
         self
     }
 
-    /// Longest wait for a TCP connection to open (default 10 s).
+    /// Longest wait for a TCP connection to open (default 10 s; `Duration::MAX` for no limit).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.config.connect_timeout = d;
         self
     }
 
-    /// Longest wait for any single read or write to make progress (default 30 s).
+    /// Longest wait for any single read or write to make progress (default 30 s;
+    /// `Duration::MAX` for no limit).
     pub fn idle_timeout(mut self, d: Duration) -> Self {
         self.config.idle_timeout = d;
         self
     }
 
     /// One deadline for the whole request, every redirect and the body included (default
-    /// 120 s; `None` for no deadline).
+    /// 120 s; `None`, or a duration too large to add to the clock such as `Duration::MAX`,
+    /// for no deadline).
     pub fn total_timeout(mut self, d: Option<Duration>) -> Self {
         self.config.total_timeout = d;
         self
@@ -239,7 +241,7 @@ impl ClientBuilder {
     }
 
     /// How long an idle connection is kept (default 4 s, under the 5 s after which nginx and
-    /// Node close theirs).
+    /// Node close theirs; `Duration::MAX` keeps it until the server closes it).
     pub fn idle_expiry(mut self, d: Duration) -> Self {
         self.idle_expiry = d;
         self
@@ -359,7 +361,10 @@ impl Client {
         let clocks = Clocks {
             connect: config.connect_timeout,
             idle: config.idle_timeout,
-            deadline: config.total_timeout.map(|d| Instant::now() + d),
+            // A duration past what an `Instant` holds (`Duration::MAX`) is no deadline.
+            deadline: config
+                .total_timeout
+                .and_then(|d| Instant::now().checked_add(d)),
         };
         let mut method = method;
         let first_origin = url.origin();
