@@ -1848,3 +1848,80 @@ fn every_duration_at_its_largest_still_fetches() {
         assert_eq!(server.accepted(), 1);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Numbers too large to multiply or allocate mean "no limit"
+// ---------------------------------------------------------------------------------------------
+
+/// A pool bound of `usize::MAX` (a crawler's "unbounded" concurrency passed through) keeps
+/// connections as usual.
+#[test]
+fn a_pool_bound_of_usize_max_is_no_bound() {
+    run(|| async {
+        let server = serve_http(|_| ok("pooled"));
+        let client = builder().max_idle(usize::MAX, usize::MAX).build().unwrap();
+        for _ in 0..3 {
+            let body = fetch(&client, &server.url("/")).await;
+            assert_matches!(body, Ok((200, ref b)) if b == b"pooled");
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+/// Every limit at its largest: no overflow, no allocation sized by a limit, and the framing and
+/// the redirect still work.
+#[test]
+fn every_limit_at_its_largest_still_fetches() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/start" => redirect("302 Found", "/landing"),
+            _ => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n\
+                   5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n"
+                .to_vec(),
+        });
+        let client = builder()
+            .max_idle(usize::MAX, usize::MAX)
+            .max_redirects(usize::MAX)
+            .max_body(u64::MAX)
+            .limits(Limits {
+                max_head_bytes: usize::MAX,
+                max_headers: usize::MAX,
+                max_chunk_line: usize::MAX,
+                max_trailer_bytes: usize::MAX,
+            })
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let body = fetch(&client, &server.url("/start")).await;
+            assert_matches!(body, Ok((200, ref b)) if b == b"hello");
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+/// The header array is sized by what the head can hold, not by the limit alone, so a large
+/// `max_headers` still refuses one header too many.
+#[test]
+fn a_large_max_headers_still_counts_headers() {
+    run(|| async {
+        let mut wire = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..40 {
+            wire.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        let limits = |max_headers| Limits {
+            max_headers,
+            ..Limits::default()
+        };
+        let wire2 = wire.clone();
+        let server = serve_http(move |_| wire2.clone());
+        let client = builder().limits(limits(41)).build().unwrap();
+        assert_matches!(fetch(&client, &server.url("/")).await, Ok((200, _)));
+        let server = serve_http(move |_| wire.clone());
+        let client = builder().limits(limits(40)).build().unwrap();
+        assert_matches!(
+            fetch(&client, &server.url("/")).await,
+            Err(Error::Parse(ParseError::TooManyHeaders { limit: 40 }))
+        );
+    });
+}

@@ -227,13 +227,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Limits on response heads and chunk framing.
+    /// Limits on response heads and chunk framing. Any of them may be as large as `usize::MAX`
+    /// (no limit): none sizes an allocation by itself.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.config.limits = limits;
         self
     }
 
-    /// Idle connections kept per origin (default 64) and in all (default 512).
+    /// Idle connections kept per origin (default 64) and in all (default 512); 0 keeps none,
+    /// `usize::MAX` sets no bound. A caller that derives these from its own numbers (say twice
+    /// its concurrency) should use `saturating_mul`.
     pub fn max_idle(mut self, per_origin: usize, total: usize) -> Self {
         self.max_idle_per_origin = per_origin;
         self.max_idle_total = total;
