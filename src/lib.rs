@@ -5,6 +5,7 @@
 //! - [`Executor`] is the same machine for people who embed or test: spawn, tick, run.
 //! - [`time`]: `sleep`, `timeout`, `interval` on a hierarchical timer wheel.
 //! - [`join_all`], [`join`] and [`race`] run futures side by side.
+//! - [`unblock`] runs a blocking call on a thread pool and awaits its result.
 //!
 //! ```
 //! use std::time::Duration;
@@ -34,6 +35,7 @@ pub mod test;
 pub mod time;
 mod yield_now;
 
+pub use blocking::{Unblock, unblock};
 pub use executor::{Executor, Spawner};
 pub use join::{JoinAll, join, join_all, race};
 pub use runtime::{block_on, spawn, spawn_named};

@@ -992,6 +992,186 @@ fn redirect_policy_false_returns_the_redirect() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Credentials and redirects (curl CVE-2018-1000007, CVE-2022-27776)
+// ---------------------------------------------------------------------------------------------
+
+/// The value of header `name` in a recorded request head (case-insensitive name).
+fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A client that sends a bearer token, a cookie and one ordinary header with every request.
+fn client_with_credentials() -> ClientBuilder {
+    builder()
+        .header("Authorization", "Bearer s3cret")
+        .header("cookie", "session=abc")
+        .header("X-Trace", "t-1")
+}
+
+#[test]
+fn credentials_reach_the_same_origin_after_a_redirect() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/start" => redirect("302 Found", "/landing"),
+            _ => ok("landed"),
+        });
+        let client = client_with_credentials().build().unwrap();
+        let (status, _) = fetch(&client, &server.url("/start")).await.unwrap();
+        assert_eq!(status, 200);
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        for head in &requests {
+            assert_eq!(
+                header_of(head, "authorization"),
+                Some("Bearer s3cret"),
+                "{head:?}"
+            );
+            assert_eq!(header_of(head, "cookie"), Some("session=abc"), "{head:?}");
+            assert_eq!(header_of(head, "x-trace"), Some("t-1"), "{head:?}");
+        }
+    });
+}
+
+#[test]
+fn credentials_are_dropped_on_a_redirect_to_another_port() {
+    run(|| async {
+        let other = serve_http(|_| ok("elsewhere"));
+        let landing = other.url("/landing");
+        let first = serve_http(move |_| redirect("302 Found", &landing));
+        let client = client_with_credentials().build().unwrap();
+        let (status, body) = fetch(&client, &first.url("/start")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"elsewhere"[..]));
+        let head = &first.requests()[0];
+        assert_eq!(
+            header_of(head, "authorization"),
+            Some("Bearer s3cret"),
+            "{head:?}"
+        );
+        let head = &other.requests()[0];
+        assert_eq!(header_of(head, "authorization"), None, "{head:?}");
+        assert_eq!(header_of(head, "cookie"), None, "{head:?}");
+        // Headers that carry no credentials still go along.
+        assert_eq!(header_of(head, "x-trace"), Some("t-1"), "{head:?}");
+    });
+}
+
+#[test]
+fn credentials_are_dropped_on_a_redirect_to_another_host() {
+    run(|| async {
+        // The same server under another name: `localhost` is another origin than `127.0.0.1`.
+        let port = Arc::new(AtomicUsize::new(0));
+        let port_of = port.clone();
+        let server = serve_http(move |head| match target(head) {
+            "/start" => redirect(
+                "302 Found",
+                &format!(
+                    "http://localhost:{}/landing",
+                    port_of.load(Ordering::SeqCst)
+                ),
+            ),
+            _ => ok("landed"),
+        });
+        port.store(usize::from(server.addr.port()), Ordering::SeqCst);
+        let client = client_with_credentials().build().unwrap();
+        let (status, _) = fetch(&client, &server.url("/start")).await.unwrap();
+        assert_eq!(status, 200);
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(header_of(&requests[0], "cookie"), Some("session=abc"));
+        let landing = &requests[1];
+        assert!(landing.starts_with("GET /landing "), "{landing:?}");
+        assert_eq!(
+            header_of(landing, "host"),
+            Some(format!("localhost:{}", server.addr.port()).as_str())
+        );
+        assert_eq!(header_of(landing, "authorization"), None, "{landing:?}");
+        assert_eq!(header_of(landing, "cookie"), None, "{landing:?}");
+        assert_eq!(header_of(landing, "x-trace"), Some("t-1"), "{landing:?}");
+    });
+}
+
+#[test]
+fn sensitive_headers_are_dropped_on_a_redirect_to_another_origin() {
+    run(|| async {
+        let other = serve_http(|_| ok("elsewhere"));
+        let landing = other.url("/landing");
+        let first = serve_http(move |head| match target(head) {
+            "/start" => redirect("307 Temporary Redirect", "/next"),
+            _ => redirect("302 Found", &landing),
+        });
+        let client = builder()
+            .sensitive_header("X-Api-Key", "k-123")
+            .header("Proxy-Authorization", "Basic cHJveHk6cHc=")
+            .header("X-Trace", "t-1")
+            .build()
+            .unwrap();
+        let (status, _) = fetch(&client, &first.url("/start")).await.unwrap();
+        assert_eq!(status, 200);
+        // Both hops on the first origin carry them.
+        for head in first.requests() {
+            assert_eq!(header_of(&head, "x-api-key"), Some("k-123"), "{head:?}");
+            assert_eq!(
+                header_of(&head, "proxy-authorization"),
+                Some("Basic cHJveHk6cHc="),
+                "{head:?}"
+            );
+        }
+        let head = &other.requests()[0];
+        assert_eq!(header_of(head, "x-api-key"), None, "{head:?}");
+        assert_eq!(header_of(head, "proxy-authorization"), None, "{head:?}");
+        assert_eq!(header_of(head, "x-trace"), Some("t-1"), "{head:?}");
+    });
+}
+
+#[test]
+fn an_invalid_sensitive_header_is_rejected_at_build() {
+    let result = Client::builder()
+        .sensitive_header("X-Api-Key", "k\r\nInjected: yes")
+        .build();
+    match result {
+        Err(Error::InvalidHeader { name }) => assert_eq!(name, "X-Api-Key"),
+        Err(other) => panic!("expected InvalidHeader, got {other:?}"),
+        Ok(_) => panic!("expected InvalidHeader, got a client"),
+    }
+}
+
+#[test]
+fn credentials_stay_dropped_when_the_chain_comes_back_to_the_first_origin() {
+    run(|| async {
+        let first_url = Arc::new(Mutex::new(String::new()));
+        let back = first_url.clone();
+        let other = serve_http(move |_| redirect("302 Found", &back.lock().unwrap()));
+        let away = other.url("/away");
+        let first = serve_http(move |head| match target(head) {
+            "/start" => redirect("302 Found", &away),
+            _ => ok("home again"),
+        });
+        *first_url.lock().unwrap() = first.url("/home");
+        let client = client_with_credentials().build().unwrap();
+        let (status, _) = fetch(&client, &first.url("/start")).await.unwrap();
+        assert_eq!(status, 200);
+        let requests = first.requests();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(
+            header_of(&requests[0], "authorization"),
+            Some("Bearer s3cret")
+        );
+        // A server on the way chose where the chain goes next: what it leads to is not
+        // trusted with the credentials either.
+        assert_eq!(
+            header_of(&requests[1], "authorization"),
+            None,
+            "{:?}",
+            requests[1]
+        );
+        assert_eq!(header_of(&requests[1], "cookie"), None, "{:?}", requests[1]);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // URLs and configuration
 // ---------------------------------------------------------------------------------------------
 
@@ -1534,6 +1714,214 @@ fn decompression_can_be_turned_off() {
             !server.requests()[0]
                 .to_ascii_lowercase()
                 .contains("accept-encoding"),
+        );
+    });
+}
+
+/// An empty body is empty whatever its `Content-Encoding` says: servers send `gzip` on empty
+/// answers (an empty file, a cached 200 with nothing in it), and curl and browsers read them
+/// as empty. Fetches twice with each coding; `rest` is the framing (headers and body) after
+/// `Content-Encoding`, `connections` how many connections the two fetches should use.
+fn assert_empty_encoded_body_is_empty(rest: &'static str, connections: usize) {
+    for coding in ["gzip", "deflate"] {
+        run(move || async move {
+            let wire = format!("HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\n{rest}");
+            let server = serve_http(move |_| wire.clone().into_bytes());
+            let client = client();
+            for _ in 0..2 {
+                let body = fetch(&client, &server.url("/")).await;
+                assert_matches!(body, Ok((200, ref b)) if b.is_empty());
+            }
+            assert_eq!(server.accepted(), connections, "{coding}");
+        });
+    }
+}
+
+#[test]
+fn an_empty_chunked_compressed_body_is_empty() {
+    // The connection stays reusable.
+    assert_empty_encoded_body_is_empty("Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 1);
+}
+
+#[test]
+fn an_empty_close_delimited_compressed_body_is_empty() {
+    assert_empty_encoded_body_is_empty("Connection: close\r\n\r\n", 2);
+}
+
+#[test]
+fn a_zero_content_length_compressed_body_is_empty() {
+    assert_empty_encoded_body_is_empty("Content-Length: 0\r\n\r\n", 1);
+}
+
+/// An empty compressed body through `chunk`: `None` at once, and the decoded count stays 0.
+#[test]
+fn an_empty_chunked_gzip_body_ends_at_the_first_chunk_call() {
+    run(|| async {
+        let server = serve_http(|_| {
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                .to_vec()
+        });
+        let mut response = client().get(&server.url("/")).await.unwrap();
+        assert_matches!(response.chunk().await, Ok(None));
+        assert_eq!(response.body_read(), 0);
+        assert_eq!(response.encoded_read(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations too large for an `Instant` mean "never"
+// ---------------------------------------------------------------------------------------------
+
+/// `Duration::MAX` for the whole request: no deadline, and the request (a redirect, then a
+/// body) succeeds.
+#[test]
+fn a_total_timeout_of_duration_max_is_no_deadline() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/start" => redirect("302 Found", "/landing"),
+            _ => ok("landed"),
+        });
+        let client = Client::builder()
+            .idle_timeout(Duration::from_secs(5))
+            .total_timeout(Some(Duration::MAX))
+            .build()
+            .unwrap();
+        let body = fetch(&client, &server.url("/start")).await;
+        assert_matches!(body, Ok((200, ref b)) if b == b"landed");
+    });
+}
+
+#[test]
+fn a_connect_timeout_of_duration_max_is_no_limit() {
+    run(|| async {
+        let server = serve_http(|_| ok("connected"));
+        let client = builder().connect_timeout(Duration::MAX).build().unwrap();
+        let body = fetch(&client, &server.url("/")).await;
+        assert_matches!(body, Ok((200, ref b)) if b == b"connected");
+    });
+}
+
+#[test]
+fn an_idle_timeout_of_duration_max_is_no_limit() {
+    run(|| async {
+        let server = serve_http(|_| ok("answered"));
+        let client = Client::builder()
+            .idle_timeout(Duration::MAX)
+            .total_timeout(Some(Duration::from_secs(20)))
+            .build()
+            .unwrap();
+        let body = fetch(&client, &server.url("/")).await;
+        assert_matches!(body, Ok((200, ref b)) if b == b"answered");
+    });
+}
+
+#[test]
+fn an_idle_expiry_of_duration_max_keeps_the_connection() {
+    run(|| async {
+        let server = serve_http(|_| ok("kept"));
+        let client = builder().idle_expiry(Duration::MAX).build().unwrap();
+        for _ in 0..2 {
+            let body = fetch(&client, &server.url("/")).await;
+            assert_matches!(body, Ok((200, ref b)) if b == b"kept");
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+/// Every clock at its largest at once, idle connections kept "forever": two requests, one
+/// connection.
+#[test]
+fn every_duration_at_its_largest_still_fetches() {
+    run(|| async {
+        let server = serve_http(|_| ok("twice"));
+        let client = Client::builder()
+            .connect_timeout(Duration::MAX)
+            .idle_timeout(Duration::MAX)
+            .total_timeout(Some(Duration::MAX))
+            .idle_expiry(Duration::MAX)
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let body = fetch(&client, &server.url("/")).await;
+            assert_matches!(body, Ok((200, ref b)) if b == b"twice");
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers too large to multiply or allocate mean "no limit"
+// ---------------------------------------------------------------------------------------------
+
+/// A pool bound of `usize::MAX` (a crawler's "unbounded" concurrency passed through) keeps
+/// connections as usual.
+#[test]
+fn a_pool_bound_of_usize_max_is_no_bound() {
+    run(|| async {
+        let server = serve_http(|_| ok("pooled"));
+        let client = builder().max_idle(usize::MAX, usize::MAX).build().unwrap();
+        for _ in 0..3 {
+            let body = fetch(&client, &server.url("/")).await;
+            assert_matches!(body, Ok((200, ref b)) if b == b"pooled");
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+/// Every limit at its largest: no overflow, no allocation sized by a limit, and the framing and
+/// the redirect still work.
+#[test]
+fn every_limit_at_its_largest_still_fetches() {
+    run(|| async {
+        let server = serve_http(|head| match target(head) {
+            "/start" => redirect("302 Found", "/landing"),
+            _ => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n\
+                   5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n"
+                .to_vec(),
+        });
+        let client = builder()
+            .max_idle(usize::MAX, usize::MAX)
+            .max_redirects(usize::MAX)
+            .max_body(u64::MAX)
+            .limits(Limits {
+                max_head_bytes: usize::MAX,
+                max_headers: usize::MAX,
+                max_chunk_line: usize::MAX,
+                max_trailer_bytes: usize::MAX,
+            })
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let body = fetch(&client, &server.url("/start")).await;
+            assert_matches!(body, Ok((200, ref b)) if b == b"hello");
+        }
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+/// The header array is sized by what the head can hold, not by the limit alone, so a large
+/// `max_headers` still refuses one header too many.
+#[test]
+fn a_large_max_headers_still_counts_headers() {
+    run(|| async {
+        let mut wire = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..40 {
+            wire.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        let limits = |max_headers| Limits {
+            max_headers,
+            ..Limits::default()
+        };
+        let wire2 = wire.clone();
+        let server = serve_http(move |_| wire2.clone());
+        let client = builder().limits(limits(41)).build().unwrap();
+        assert_matches!(fetch(&client, &server.url("/")).await, Ok((200, _)));
+        let server = serve_http(move |_| wire.clone());
+        let client = builder().limits(limits(40)).build().unwrap();
+        assert_matches!(
+            fetch(&client, &server.url("/")).await,
+            Err(Error::Parse(ParseError::TooManyHeaders { limit: 40 }))
         );
     });
 }

@@ -982,3 +982,84 @@ fn empty_read_returns_at_once() {
         })
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Happy Eyeballs (RFC 8305): several addresses are raced, not tried one after another
+// ---------------------------------------------------------------------------------------------
+
+/// A listener on 127.0.0.1 that takes no more connections: backlog 0, never accepted from,
+/// filled until a connect to it stays pending (Linux then drops its SYNs). Returns it with the
+/// connections that filled it (kept open, so it stays full).
+async fn full_listener() -> (socket2::Socket, SocketAddr, Vec<TcpStream>) {
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    socket.bind(&SocketAddr::from(LOCAL).into()).unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut established = Vec::new();
+    for _ in 0..32 {
+        match timeout(Duration::from_millis(400), TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => established.push(stream),
+            Ok(Err(e)) => panic!("connect to the backlog-0 listener failed instead: {e:?}"),
+            Err(_) => return (socket, addr, established),
+        }
+    }
+    panic!("32 connects to a backlog-0 listener all completed: the test premise failed");
+}
+
+#[test]
+fn a_first_address_that_never_answers_does_not_hold_up_the_next() {
+    let _g = shared();
+    watchdog(60, || {
+        wisp::block_on(async {
+            let (_full, dead, _filling) = full_listener().await;
+            let (_live, live) = local_listener().await;
+            // Before Happy Eyeballs the second address waited for the first attempt to end: a
+            // SYN dropped and retried for about two minutes.
+            let connected = timeout(
+                Duration::from_secs(10),
+                TcpStream::connect(&[dead, live][..]),
+            )
+            .await;
+            let stream = connected
+                .expect("the second address was never tried")
+                .expect("connect to the second address");
+            assert_eq!(stream.peer_addr().unwrap(), live);
+        });
+    });
+}
+
+#[test]
+fn a_refused_first_address_moves_on_to_the_next() {
+    let _g = shared();
+    watchdog(60, || {
+        wisp::block_on(async {
+            let (closed, refused) = local_listener().await;
+            drop(closed);
+            let (_live, live) = local_listener().await;
+            let stream = TcpStream::connect(&[refused, live][..]).await.unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), live);
+        });
+    });
+}
+
+#[test]
+fn when_every_address_fails_the_error_is_returned() {
+    let _g = shared();
+    watchdog(60, || {
+        wisp::block_on(async {
+            let mut refused = Vec::new();
+            for _ in 0..3 {
+                let (closed, addr) = local_listener().await;
+                drop(closed);
+                refused.push(addr);
+            }
+            let result = TcpStream::connect(&refused[..]).await;
+            assert_kind(result, ErrorKind::ConnectionRefused, "three closed ports");
+        });
+    });
+}

@@ -68,6 +68,8 @@ enum Answer {
     /// `200` without a length (the body ends at close), then a TCP close with no TLS
     /// close_notify.
     CloseWithoutNotify,
+    /// `302 Found` to `http://127.0.0.1:<port>/landing`, plain HTTP: a downgrade.
+    RedirectToPlain(u16),
 }
 
 /// Serves HTTPS on 127.0.0.1 from a task on the current executor; counts connections.
@@ -105,6 +107,16 @@ async fn serve(config: Arc<ServerConfig>, answer: Answer) -> (u16, Arc<AtomicUsi
                             Answer::Framed => {
                                 let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret";
                                 if tls.write_all(reply).await.is_err() {
+                                    return;
+                                }
+                                let _ = tls.flush().await;
+                            }
+                            Answer::RedirectToPlain(port) => {
+                                let reply = format!(
+                                    "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/landing\r\n\
+                                     Content-Length: 0\r\n\r\n"
+                                );
+                                if tls.write_all(reply.as_bytes()).await.is_err() {
                                     return;
                                 }
                                 let _ = tls.flush().await;
@@ -384,6 +396,144 @@ fn a_handshake_that_never_finishes_times_out() {
                 "{waited:?}"
             );
             assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+        });
+    });
+}
+
+/// A plain HTTP server on 127.0.0.1 that answers every request `200` ("plain") and records each
+/// request head it read.
+async fn serve_plain() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = heads.clone();
+    wisp::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let log = log.clone();
+            wisp::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let reply =
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nplain";
+                let _ = stream.write_all(reply).await;
+            })
+            .detach();
+        }
+    })
+    .detach();
+    (port, heads)
+}
+
+/// An https page that redirects to http would carry the request (and its credentials) in clear
+/// text from then on (curl CVE-2022-27776): refused, in words, and nothing reaches the plain
+/// server.
+#[test]
+fn a_redirect_from_https_to_http_is_refused() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (plain_port, heads) = serve_plain().await;
+            let (tls_port, _) = serve(
+                ca.server(&["127.0.0.1"], false),
+                Answer::RedirectToPlain(plain_port),
+            )
+            .await;
+            let client = Client::builder()
+                .ca_pem(ca.pem())
+                .header("Authorization", "Bearer s3cret")
+                .build()
+                .unwrap();
+            let result = client.get(&format!("https://127.0.0.1:{tls_port}/")).await;
+            match result {
+                Err(e) => {
+                    let message = e.to_string();
+                    assert!(message.contains("from https to http"), "{message}");
+                    assert!(
+                        message.contains(&format!("127.0.0.1:{plain_port}")),
+                        "{message}"
+                    );
+                }
+                Ok(page) => panic!("expected the downgrade to be refused, got {page:?}"),
+            }
+            assert!(heads.lock().unwrap().is_empty());
+        });
+    });
+}
+
+/// With the downgrade allowed, the redirect is followed, and the credentials stay behind: the
+/// origin changed.
+#[test]
+fn an_allowed_https_downgrade_is_followed_without_the_credentials() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (plain_port, heads) = serve_plain().await;
+            let (tls_port, _) = serve(
+                ca.server(&["127.0.0.1"], false),
+                Answer::RedirectToPlain(plain_port),
+            )
+            .await;
+            let client = Client::builder()
+                .ca_pem(ca.pem())
+                .allow_https_downgrade(true)
+                .header("Authorization", "Bearer s3cret")
+                .header("Cookie", "session=abc")
+                .sensitive_header("X-Api-Key", "k-123")
+                .build()
+                .unwrap();
+            let page = client
+                .get(&format!("https://127.0.0.1:{tls_port}/"))
+                .await
+                .unwrap();
+            assert_eq!(
+                page.url().as_str(),
+                format!("http://127.0.0.1:{plain_port}/landing")
+            );
+            assert_eq!(page.bytes().await.unwrap(), b"plain");
+            let heads = heads.lock().unwrap();
+            assert_eq!(heads.len(), 1);
+            let head = heads[0].to_ascii_lowercase();
+            assert!(!head.contains("authorization"), "{head}");
+            assert!(!head.contains("cookie"), "{head}");
+            assert!(!head.contains("x-api-key"), "{head}");
+        });
+    });
+}
+
+/// The refusal is its own error variant, so a caller can tell it from a failed connection.
+#[test]
+fn a_refused_downgrade_is_insecure_redirect() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (plain_port, _) = serve_plain().await;
+            let (tls_port, _) = serve(
+                ca.server(&["127.0.0.1"], false),
+                Answer::RedirectToPlain(plain_port),
+            )
+            .await;
+            let result = client_trusting(&ca)
+                .get(&format!("https://127.0.0.1:{tls_port}/start"))
+                .await;
+            match result {
+                Err(Error::InsecureRedirect { from, to }) => {
+                    assert_eq!(from, format!("https://127.0.0.1:{tls_port}/start"));
+                    assert_eq!(to, format!("http://127.0.0.1:{plain_port}/landing"));
+                }
+                other => panic!("expected InsecureRedirect, got {other:?}"),
+            }
         });
     });
 }

@@ -61,12 +61,28 @@ impl Inner {
     }
 }
 
+/// Headers that carry credentials whoever set them: never sent past a change of origin.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// A header the caller set with [`ClientBuilder::header`] or
+/// [`ClientBuilder::sensitive_header`].
+#[derive(Clone)]
+struct CustomHeader {
+    name: String,
+    value: String,
+    /// Sent only while the redirect chain has not left the origin of the URL the caller asked
+    /// for: set for [`CREDENTIAL_HEADERS`] and for every header marked sensitive.
+    sensitive: bool,
+}
+
 #[derive(Clone)]
 struct Config {
     user_agent: String,
-    headers: Vec<(String, String)>,
+    headers: Vec<CustomHeader>,
     max_redirects: usize,
     redirect_policy: Option<RedirectPolicy>,
+    /// Follow a redirect from `https` to `http` (else it is [`Error::InsecureRedirect`]).
+    allow_https_downgrade: bool,
     connect_timeout: Duration,
     idle_timeout: Duration,
     total_timeout: Option<Duration>,
@@ -96,6 +112,7 @@ impl Default for ClientBuilder {
                 headers: Vec::new(),
                 max_redirects: 10,
                 redirect_policy: None,
+                allow_https_downgrade: false,
                 connect_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(30),
                 total_timeout: Some(Duration::from_secs(120)),
@@ -118,8 +135,33 @@ impl ClientBuilder {
     }
 
     /// A header sent with every request. Checked by [`build`](ClientBuilder::build).
+    ///
+    /// `Authorization`, `Cookie` and `Proxy-Authorization` are sensitive whichever way they are
+    /// set: see [`sensitive_header`](ClientBuilder::sensitive_header).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config.headers.push((name.into(), value.into()));
+        let name = name.into();
+        let sensitive = CREDENTIAL_HEADERS
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&name));
+        self.config.headers.push(CustomHeader {
+            name,
+            value: value.into(),
+            sensitive,
+        });
+        self
+    }
+
+    /// A header sent with every request, but only to the origin (scheme, host and port) of the
+    /// URL each request starts at: once a redirect leads to another origin, it is left out for
+    /// the rest of that request's redirects, even if they lead back (what the server on the way
+    /// chose is not trusted with it). For API keys and other credentials in custom headers
+    /// (curl CVE-2018-1000007). Checked by [`build`](ClientBuilder::build).
+    pub fn sensitive_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.headers.push(CustomHeader {
+            name: name.into(),
+            value: value.into(),
+            sensitive: true,
+        });
         self
     }
 
@@ -131,7 +173,8 @@ impl ClientBuilder {
     }
 
     /// Called before each redirect with the current and the next URL; `false` stops there and
-    /// returns the 3xx response. A crawler uses it to stay on one host.
+    /// returns the 3xx response. A crawler uses it to stay on one host. It cannot allow what
+    /// [`allow_https_downgrade`](ClientBuilder::allow_https_downgrade) refuses.
     pub fn redirect_policy(
         mut self,
         policy: impl Fn(&Url, &Url) -> bool + Send + Sync + 'static,
@@ -140,20 +183,31 @@ impl ClientBuilder {
         self
     }
 
-    /// Longest wait for a TCP connection to open (default 10 s).
+    /// Whether a redirect from `https` to `http` is followed (default `false`: it ends the
+    /// request with [`Error::InsecureRedirect`], since the request, and whatever the page
+    /// leads to, would then travel in clear text; curl CVE-2022-27776). Even when allowed, the
+    /// sensitive headers are left out from there on, the origin having changed.
+    pub fn allow_https_downgrade(mut self, allow: bool) -> Self {
+        self.config.allow_https_downgrade = allow;
+        self
+    }
+
+    /// Longest wait for a TCP connection to open (default 10 s; `Duration::MAX` for no limit).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.config.connect_timeout = d;
         self
     }
 
-    /// Longest wait for any single read or write to make progress (default 30 s).
+    /// Longest wait for any single read or write to make progress (default 30 s;
+    /// `Duration::MAX` for no limit).
     pub fn idle_timeout(mut self, d: Duration) -> Self {
         self.config.idle_timeout = d;
         self
     }
 
     /// One deadline for the whole request, every redirect and the body included (default
-    /// 120 s; `None` for no deadline).
+    /// 120 s; `None`, or a duration too large to add to the clock such as `Duration::MAX`,
+    /// for no deadline).
     pub fn total_timeout(mut self, d: Option<Duration>) -> Self {
         self.config.total_timeout = d;
         self
@@ -173,13 +227,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Limits on response heads and chunk framing.
+    /// Limits on response heads and chunk framing. Any of them may be as large as `usize::MAX`
+    /// (no limit): none sizes an allocation by itself.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.config.limits = limits;
         self
     }
 
-    /// Idle connections kept per origin (default 64) and in all (default 512).
+    /// Idle connections kept per origin (default 64) and in all (default 512); 0 keeps none,
+    /// `usize::MAX` sets no bound. A caller that derives these from its own numbers (say twice
+    /// its concurrency) should use `saturating_mul`.
     pub fn max_idle(mut self, per_origin: usize, total: usize) -> Self {
         self.max_idle_per_origin = per_origin;
         self.max_idle_total = total;
@@ -187,7 +244,7 @@ impl ClientBuilder {
     }
 
     /// How long an idle connection is kept (default 4 s, under the 5 s after which nginx and
-    /// Node close theirs).
+    /// Node close theirs; `Duration::MAX` keeps it until the server closes it).
     pub fn idle_expiry(mut self, d: Duration) -> Self {
         self.idle_expiry = d;
         self
@@ -211,8 +268,12 @@ impl ClientBuilder {
     /// The client, or [`Error::InvalidHeader`] if a custom header could not be sent as is, or
     /// [`Error::Tls`] if a CA certificate could not be used.
     pub fn build(self) -> Result<Client, Error> {
-        let agent = ("User-Agent".to_string(), self.config.user_agent.clone());
-        for (name, value) in self.config.headers.iter().chain([&agent]) {
+        let agent = CustomHeader {
+            name: "User-Agent".to_string(),
+            value: self.config.user_agent.clone(),
+            sensitive: false,
+        };
+        for CustomHeader { name, value, .. } in self.config.headers.iter().chain([&agent]) {
             let name_ok = !name.is_empty()
                 && name
                     .bytes()
@@ -303,15 +364,22 @@ impl Client {
         let clocks = Clocks {
             connect: config.connect_timeout,
             idle: config.idle_timeout,
-            deadline: config.total_timeout.map(|d| Instant::now() + d),
+            // A duration past what an `Instant` holds (`Duration::MAX`) is no deadline.
+            deadline: config
+                .total_timeout
+                .and_then(|d| Instant::now().checked_add(d)),
         };
         let mut method = method;
+        let first_origin = url.origin();
+        // Turns false for good at the first hop to another origin.
+        let mut send_sensitive = true;
         let mut urls = vec![url];
         let mut seen = HashSet::new();
         loop {
             let url = urls.last().expect("never empty").clone();
             seen.insert(without_fragment(&url));
-            let mut response = self.send(method, &url, &clocks).await?;
+            send_sensitive &= url.origin() == first_origin;
+            let mut response = self.send(method, &url, &clocks, send_sensitive).await?;
             response.urls = std::mem::take(&mut urls);
             let status = response.status();
             let location = response.header("location").map(<[u8]>::to_vec);
@@ -327,6 +395,12 @@ impl Client {
                 && !policy(&url, &next)
             {
                 return Ok(response);
+            }
+            if is_downgrade(&url, &next) && !config.allow_https_downgrade {
+                return Err(Error::InsecureRedirect {
+                    from: url.to_string(),
+                    to: next.to_string(),
+                });
             }
             if response.redirects() >= config.max_redirects {
                 return Err(Error::TooManyRedirects {
@@ -349,9 +423,15 @@ impl Client {
 
     /// One request on one connection: a pooled one if there is one (retried once on a fresh
     /// connection if the server had closed it), else a new one.
-    async fn send(&self, method: Method, url: &Url, clocks: &Clocks) -> Result<Response, Error> {
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        clocks: &Clocks,
+        send_sensitive: bool,
+    ) -> Result<Response, Error> {
         let origin = Origin::of(url)?;
-        let request = self.render(method, url);
+        let request = self.render(method, url, send_sensitive);
         if let Some(conn) = self.inner.checkout(&origin) {
             let mut got_bytes = false;
             match self
@@ -415,7 +495,8 @@ impl Client {
             // never reads the body.
             let _ = body.chunk().await;
         } else if config.decompress {
-            // Only a body that exists is decoded (an empty "gzip" body would not parse).
+            // A body already at its end needs no decoder; one that turns out empty later (a
+            // bare last chunk, a close) is empty too: the decoder accepts no input at all.
             match Coding::from_header(head.header("content-encoding")) {
                 Some(Coding::Identity) => {}
                 Some(coding) => body.content = Some(Decoder::new(coding, config.max_body)),
@@ -435,8 +516,9 @@ impl Client {
         })
     }
 
-    /// The request head, written in one piece.
-    fn render(&self, method: Method, url: &Url) -> Vec<u8> {
+    /// The request head, written in one piece; the sensitive custom headers only if
+    /// `send_sensitive`.
+    fn render(&self, method: Method, url: &Url, send_sensitive: bool) -> Vec<u8> {
         let config = &self.inner.config;
         let mut target = url.path().to_string();
         if let Some(query) = url.query() {
@@ -461,8 +543,11 @@ impl Client {
         if config.decompress {
             head.push_str("Accept-Encoding: gzip, deflate\r\n");
         }
-        for (name, value) in &config.headers {
-            let _ = write!(head, "{name}: {value}\r\n");
+        for header in &config.headers {
+            if header.sensitive && !send_sensitive {
+                continue;
+            }
+            let _ = write!(head, "{}: {}\r\n", header.name, header.value);
         }
         head.push_str("\r\n");
         head.into_bytes()
@@ -485,6 +570,11 @@ async fn drain(response: &mut Response) {
         }
     }
     response.body.framed.conn = None;
+}
+
+/// A hop from `https` to `http`: from there on the request travels in clear text.
+fn is_downgrade(from: &Url, to: &Url) -> bool {
+    from.scheme() == "https" && to.scheme() == "http"
 }
 
 fn without_fragment(url: &Url) -> String {
@@ -516,4 +606,50 @@ fn percent_encode_raw(location: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn an_explicit_default_port_is_the_same_origin() {
+        // `http://h:80/` and `http://h/` name one origin; the host's case does not matter.
+        assert_eq!(url("http://h:80/a").origin(), url("http://H/b").origin());
+        assert_eq!(url("https://h:443/").origin(), url("https://h/").origin());
+    }
+
+    #[test]
+    fn scheme_host_and_port_each_change_the_origin() {
+        let base = url("http://h:8080/").origin();
+        assert_ne!(base, url("https://h:8080/").origin());
+        assert_ne!(base, url("http://g:8080/").origin());
+        assert_ne!(base, url("http://h:8081/").origin());
+        // A subdomain is another host too (curl CVE-2018-1000007 was about any other host).
+        assert_ne!(base, url("http://sub.h:8080/").origin());
+    }
+
+    #[test]
+    fn only_https_to_http_is_a_downgrade() {
+        assert!(is_downgrade(&url("https://h/"), &url("http://h/")));
+        assert!(!is_downgrade(&url("http://h/"), &url("https://h/")));
+        assert!(!is_downgrade(&url("https://h/"), &url("https://g/")));
+        assert!(!is_downgrade(&url("http://h/"), &url("http://g/")));
+    }
+
+    #[test]
+    fn credential_headers_are_sensitive_in_any_case() {
+        let builder = ClientBuilder::default()
+            .header("AUTHORIZATION", "a")
+            .header("Cookie", "c")
+            .header("proxy-authorization", "p")
+            .header("X-Trace", "t")
+            .sensitive_header("X-Api-Key", "k");
+        let sensitive: Vec<bool> = builder.config.headers.iter().map(|h| h.sensitive).collect();
+        assert_eq!(sensitive, [true, true, true, false, true]);
+    }
 }

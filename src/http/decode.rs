@@ -20,9 +20,10 @@
 //!   deflate/zlib stream any further byte is [`DecodeError::Corrupt`]; after a
 //!   complete gzip member further bytes must start another valid gzip member
 //!   (so trailing garbage, including zero padding, is `Corrupt`).
-//! * An empty body (no compressed bytes at all) is [`DecodeError::Truncated`]
-//!   at `finish` for gzip and deflate: callers should not create a decoder for
-//!   bodiless responses (HEAD, 204, 304).
+//! * An empty body (no compressed bytes at all) is an empty body: `finish`
+//!   accepts it for gzip and deflate, as curl and browsers do (servers label
+//!   empty answers `gzip`). A body that stops anywhere after its first byte is
+//!   [`DecodeError::Truncated`].
 //! * After any error the decoder is poisoned: every later `feed`/`finish`
 //!   returns the same error.
 
@@ -283,6 +284,9 @@ pub struct Decoder {
     /// Inflate output buffer (CHUNK bytes once inflating starts): decoded
     /// bytes are copied from here to `out` only up to the limit.
     scratch: Vec<u8>,
+    /// At least one compressed byte was fed. Until then a body that ends is
+    /// empty, not truncated.
+    started: bool,
 }
 
 impl Decoder {
@@ -305,6 +309,7 @@ impl Decoder {
             crc: Crc::new(),
             member_out: 0,
             scratch: Vec::new(),
+            started: false,
         }
     }
 
@@ -321,14 +326,16 @@ impl Decoder {
     }
 
     /// End of the body: Ok if the stream was complete (gzip trailer seen and
-    /// CRC32 and ISIZE match; deflate stream ended), Err(Truncated)
-    /// otherwise. Identity: always Ok (unless the limit was already hit).
+    /// CRC32 and ISIZE match; deflate stream ended) or never started (an
+    /// empty body), Err(Truncated) otherwise. Identity: always Ok (unless the
+    /// limit was already hit).
     /// All output is already produced by `feed`, so nothing is appended to
     /// `out`; the parameter exists for API symmetry.
     pub fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), DecodeError> {
         match &self.state {
             State::Failed(e) => Err(e.clone()),
             State::Identity | State::DeflateDone | State::GzMemberDone => Ok(()),
+            _ if !self.started => Ok(()),
             _ => {
                 self.state = State::Failed(DecodeError::Truncated);
                 Err(DecodeError::Truncated)
@@ -345,6 +352,7 @@ impl Decoder {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
+        self.started |= !input.is_empty();
         while !input.is_empty() {
             match &mut self.state {
                 State::Failed(e) => return Err(e.clone()),
@@ -717,11 +725,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(decode_whole(Coding::Gzip, b""), Err(DecodeError::Truncated));
-        assert_eq!(
-            decode_whole(Coding::Deflate, b""),
-            Err(DecodeError::Truncated)
-        );
         assert_eq!(
             decode_whole(Coding::Deflate, b"\x78"),
             Err(DecodeError::Truncated)
@@ -729,6 +732,33 @@ mod tests {
         // Header only.
         assert_eq!(
             decode_whole(Coding::Gzip, &gzip(b"x", 6)[..10]),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn an_empty_body_is_empty_not_truncated() {
+        for coding in [Coding::Gzip, Coding::Deflate, Coding::Identity] {
+            assert_eq!(decode_whole(coding, b""), Ok(Vec::new()), "{coding:?}");
+            // Empty feeds are no bytes either.
+            let mut d = Decoder::new(coding, 100);
+            let mut out = Vec::new();
+            d.feed(b"", &mut out).unwrap();
+            d.feed(b"", &mut out).unwrap();
+            assert_eq!(d.finish(&mut out), Ok(()), "{coding:?}");
+            assert!(out.is_empty());
+            assert_eq!(d.decoded(), 0);
+        }
+    }
+
+    #[test]
+    fn one_byte_then_the_end_is_truncated() {
+        assert_eq!(
+            decode_whole(Coding::Gzip, b"\x1f"),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            decode_whole(Coding::Deflate, b"\x78"),
             Err(DecodeError::Truncated)
         );
     }

@@ -37,6 +37,9 @@ pub enum Error {
     TooManyRedirects { limit: usize },
     /// A redirect led back to a URL already visited in this request.
     RedirectLoop { url: String },
+    /// A redirect from `https` to `http` was refused (see
+    /// [`ClientBuilder::allow_https_downgrade`](super::ClientBuilder::allow_https_downgrade)).
+    InsecureRedirect { from: String, to: String },
     /// A custom header name or value cannot be sent (bad characters, CR or LF).
     InvalidHeader { name: String },
     /// TLS could not be set up or the handshake failed (unknown issuer, wrong name, expired
@@ -63,6 +66,11 @@ impl fmt::Display for Error {
             }
             Error::TooManyRedirects { limit } => write!(f, "more than {limit} redirects"),
             Error::RedirectLoop { url } => write!(f, "redirect loop back to {url}"),
+            Error::InsecureRedirect { from, to } => write!(
+                f,
+                "refused a redirect from https to http ({from} -> {to}): the request would go \
+                 out unencrypted (ClientBuilder::allow_https_downgrade allows it)"
+            ),
             Error::InvalidHeader { name } => write!(f, "header {name:?} cannot be sent"),
             Error::Tls(why) => f.write_str(why),
             Error::Decode(why) => f.write_str(why),

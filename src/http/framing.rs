@@ -250,7 +250,11 @@ fn list_elements<'a>(head: &'a Head, name: &'a str) -> impl Iterator<Item = &'a 
 /// spaces. Status codes below 100 are rejected: they are not HTTP.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, ParseError> {
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    // A header line takes at least 3 bytes (`a:\n`), so the window cannot hold more than
+    // `len / 3` of them: a larger array would never be filled, and a limit such as `usize::MAX`
+    // must not size an allocation.
+    let slots = limits.max_headers.min(window.len() / 3 + 1);
+    let mut headers = vec![httparse::EMPTY_HEADER; slots];
     let mut resp = httparse::Response::new(&mut headers);
     let parsed = httparse::ParserConfig::default()
         .allow_obsolete_multiline_headers_in_responses(true)
@@ -844,6 +848,27 @@ mod tests {
         assert_eq!(
             parse_head(&raw, &roomy).unwrap().unwrap().0.headers.len(),
             500
+        );
+    }
+
+    #[test]
+    fn the_header_array_fits_the_shortest_header_lines() {
+        // 200 header lines of 3 bytes each (`a:\n`, the shortest httparse takes): the array
+        // sized from the window still has a slot for each, and the limit still counts.
+        let mut raw = b"HTTP/1.1 200 OK\n".to_vec();
+        raw.extend_from_slice(&b"a:\n".repeat(200));
+        raw.push(b'\n');
+        let limits = |max_headers| Limits {
+            max_headers,
+            ..Limits::default()
+        };
+        for max in [200, usize::MAX] {
+            let parsed = parse_head(&raw, &limits(max)).unwrap().unwrap();
+            assert_eq!(parsed.0.headers.len(), 200, "max_headers {max}");
+        }
+        assert_eq!(
+            parse_head(&raw, &limits(199)),
+            Err(ParseError::TooManyHeaders { limit: 199 })
         );
     }
 

@@ -216,7 +216,7 @@ impl Framed {
                 };
                 let len = step.data.len() as u64;
                 let consumed = step.consumed;
-                if self.read + len > self.max_body {
+                if self.read.saturating_add(len) > self.max_body {
                     self.conn = None;
                     return Err(Error::BodyTooLarge {
                         limit: self.max_body,

@@ -35,6 +35,7 @@
 //! ```
 
 mod addr;
+mod happy_eyeballs;
 mod tcp;
 mod udp;
 

@@ -10,7 +10,8 @@ use futures_io::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::net::ToSocketAddrs;
-use crate::net::addr::try_each;
+use crate::net::addr::{resolve, try_each};
+use crate::net::happy_eyeballs::{ATTEMPT_DELAY, interleave, race};
 use crate::reactor::{Direction, Registered};
 
 /// A TCP connection.
@@ -22,14 +23,18 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to `addr`, trying each resolved address in order and returning the last error
-    /// if none accepts. The connect is non-blocking; bound it with
-    /// [`wisp::time::timeout`](crate::time::timeout).
+    /// Connects to `addr`. When it resolves to several addresses they are raced (Happy
+    /// Eyeballs, RFC 8305): the first attempt starts at once, each next one 250 ms after the
+    /// one before or at once when that one fails, the families (IPv6, IPv4) alternate, and the
+    /// first connection made wins (the other attempts are closed). If every attempt fails, the
+    /// error of the last one to fail is returned. The connect is non-blocking and has no
+    /// deadline of its own; bound it with [`wisp::time::timeout`](crate::time::timeout).
     ///
     /// Errors are `io::Error`s with their usual kinds: `ConnectionRefused`, `TimedOut`,
     /// `InvalidInput` for a malformed address, or the resolver's error for an unknown name.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        try_each(&addr, connect_addr).await
+        let addrs = interleave(resolve(&addr).await?);
+        race(addrs, ATTEMPT_DELAY, connect_addr).await
     }
 
     fn from_connected(stream: std::net::TcpStream) -> io::Result<TcpStream> {
