@@ -755,6 +755,63 @@ mod tests {
         assert_eq!(crate::block_on(guard(async { 7 })), Ok(7));
     }
 
+    /// A fetch task that panics (a bug in a parser, say) ends as an error record for its URL,
+    /// and the crawl goes on with the next.
+    #[test]
+    fn a_panicking_fetch_becomes_an_error_record() {
+        use std::cell::RefCell;
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+
+        let records = RefCell::new(Vec::new());
+        crate::block_on(async {
+            let config = Config {
+                respect_robots: false,
+                ..Config::default()
+            };
+            let mut hooks = Hooks {
+                on_record: Box::new(|r: &Record| records.borrow_mut().push(r.clone())),
+                on_foreign_link: Box::new(|_| {}),
+                stop: Arc::new(AtomicBool::new(false)),
+            };
+            let mut crawl = Crawl::new(&config);
+            crawl.add_seed("http://h.invalid/", &mut hooks);
+            let (key, item) = crawl.frontier.take("h.invalid", 0).expect("queued");
+            crawl.hosts.insert(
+                "h.invalid".into(),
+                Host {
+                    in_flight: 1,
+                    next_at: now(),
+                    robots: Vec::new(),
+                },
+            );
+            let flight = Flight::Page { key, item };
+            crawl.spawn_flight("h.invalid", flight, || async {
+                panic!("boom");
+                #[allow(unreachable_code)]
+                Done::Robots {
+                    id: 0,
+                    robots: Robots::AllowAll,
+                }
+            });
+            let mailbox = crawl.mailbox.clone();
+            mailbox.ready().await;
+            while let Some(done) = mailbox.pop() {
+                crawl.handle(done, &mut hooks);
+            }
+            crawl.finish(&mut hooks);
+            assert!(crawl.in_flight.is_empty());
+            assert_eq!(crawl.summary.errors, 1);
+        });
+        let records = records.into_inner();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].url, "http://h.invalid/");
+        assert_eq!(
+            records[0].error.as_deref(),
+            Some("internal error: the fetch panicked: boom")
+        );
+    }
+
     #[test]
     fn later_saturates_instead_of_panicking() {
         let t = Instant::now();
