@@ -577,7 +577,8 @@ impl Executor {
             slot.header.state.store(CLOSED, Ordering::Release);
             self.local.tasks.borrow_mut().remove(key);
             // Dropped outside the slab borrow: its destructor may cancel other tasks. Dropping it
-            // tells the task's `Completion` that it was cancelled.
+            // tells the task's `Completion` that it was cancelled, and cannot unwind:
+            // `task::run` drops the user's future under `catch_unwind`.
             drop(slot.future);
             return;
         }
@@ -614,7 +615,9 @@ impl Drop for Local {
             queue.closed = true;
             std::mem::take(&mut queue.injected)
         };
-        // Dropping a task's future tells its `Completion` that it was cancelled.
+        // Dropping a task's future tells its `Completion` that it was cancelled (or that its
+        // destructor panicked); it never unwinds, so one bad destructor cannot stop the others
+        // (or abort the process with a second panic during the unwinding).
         drop(injected);
         let slots: Vec<Slot> = self.tasks.get_mut().drain().flatten().collect();
         for slot in slots {
