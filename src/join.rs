@@ -92,6 +92,9 @@ enum Child<F: Future> {
 }
 
 /// The children woken since the last pass, and the waker of the task polling the `JoinAll`.
+///
+/// Neither lock is ever held while a waker is called or a child is polled, and neither is
+/// taken while the other is held.
 struct ReadyList {
     list: Mutex<Vec<usize>>,
     parent: Mutex<Option<Waker>>,
@@ -124,15 +127,18 @@ impl Wake for ChildWaker {
             list.len() == 1
         };
         // Only the first child to join an empty list needs to wake the parent: the others
-        // arrive before the parent has taken the list.
+        // arrive before the parent has taken the list. The parent's waker is cloned under the
+        // lock and called after it is released: a waker that polls the `JoinAll` (or wakes a
+        // child) inline, on this thread, takes these locks again.
         if was_empty {
             let parent = self
                 .ready
                 .parent
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(waker) = parent.as_ref() {
-                waker.wake_by_ref();
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some(waker) = parent {
+                waker.wake();
             }
         }
     }

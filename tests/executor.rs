@@ -1023,6 +1023,69 @@ fn join_all_of_100_000_children_finishing_one_at_a_time_is_linear() {
     eprintln!("join_all of {N} children took {:?}", start.elapsed());
 }
 
+type BoxedJoin = std::pin::Pin<Box<dyn Future<Output = Vec<usize>> + Send>>;
+
+/// A parent waker that, when woken, polls the `JoinAll` itself, inline on the waking thread (as
+/// a waker that runs its task at once would).
+struct PollsInline {
+    join: Mutex<Option<BoxedJoin>>,
+    out: Mutex<Option<Vec<usize>>>,
+}
+
+impl std::task::Wake for PollsInline {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waker = Waker::from(self.clone());
+        // `try_lock`: a wake that arrives while this waker is polling already is not re-entered.
+        if let Ok(mut join) = self.join.try_lock()
+            && let Some(fut) = join.as_mut()
+            && let Poll::Ready(out) = fut
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+        {
+            *self.out.lock().unwrap() = Some(out);
+            *join = None;
+        }
+    }
+}
+
+#[test]
+fn join_all_wakes_its_parent_outside_its_locks() {
+    watchdog(10, || {
+        let ready: Arc<Vec<AtomicBool>> =
+            Arc::new((0..2).map(|_| AtomicBool::new(false)).collect());
+        let wakers: Arc<Mutex<Vec<Option<Waker>>>> = Arc::new(Mutex::new(vec![None, None]));
+        let children = (0..2).map(|i| {
+            let (ready, wakers) = (ready.clone(), wakers.clone());
+            poll_fn(move |cx| {
+                if ready[i].load(Ordering::SeqCst) {
+                    Poll::Ready(i)
+                } else {
+                    wakers.lock().unwrap()[i] = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+        });
+        let parent = Arc::new(PollsInline {
+            join: Mutex::new(Some(Box::pin(join_all(children)))),
+            out: Mutex::new(None),
+        });
+        // The first poll: both children wait, and the JoinAll keeps the parent's waker.
+        std::task::Wake::wake_by_ref(&parent);
+        assert!(parent.out.lock().unwrap().is_none());
+        for i in 0..2 {
+            ready[i].store(true, Ordering::SeqCst);
+            let child = wakers.lock().unwrap()[i].take().expect("the child waits");
+            // Wakes the parent, which polls the JoinAll on this very thread.
+            child.wake();
+        }
+        assert_eq!(parent.out.lock().unwrap().take(), Some(vec![0, 1]));
+    });
+}
+
 #[test]
 fn join_runs_both_and_race_returns_the_first() {
     watchdog(10, || {
