@@ -378,7 +378,8 @@ impl Executor {
             || self.local.shared.has_work()
     }
 
-    /// Sleeps in the reactor for at most `limit` of real time. Returns whether work arrived.
+    /// Sleeps in the reactor for at most `limit` of real time (without a limit if `limit` is
+    /// past what an `Instant` can hold, such as `Duration::MAX`). Returns whether work arrived.
     fn sleep_at_most(&self, main: &MainWaker, limit: Duration) -> bool {
         let alarm = Arc::new(MainWaker {
             woken: AtomicBool::new(false),
@@ -386,8 +387,17 @@ impl Executor {
         });
         let waker = Waker::from(alarm.clone());
         let reactor = reactor::get();
-        let key = reactor.insert_timer(Instant::now() + limit, &waker);
-        if key.is_some() {
+        let key = match Instant::now().checked_add(limit) {
+            Some(deadline) => match reactor.insert_timer(deadline, &waker) {
+                Some(key) => Some(key),
+                // The limit has passed already.
+                None => return self.has_work(main),
+            },
+            None => None,
+        };
+        // One reactor sleep can end with nothing for this executor (an event or a timer of
+        // another thread's): sleep again until work or the alarm arrives.
+        while !alarm.woken.load(Ordering::SeqCst) && !self.has_work(main) {
             reactor::sleep(&self.local.shared, || {
                 alarm.woken.load(Ordering::SeqCst)
                     || main.woken.load(Ordering::SeqCst)
