@@ -33,6 +33,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use crate::current_waker::PollScope;
 use crate::reactor;
 use crate::slab::Slab;
 use crate::task::{self, CANCEL, CLOSED, Completion, Header, RUNNING, SCHEDULED, Task};
@@ -346,7 +347,11 @@ impl Executor {
         loop {
             // A plain load first: the swap (a read-modify-write) only when it was woken.
             if main.woken.load(Ordering::Relaxed) && main.woken.swap(false, Ordering::SeqCst) {
-                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                let poll = {
+                    let _scope = PollScope::enter(&waker);
+                    future.as_mut().poll(&mut cx)
+                };
+                if let Poll::Ready(out) = poll {
                     return out;
                 }
                 self.count_poll();
@@ -594,7 +599,11 @@ impl Executor {
         }
         let mut cx = Context::from_waker(&slot.waker);
         // A panic cannot escape: `task::run` catches it around the user's future.
-        match slot.future.as_mut().poll(&mut cx) {
+        let poll = {
+            let _scope = PollScope::enter(&slot.waker);
+            slot.future.as_mut().poll(&mut cx)
+        };
+        match poll {
             Poll::Pending => {
                 let before = slot.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
                 let requeue = before & SCHEDULED != 0;

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::current_waker;
+
 /// Runs every future of `futures` to completion, concurrently, and returns their outputs in the
 /// order of the input (not the order in which they finished).
 ///
@@ -171,6 +173,9 @@ impl<F: Future> Future for JoinAll<F> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        // A child's waker leads back to `cx`'s: if that is the waker a wisp executor polls
+        // with, so is the child's, for the reactor's purposes (see `current_waker`).
+        let routed = current_waker::is_current(cx.waker());
         for index in this.pass.drain(..) {
             let (child, waker) = &this.wakers[index];
             // Cleared before the poll: a wake during the poll queues the child again.
@@ -178,6 +183,7 @@ impl<F: Future> Future for JoinAll<F> {
             let Child::Running(fut) = &mut this.children[index] else {
                 continue;
             };
+            let _scope = routed.then(|| current_waker::ChildScope::enter(waker));
             if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(waker)) {
                 this.children[index] = Child::Done(out);
                 this.pending -= 1;

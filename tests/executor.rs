@@ -12,7 +12,7 @@ use std::task::{Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use common::{panic_text, thread_cpu_time, watchdog};
+use common::{in_child_process, panic_text, thread_cpu_time, watchdog};
 use futures::FutureExt;
 use futures::task::AtomicWaker;
 use wisp::time::sleep;
@@ -450,43 +450,25 @@ fn a_future_that_panics_when_dropped_after_completing_panics_in_the_awaiter() {
     });
 }
 
-/// The body of the next test, run in a child process: an abort cannot be observed in-process.
-const DROP_PANICS_CHILD: &str = "WISP_TEST_DROP_PANICS_CHILD";
-
 #[test]
 fn an_executor_dropped_with_two_tasks_that_panic_in_drop_does_not_abort() {
-    if std::env::var_os(DROP_PANICS_CHILD).is_some() {
-        let ex = Executor::new();
-        let a = ex.spawn(PanicsOnDrop("first drop panic (expected)"));
-        let b = ex.spawn(PanicsOnDrop("second drop panic (expected)"));
-        let c = ex.spawn(PanicsOnDrop("third drop panic, never polled (expected)"));
-        assert!(ex.try_tick() && ex.try_tick());
-        ex.spawn(PanicsOnDrop("a detached one (expected)")).detach();
-        drop(ex);
-        for task in [a, b, c] {
-            assert!(task.is_finished());
-            let out = catch_unwind(AssertUnwindSafe(|| pollster::block_on(task.cancel())));
-            assert!(out.is_err(), "the drop panic goes to the task's awaiter");
-        }
-        println!("child finished");
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "an_executor_dropped_with_two_tasks_that_panic_in_drop_does_not_abort",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DROP_PANICS_CHILD, "1")
-        .output()
-        .expect("run the test binary as a child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("child finished"),
-        "the child failed ({}):\n{stdout}\n{stderr}",
-        out.status
+    // In a child process: an abort cannot be observed in-process.
+    in_child_process(
+        "an_executor_dropped_with_two_tasks_that_panic_in_drop_does_not_abort",
+        || {
+            let ex = Executor::new();
+            let a = ex.spawn(PanicsOnDrop("first drop panic (expected)"));
+            let b = ex.spawn(PanicsOnDrop("second drop panic (expected)"));
+            let c = ex.spawn(PanicsOnDrop("third drop panic, never polled (expected)"));
+            assert!(ex.try_tick() && ex.try_tick());
+            ex.spawn(PanicsOnDrop("a detached one (expected)")).detach();
+            drop(ex);
+            for task in [a, b, c] {
+                assert!(task.is_finished());
+                let out = catch_unwind(AssertUnwindSafe(|| pollster::block_on(task.cancel())));
+                assert!(out.is_err(), "the drop panic goes to the task's awaiter");
+            }
+        },
     );
 }
 
