@@ -342,7 +342,8 @@ impl<T> Task<T> {
     ///
     /// Returns its output if it had completed already, `None` if it was cancelled before it
     /// could. Unlike dropping the handle, this waits, so code after it knows the task's
-    /// destructors have run.
+    /// destructors have run. A panic in the task, in a poll or in its future's destructor, is
+    /// resumed here, as when awaiting the handle.
     pub async fn cancel(mut self) -> Option<T> {
         self.header.cancel();
         std::future::poll_fn(|cx| self.poll_outcome(cx, true)).await
