@@ -17,7 +17,10 @@ use std::future::{Future, poll_fn};
 use std::hint::black_box;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst,
+};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -250,6 +253,60 @@ fn self_wake<R: Rt>() -> Vec<f64> {
     vec![mps(n, d)]
 }
 
+fn n_cross() -> usize {
+    scaled(1_000_000, 1_000) / CROSS_THREADS * CROSS_THREADS
+}
+
+const CROSS_THREADS: usize = 4;
+
+/// Row 5: `CROSS_THREADS` OS threads advance a counter `n` times in all, each time waking the
+/// task that waits for it if it left its waker (taken from the slot: each registration is woken
+/// once). The task registers, then reads the counter again, and ends once it has seen the last
+/// increment: a lost wake-up hangs this row. Reports ns per increment (wakes coalesce while the
+/// task is queued, so this is the cross-thread wake path's throughput, not a round trip).
+fn cross_thread_wakes<R: Rt>() -> Vec<f64> {
+    let n = n_cross();
+    R::run(async move {
+        let shared = Arc::new((AtomicUsize::new(0), Mutex::new(None::<Waker>)));
+        let waiter = {
+            let shared = shared.clone();
+            R::spawn(poll_fn(move |cx| {
+                loop {
+                    let seen = shared.0.load(SeqCst);
+                    if seen == n {
+                        return Poll::Ready(());
+                    }
+                    *shared.1.lock().unwrap() = Some(cx.waker().clone());
+                    if shared.0.load(SeqCst) == seen {
+                        return Poll::Pending;
+                    }
+                }
+            }))
+        };
+        let start = Instant::now();
+        let threads: Vec<_> = (0..CROSS_THREADS)
+            .map(|_| {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..n / CROSS_THREADS {
+                        shared.0.fetch_add(1, SeqCst);
+                        let waker = shared.1.lock().unwrap().take();
+                        if let Some(waker) = waker {
+                            waker.wake();
+                        }
+                    }
+                })
+            })
+            .collect();
+        waiter.await;
+        let d = start.elapsed();
+        for t in threads {
+            t.join().unwrap();
+        }
+        vec![d.as_nanos() as f64 / n as f64]
+    })
+}
+
 fn n_sleeps() -> usize {
     scaled(100_000, 100)
 }
@@ -463,6 +520,18 @@ fn main() {
             true,
         )],
         runs!(self_wake),
+        rounds,
+    );
+    row(
+        vec![Metric::new(
+            format!(
+                "{CROSS_THREADS} threads advance a task's counter {} times, waking it: per increment",
+                count(n_cross())
+            ),
+            "ns",
+            false,
+        )],
+        runs!(cross_thread_wakes),
         rounds,
     );
     let s = count(n_sleeps());

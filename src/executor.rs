@@ -33,6 +33,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use crate::current_waker::PollScope;
 use crate::reactor;
 use crate::slab::Slab;
 use crate::task::{self, CANCEL, CLOSED, Completion, Header, RUNNING, SCHEDULED, Task};
@@ -346,7 +347,11 @@ impl Executor {
         loop {
             // A plain load first: the swap (a read-modify-write) only when it was woken.
             if main.woken.load(Ordering::Relaxed) && main.woken.swap(false, Ordering::SeqCst) {
-                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                let poll = {
+                    let _scope = PollScope::enter(&waker);
+                    future.as_mut().poll(&mut cx)
+                };
+                if let Poll::Ready(out) = poll {
                     return out;
                 }
                 self.count_poll();
@@ -378,7 +383,8 @@ impl Executor {
             || self.local.shared.has_work()
     }
 
-    /// Sleeps in the reactor for at most `limit` of real time. Returns whether work arrived.
+    /// Sleeps in the reactor for at most `limit` of real time (without a limit if `limit` is
+    /// past what an `Instant` can hold, such as `Duration::MAX`). Returns whether work arrived.
     fn sleep_at_most(&self, main: &MainWaker, limit: Duration) -> bool {
         let alarm = Arc::new(MainWaker {
             woken: AtomicBool::new(false),
@@ -386,24 +392,22 @@ impl Executor {
         });
         let waker = Waker::from(alarm.clone());
         let reactor = reactor::get();
-        // A grace too long to add means "until there is work" (a year is as good).
-        let now = Instant::now();
-        let until = now
-            .checked_add(limit)
-            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
-        let key = reactor.insert_timer(until, &waker);
-        if key.is_some() {
-            // One reactor turn can end for another executor's event, or another test's: sleep
-            // again until this grace is over or this executor has work, so a grace lasts its
-            // stated time whatever else runs in the process.
-            let done = || {
+        let key = match Instant::now().checked_add(limit) {
+            Some(deadline) => match reactor.insert_timer(deadline, &waker) {
+                Some(key) => Some(key),
+                // The limit has passed already.
+                None => return self.has_work(main),
+            },
+            None => None,
+        };
+        // One reactor sleep can end with nothing for this executor (an event or a timer of
+        // another thread's): sleep again until work or the alarm arrives.
+        while !alarm.woken.load(Ordering::SeqCst) && !self.has_work(main) {
+            reactor::sleep(&self.local.shared, || {
                 alarm.woken.load(Ordering::SeqCst)
                     || main.woken.load(Ordering::SeqCst)
                     || !self.local.ready.borrow().is_empty()
-            };
-            while !done() && !self.has_work(main) {
-                reactor::sleep(&self.local.shared, done);
-            }
+            });
         }
         if let Some(key) = key {
             reactor.remove_timer(key);
@@ -588,13 +592,18 @@ impl Executor {
             slot.header.state.store(CLOSED, Ordering::Release);
             self.local.tasks.borrow_mut().remove(key);
             // Dropped outside the slab borrow: its destructor may cancel other tasks. Dropping it
-            // tells the task's `Completion` that it was cancelled.
+            // tells the task's `Completion` that it was cancelled, and cannot unwind:
+            // `task::run` drops the user's future under `catch_unwind`.
             drop(slot.future);
             return;
         }
         let mut cx = Context::from_waker(&slot.waker);
         // A panic cannot escape: `task::run` catches it around the user's future.
-        match slot.future.as_mut().poll(&mut cx) {
+        let poll = {
+            let _scope = PollScope::enter(&slot.waker);
+            slot.future.as_mut().poll(&mut cx)
+        };
+        match poll {
             Poll::Pending => {
                 let before = slot.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
                 let requeue = before & SCHEDULED != 0;
@@ -625,7 +634,9 @@ impl Drop for Local {
             queue.closed = true;
             std::mem::take(&mut queue.injected)
         };
-        // Dropping a task's future tells its `Completion` that it was cancelled.
+        // Dropping a task's future tells its `Completion` that it was cancelled (or that its
+        // destructor panicked); it never unwinds, so one bad destructor cannot stop the others
+        // (or abort the process with a second panic during the unwinding).
         drop(injected);
         let slots: Vec<Slot> = self.tasks.get_mut().drain().flatten().collect();
         for slot in slots {

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::current_waker;
+
 /// Runs every future of `futures` to completion, concurrently, and returns their outputs in the
 /// order of the input (not the order in which they finished).
 ///
@@ -92,6 +94,9 @@ enum Child<F: Future> {
 }
 
 /// The children woken since the last pass, and the waker of the task polling the `JoinAll`.
+///
+/// Neither lock is ever held while a waker is called or a child is polled, and neither is
+/// taken while the other is held.
 struct ReadyList {
     list: Mutex<Vec<usize>>,
     parent: Mutex<Option<Waker>>,
@@ -124,15 +129,18 @@ impl Wake for ChildWaker {
             list.len() == 1
         };
         // Only the first child to join an empty list needs to wake the parent: the others
-        // arrive before the parent has taken the list.
+        // arrive before the parent has taken the list. The parent's waker is cloned under the
+        // lock and called after it is released: a waker that polls the `JoinAll` (or wakes a
+        // child) inline, on this thread, takes these locks again.
         if was_empty {
             let parent = self
                 .ready
                 .parent
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(waker) = parent.as_ref() {
-                waker.wake_by_ref();
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some(waker) = parent {
+                waker.wake();
             }
         }
     }
@@ -165,6 +173,9 @@ impl<F: Future> Future for JoinAll<F> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        // A child's waker leads back to `cx`'s: if that is the waker a wisp executor polls
+        // with, so is the child's, for the reactor's purposes (see `current_waker`).
+        let routed = current_waker::is_current(cx.waker());
         for index in this.pass.drain(..) {
             let (child, waker) = &this.wakers[index];
             // Cleared before the poll: a wake during the poll queues the child again.
@@ -172,6 +183,7 @@ impl<F: Future> Future for JoinAll<F> {
             let Child::Running(fut) = &mut this.children[index] else {
                 continue;
             };
+            let _scope = routed.then(|| current_waker::ChildScope::enter(waker));
             if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(waker)) {
                 this.children[index] = Child::Done(out);
                 this.pending -= 1;

@@ -22,6 +22,7 @@
 mod blocking;
 #[cfg(feature = "crawl")]
 pub mod crawl;
+mod current_waker;
 mod executor;
 #[cfg(feature = "http")]
 pub mod http;

@@ -158,8 +158,8 @@ impl<T> Completion<T> {
 }
 
 impl<T> Completion<T> {
-    /// The future panicked while being polled. A detached task's panic is reported here, since
-    /// nobody will await it.
+    /// The future panicked, in a poll or in its destructor. A detached task's panic is reported
+    /// here, since nobody will await it.
     fn panicked(&self, payload: Box<dyn Any + Send>) {
         let detached = self.lock().detached;
         if detached {
@@ -177,37 +177,105 @@ impl<T> Completion<T> {
     pub(crate) fn cancelled(&self) {
         self.finish(Outcome::Cancelled);
     }
-}
 
-/// The future an executor stores for a spawned task: runs `future`, catches a panic, and hands
-/// the outcome to `done`. If it is dropped before that (the task was cancelled, or its executor
-/// dropped), `done` learns it was cancelled. So the executor needs nothing typed beside the
-/// future itself.
-pub(crate) async fn run<F: Future>(future: F, done: Arc<Completion<F::Output>>) {
-    let mut guard = Outstanding(Some(done));
-    let mut future = pin!(future);
-    let outcome = poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(payload)),
-        },
-    )
-    .await;
-    let done = guard.0.take().expect("taken only here");
-    match outcome {
-        Ok(value) => done.complete(value),
-        Err(payload) => done.panicked(payload),
+    /// The future was dropped before it completed, and its destructor returned or panicked.
+    fn dropped(&self, result: std::thread::Result<()>) {
+        match result {
+            Ok(()) => self.cancelled(),
+            Err(payload) => self.panicked(payload),
+        }
     }
 }
 
-/// Reports a cancellation if dropped while still holding the completion.
-struct Outstanding<T>(Option<Arc<Completion<T>>>);
+/// The future an executor stores for a spawned task: runs `future`, catches a panic, and hands
+/// the outcome to `done`. So the executor needs nothing typed beside the future itself.
+///
+/// Dropping it never unwinds, and always tells `done` how the task ended: if it is dropped
+/// before `future` completed (the task was cancelled, or its executor dropped), even before its
+/// first poll, `done` learns that it was cancelled; and `future` itself is dropped under
+/// `catch_unwind`, so a destructor that panics becomes the task's panic (resumed in whoever
+/// awaits the handle, reported on stderr if the task was detached) instead of unwinding through
+/// the executor (as tokio does). The executor's loop never unwinds because of a task.
+pub(crate) fn run<F: Future>(
+    future: F,
+    done: Arc<Completion<F::Output>>,
+) -> impl Future<Output = ()> {
+    // The guard is the `async fn`'s argument, so an unpolled `run` (whose body never started)
+    // still drops it, and it reports the cancellation.
+    run_started(Unstarted {
+        future: Some(future),
+        done: Some(done),
+    })
+}
 
-impl<T> Drop for Outstanding<T> {
+async fn run_started<F: Future>(mut unstarted: Unstarted<F>) {
+    let (Some(future), Some(done)) = (unstarted.future.take(), unstarted.done.take()) else {
+        unreachable!("an Unstarted is emptied only here");
+    };
+    // From here on the future is pinned in this frame and `live` owns its destruction.
+    let mut slot = pin!(Some(future));
+    let mut live = Live {
+        future: slot.as_mut(),
+        done: Some(done),
+    };
+    let outcome = poll_fn(|cx| {
+        let future = live
+            .future
+            .as_mut()
+            .as_pin_mut()
+            .expect("present until it ends");
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    })
+    .await;
+    let dropped = catch_unwind(AssertUnwindSafe(|| live.future.set(None)));
+    let done = live.done.take().expect("taken only here");
+    match (outcome, dropped) {
+        (Ok(value), Ok(())) => done.complete(value),
+        // The output is good but the future's destructor panicked: the panic is the outcome.
+        (Ok(value), Err(payload)) => {
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
+            done.panicked(payload);
+        }
+        // A poll panicked: that panic is the outcome; a second one from the destructor is
+        // dropped (the first explains more).
+        (Err(payload), _) => done.panicked(payload),
+    }
+}
+
+/// A task's future and completion before its first poll. Dropped unpolled, it drops the
+/// future (not pinned yet, so it may be moved out) under `catch_unwind` and reports the outcome.
+struct Unstarted<F: Future> {
+    future: Option<F>,
+    done: Option<Arc<Completion<F::Output>>>,
+}
+
+impl<F: Future> Drop for Unstarted<F> {
     fn drop(&mut self) {
-        if let Some(done) = self.0.take() {
-            done.cancelled();
+        if let Some(done) = self.done.take() {
+            let future = self.future.take();
+            done.dropped(catch_unwind(AssertUnwindSafe(|| drop(future))));
+        }
+    }
+}
+
+/// A started task's pinned future and its completion. Dropped before the future completed (the
+/// task was cancelled while it waited), it drops the future in place under `catch_unwind` and
+/// reports the outcome.
+struct Live<'a, F: Future> {
+    /// `None` once the future was dropped.
+    future: Pin<&'a mut Option<F>>,
+    /// `None` once the outcome was reported.
+    done: Option<Arc<Completion<F::Output>>>,
+}
+
+impl<F: Future> Drop for Live<'_, F> {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done.dropped(catch_unwind(AssertUnwindSafe(|| self.future.set(None))));
         }
     }
 }
@@ -274,7 +342,8 @@ impl<T> Task<T> {
     ///
     /// Returns its output if it had completed already, `None` if it was cancelled before it
     /// could. Unlike dropping the handle, this waits, so code after it knows the task's
-    /// destructors have run.
+    /// destructors have run. A panic in the task, in a poll or in its future's destructor, is
+    /// resumed here, as when awaiting the handle.
     pub async fn cancel(mut self) -> Option<T> {
         self.header.cancel();
         std::future::poll_fn(|cx| self.poll_outcome(cx, true)).await

@@ -76,13 +76,15 @@ impl Builder {
     /// Real time granted to sockets before the clock jumps (default 20 ms). A test whose
     /// server is slow to answer, or that runs on a loaded machine, raises it; the wait ends as
     /// soon as I/O arrives, so a generous grace costs nothing when the answer is prompt.
+    /// `Duration::MAX` means no limit: the clock never jumps while a socket is registered.
     pub fn io_grace(mut self, grace: Duration) -> Builder {
         self.io_grace = grace;
         self
     }
 
     /// Real time granted to other threads to wake a task before a run with nothing to do is
-    /// reported as a deadlock (default 500 ms).
+    /// reported as a deadlock (default 500 ms). `Duration::MAX` means no limit: such a run
+    /// waits for another thread forever instead of reporting a deadlock.
     pub fn deadlock_grace(mut self, grace: Duration) -> Builder {
         self.deadlock_grace = grace;
         self
@@ -123,7 +125,8 @@ fn clock(what: &str) -> Rc<VirtualClock> {
 }
 
 /// Moves the virtual clock forward by `by`, firing exactly the timers due by then (in deadline
-/// order), and lets the tasks they woke run before it returns.
+/// order), and lets the tasks they woke run before it returns. A `by` past what an `Instant` can
+/// hold (`Duration::MAX`) fires every pending timer: the clock moves to the last deadline.
 ///
 /// # Panics
 ///

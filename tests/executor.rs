@@ -12,7 +12,7 @@ use std::task::{Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use common::{panic_text, thread_cpu_time, watchdog};
+use common::{in_child_process, panic_text, thread_cpu_time, watchdog};
 use futures::FutureExt;
 use futures::task::AtomicWaker;
 use wisp::time::sleep;
@@ -253,6 +253,34 @@ fn cancel_returns_the_output_if_finished_else_none() {
 }
 
 #[test]
+fn cancel_of_a_task_that_was_never_polled_returns_none() {
+    watchdog(10, || {
+        block_on(async {
+            let (guard, dropped, _) = DropGuard::new();
+            let task = spawn(async move {
+                let _guard = guard;
+                pending::<()>().await
+            });
+            // Cancelled before the executor ever polled it: its future is dropped unstarted.
+            assert_eq!(task.cancel().await, None);
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "the unstarted future was not dropped"
+            );
+        });
+        // The same through a Spawner: the task is cancelled before its executor adopts it.
+        let ex = Executor::new();
+        let task = ex.spawner().spawn(pending::<()>());
+        assert_eq!(ex.block_on(task.cancel()), None);
+        // And one whose executor is dropped before it ever ran.
+        let ex = Executor::new();
+        let task = ex.spawner().spawn(pending::<()>());
+        drop(ex);
+        assert_eq!(pollster::block_on(task.cancel()), None);
+    });
+}
+
+#[test]
 fn is_finished_reports_completion() {
     let ex = Executor::new();
     let flag = Rc::new(Cell::new(false));
@@ -342,6 +370,106 @@ fn a_detached_panicking_task_does_not_stop_the_others() {
             assert_eq!(out, (0..10).collect::<Vec<_>>());
         })
     });
+}
+
+/// A future that never completes and panics when it is dropped.
+struct PanicsOnDrop(&'static str);
+
+impl Future for PanicsOnDrop {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+#[test]
+fn a_task_whose_future_panics_when_cancelled_does_not_unwind_block_on() {
+    watchdog(10, || {
+        let out = block_on(async {
+            let task = spawn(PanicsOnDrop("drop panic of a cancelled task (expected)"));
+            yield_now().await;
+            drop(task);
+            // The executor drops the future on its next pass; it must carry on after that.
+            yield_now().await;
+            yield_now().await;
+            spawn(async { 4 }).await
+        });
+        assert_eq!(out, 4);
+    });
+}
+
+#[test]
+fn cancel_await_resumes_the_panic_of_a_future_that_panics_when_dropped() {
+    watchdog(10, || {
+        block_on(async {
+            // Started, then cancelled.
+            let task = spawn(PanicsOnDrop("drop panic after a poll"));
+            yield_now().await;
+            let out = AssertUnwindSafe(task.cancel()).catch_unwind().await;
+            let payload = out.expect_err("the drop panic goes to the awaiter of cancel()");
+            assert_eq!(panic_text(payload.as_ref()), "drop panic after a poll");
+            // Cancelled before it was ever polled.
+            let task = spawn(PanicsOnDrop("drop panic, never polled"));
+            let out = AssertUnwindSafe(task.cancel()).catch_unwind().await;
+            let payload = out.expect_err("the drop panic goes to the awaiter of cancel()");
+            assert_eq!(panic_text(payload.as_ref()), "drop panic, never polled");
+            assert_eq!(spawn(async { 5 }).await, 5);
+        });
+    });
+}
+
+#[test]
+fn a_future_that_panics_when_dropped_after_completing_panics_in_the_awaiter() {
+    /// Ready at once; panics when dropped.
+    struct ReadyThenPanics;
+    impl Future for ReadyThenPanics {
+        type Output = u8;
+        fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<u8> {
+            Poll::Ready(1)
+        }
+    }
+    impl Drop for ReadyThenPanics {
+        fn drop(&mut self) {
+            panic!("drop panic after Ready");
+        }
+    }
+    watchdog(10, || {
+        block_on(async {
+            let out = AssertUnwindSafe(spawn(ReadyThenPanics))
+                .catch_unwind()
+                .await;
+            let payload = out.expect_err("the destructor's panic is the task's outcome");
+            assert_eq!(panic_text(payload.as_ref()), "drop panic after Ready");
+        });
+    });
+}
+
+#[test]
+fn an_executor_dropped_with_two_tasks_that_panic_in_drop_does_not_abort() {
+    // In a child process: an abort cannot be observed in-process.
+    in_child_process(
+        "an_executor_dropped_with_two_tasks_that_panic_in_drop_does_not_abort",
+        || {
+            let ex = Executor::new();
+            let a = ex.spawn(PanicsOnDrop("first drop panic (expected)"));
+            let b = ex.spawn(PanicsOnDrop("second drop panic (expected)"));
+            let c = ex.spawn(PanicsOnDrop("third drop panic, never polled (expected)"));
+            assert!(ex.try_tick() && ex.try_tick());
+            ex.spawn(PanicsOnDrop("a detached one (expected)")).detach();
+            drop(ex);
+            for task in [a, b, c] {
+                assert!(task.is_finished());
+                let out = catch_unwind(AssertUnwindSafe(|| pollster::block_on(task.cancel())));
+                assert!(out.is_err(), "the drop panic goes to the task's awaiter");
+            }
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -875,6 +1003,69 @@ fn join_all_of_100_000_children_finishing_one_at_a_time_is_linear() {
     assert_eq!(out.len(), N);
     assert!(out.iter().enumerate().all(|(i, &v)| i == v));
     eprintln!("join_all of {N} children took {:?}", start.elapsed());
+}
+
+type BoxedJoin = std::pin::Pin<Box<dyn Future<Output = Vec<usize>> + Send>>;
+
+/// A parent waker that, when woken, polls the `JoinAll` itself, inline on the waking thread (as
+/// a waker that runs its task at once would).
+struct PollsInline {
+    join: Mutex<Option<BoxedJoin>>,
+    out: Mutex<Option<Vec<usize>>>,
+}
+
+impl std::task::Wake for PollsInline {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waker = Waker::from(self.clone());
+        // `try_lock`: a wake that arrives while this waker is polling already is not re-entered.
+        if let Ok(mut join) = self.join.try_lock()
+            && let Some(fut) = join.as_mut()
+            && let Poll::Ready(out) = fut
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+        {
+            *self.out.lock().unwrap() = Some(out);
+            *join = None;
+        }
+    }
+}
+
+#[test]
+fn join_all_wakes_its_parent_outside_its_locks() {
+    watchdog(10, || {
+        let ready: Arc<Vec<AtomicBool>> =
+            Arc::new((0..2).map(|_| AtomicBool::new(false)).collect());
+        let wakers: Arc<Mutex<Vec<Option<Waker>>>> = Arc::new(Mutex::new(vec![None, None]));
+        let children = (0..2).map(|i| {
+            let (ready, wakers) = (ready.clone(), wakers.clone());
+            poll_fn(move |cx| {
+                if ready[i].load(Ordering::SeqCst) {
+                    Poll::Ready(i)
+                } else {
+                    wakers.lock().unwrap()[i] = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+        });
+        let parent = Arc::new(PollsInline {
+            join: Mutex::new(Some(Box::pin(join_all(children)))),
+            out: Mutex::new(None),
+        });
+        // The first poll: both children wait, and the JoinAll keeps the parent's waker.
+        std::task::Wake::wake_by_ref(&parent);
+        assert!(parent.out.lock().unwrap().is_none());
+        for i in 0..2 {
+            ready[i].store(true, Ordering::SeqCst);
+            let child = wakers.lock().unwrap()[i].take().expect("the child waits");
+            // Wakes the parent, which polls the JoinAll on this very thread.
+            child.wake();
+        }
+        assert_eq!(parent.out.lock().unwrap().take(), Some(vec![0, 1]));
+    });
 }
 
 #[test]

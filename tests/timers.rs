@@ -485,6 +485,69 @@ fn interval_missed_ticks_skip_is_the_default() {
 }
 
 #[test]
+fn a_skip_interval_more_than_u32_max_periods_behind_still_ticks() {
+    // A 1 ns period whose schedule started 5 s ago: 5 000 000 000 periods behind, more than
+    // u32::MAX (4 294 967 295).
+    let (first, second, before_first) = watchdog(10, || {
+        block_on(async {
+            let start = Instant::now()
+                .checked_sub(Duration::from_secs(5))
+                .expect("the machine has been up for 5 s");
+            let mut i = interval_at(start, Duration::from_nanos(1));
+            let before_first = Instant::now();
+            let first = i.tick().await;
+            let second = timeout(Duration::from_secs(5), i.tick()).await;
+            (first - start, second, before_first)
+        })
+    });
+    assert_eq!(first, Duration::ZERO);
+    let second = second.expect("the second tick never came");
+    // Skip: the missed ticks are dropped; the next one is the first on the schedule after the
+    // instant the first tick was taken.
+    assert!(second > before_first, "Skip returned a missed tick");
+}
+
+#[test]
+fn an_interval_of_duration_max_ticks_once_and_then_never_for_every_behaviour() {
+    for missed in [MissedTick::Burst, MissedTick::Delay, MissedTick::Skip] {
+        let (first, second) = watchdog(10, move || {
+            block_on(async move {
+                let start = Instant::now();
+                let mut i = interval_at(start, Duration::MAX);
+                i.set_missed_tick(missed);
+                let first = i.tick().await;
+                // The next tick is past what an Instant can hold: it never comes.
+                let second = timeout(Duration::from_millis(30), i.tick()).await;
+                (first == start, second)
+            })
+        });
+        assert!(first, "{missed:?}: the first tick is at the start");
+        assert!(second.is_err(), "{missed:?}: a second tick came");
+    }
+}
+
+#[test]
+fn a_duration_max_timeout_never_fires() {
+    let out = watchdog(10, || {
+        block_on(async {
+            let never = timeout(Duration::MAX, pending::<()>());
+            let outer = timeout(Duration::from_millis(30), never).await;
+            let ready = timeout(Duration::MAX, async {
+                sleep(Duration::from_millis(5)).await;
+                5
+            })
+            .await;
+            (outer, ready)
+        })
+    });
+    assert!(
+        out.0.is_err(),
+        "the outer 30 ms timeout fires, the inner MAX one never does"
+    );
+    assert_eq!(out.1, Ok(5));
+}
+
+#[test]
 #[should_panic(expected = "period")]
 fn interval_with_a_zero_period_panics() {
     let _ = interval(Duration::ZERO);

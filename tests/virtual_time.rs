@@ -118,6 +118,101 @@ fn advance_fires_exactly_the_timers_due() {
 }
 
 #[test]
+fn advance_by_duration_max_fires_every_pending_timer() {
+    watchdog(30, || {
+        wisp::test::Builder::new().paused(true).block_on(async {
+            let start = now();
+            let far = wisp::spawn(sleep(Duration::from_secs(3600)));
+            let never = wisp::spawn(sleep(Duration::MAX));
+            wisp::yield_now().await; // let the tasks register their timers
+            wisp::test::advance(Duration::MAX).await;
+            assert!(far.is_finished(), "advance(MAX) left a timer pending");
+            assert!(!never.is_finished(), "a Duration::MAX sleep never fires");
+            assert!(now() >= start + Duration::from_secs(3600));
+            assert_eq!(never.cancel().await, None);
+        });
+    });
+}
+
+#[test]
+fn sleeps_and_timeouts_of_duration_max_never_fire_on_the_virtual_clock() {
+    watchdog(30, || {
+        wisp::test::block_on(async {
+            let start = now();
+            let out = wisp::race(
+                async {
+                    sleep(Duration::MAX).await;
+                    "the MAX sleep"
+                },
+                async {
+                    sleep(Duration::from_secs(60)).await;
+                    "the minute"
+                },
+            )
+            .await;
+            assert_eq!(out, "the minute");
+            let out = timeout(Duration::MAX, async {
+                sleep(Duration::from_secs(3600)).await;
+                7
+            })
+            .await;
+            assert_eq!(out, Ok(7));
+            assert_eq!(now() - start, Duration::from_secs(3660));
+        });
+    });
+}
+
+#[test]
+fn a_deadlock_grace_of_duration_max_means_wait_without_limit() {
+    watchdog(30, || {
+        // No timer pending: the run waits for another thread without a deadlock deadline.
+        let (tx, rx) = futures::channel::oneshot::channel::<u8>();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            tx.send(3).unwrap();
+        });
+        let got = wisp::test::Builder::new()
+            .deadlock_grace(Duration::MAX)
+            .block_on(rx);
+        assert_eq!(got, Ok(3));
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn an_io_grace_of_duration_max_means_wait_for_io_without_limit() {
+    watchdog(30, || {
+        // A socket registered and a timer pending: the clock waits for I/O without a limit.
+        wisp::test::Builder::new()
+            .io_grace(Duration::MAX)
+            .block_on(async {
+                let socket = wisp::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                let addr = socket.local_addr().unwrap();
+                let sender = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(30));
+                    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                    peer.send_to(b"x", addr).unwrap();
+                });
+                let mut buf = [0u8; 4];
+                let start = now();
+                let got = timeout(Duration::from_secs(60), socket.recv_from(&mut buf)).await;
+                assert_eq!(
+                    got.expect("the datagram arrives before the clock jumps")
+                        .unwrap()
+                        .0,
+                    1
+                );
+                assert_eq!(
+                    now(),
+                    start,
+                    "the clock did not move while I/O could still arrive"
+                );
+                sender.join().unwrap();
+            });
+    });
+}
+
+#[test]
 fn pause_and_resume() {
     watchdog(30, || {
         wisp::test::block_on(async {

@@ -10,6 +10,10 @@
 //! drives wakes it through its tasks' wakers. When a driver stops driving it unparks one parked
 //! executor so that a thread that is idle takes over, and no I/O goes unwatched.
 //!
+//! A leaf registered where no executor is sure to drive for it (from a foreign executor's
+//! thread, or through a foreign waker inside a wisp poll: `pollster::block_on` inside a task)
+//! is driven by the `wisp-reactor` helper thread instead; see [`ensure_driven`].
+//!
 //! A busy executor gives the reactor a zero-timeout turn ([`turn_now`]) every
 //! [`BUDGET`](crate::executor::BUDGET) polls. A `Poller::wait` costs several syscalls (about
 //! 1.5 us), so it is never called per wake-up, and skipped altogether when no I/O source is
@@ -19,15 +23,16 @@ mod source;
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::task::Waker;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use polling::{Events, Poller};
 
-use crate::executor::{AWAKE, Executor, IN_POLLER, PARKED, Shared};
+use crate::current_waker;
+use crate::executor::{AWAKE, IN_POLLER, PARKED, Shared};
 use crate::slab::Slab;
 use crate::time::wheel::{TimerKey, Wheel};
 
@@ -46,8 +51,16 @@ pub(crate) struct Reactor {
     /// Held by the thread that drives the reactor; holds the event buffer it fills.
     driver: Mutex<Events>,
     timers: Mutex<Timers>,
-    /// Executors parked because another thread drove the reactor when they went idle.
+    /// Executors (and the helper thread) parked because another thread drove the reactor when
+    /// they went idle; a driver that lets go unparks one of them.
     parked: Mutex<Vec<Thread>>,
+    /// Set while the helper thread holds `driver`, so an executor that goes idle meanwhile can
+    /// ask it to let go when it is not needed any more.
+    helper_driving: AtomicBool,
+    /// Set for good once a leaf registered from a thread outside any wisp executor: such a
+    /// thread never drives, and it cannot tell when it stops waiting, so from then on the
+    /// helper thread drives whenever no executor does.
+    foreign_waiters: AtomicBool,
     /// Registered sockets, by the low half of their event key.
     io_sources: Mutex<Slab<Arc<Source>>>,
     /// Bumped per registration; the high half of an event key.
@@ -83,6 +96,8 @@ pub(crate) fn get() -> &'static Reactor {
             waiting_until: None,
         }),
         parked: Mutex::new(Vec::new()),
+        helper_driving: AtomicBool::new(false),
+        foreign_waiters: AtomicBool::new(false),
         io_sources: Mutex::new(Slab::default()),
         generation: AtomicU64::new(0),
         sources: AtomicUsize::new(0),
@@ -153,14 +168,14 @@ impl Reactor {
         if notify {
             self.notify();
         }
-        ensure_driven();
+        ensure_driven(waker);
         Some(key)
     }
 
     /// Whether the timer is still pending; if so, `waker` replaces its waker when it differs.
     pub(crate) fn timer_pending(&self, key: TimerKey, waker: &Waker) -> bool {
         let mut timers = lock(&self.timers);
-        match timers.wheel.get_mut(key) {
+        let pending = match timers.wheel.get_mut(key) {
             Some(stored) => {
                 if !stored.will_wake(waker) {
                     stored.clone_from(waker);
@@ -168,7 +183,14 @@ impl Reactor {
                 true
             }
             None => false,
+        };
+        drop(timers);
+        if pending {
+            // The same timer may now wait under another poll (a `Sleep` first polled by a task,
+            // then handed to a foreign `block_on`).
+            ensure_driven(waker);
         }
+        pending
     }
 
     /// Cancels a timer; a no-op if it fired already.
@@ -261,6 +283,12 @@ impl Reactor {
             thread.unpark();
         }
     }
+
+    /// Whether the helper thread should drive when no executor does: some registration may
+    /// have nobody else to drive for it (see [`ensure_driven`]).
+    fn helper_needed(&self) -> bool {
+        self.foreign_waiters.load(Ordering::SeqCst) || current_waker::any_uncovered()
+    }
 }
 
 /// A zero-timeout turn of the reactor, taken by a busy executor every few polls: fires due
@@ -308,6 +336,12 @@ pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
         }
         Err(_) => {
             if idle {
+                // The helper thread holds the reactor although nobody needs it any more: ask it
+                // to let go (its wait returns and it hands the reactor to a parked executor),
+                // rather than let every wake-up of this executor cross threads.
+                if reactor.helper_driving.load(Ordering::SeqCst) && !reactor.helper_needed() {
+                    reactor.notify();
+                }
                 thread::park();
             }
             lock(&reactor.parked).retain(|t| t.id() != me.id());
@@ -347,22 +381,88 @@ impl Drop for ExecutorGuard {
     }
 }
 
-/// Makes sure some thread will drive the reactor for a waker just registered from this thread.
+/// Makes sure some thread will drive the reactor for `waker`, just registered from this thread.
 ///
-/// A wisp executor drives it itself when it goes idle. A foreign executor
-/// (`futures::executor::block_on`, `pollster`) never does, so the first time a leaf future waits
-/// outside a wisp executor, a driver thread is started: an executor with nothing to run that
-/// spends its life in [`sleep`], driving the reactor whenever no other idle thread does.
-pub(crate) fn ensure_driven() {
-    static DRIVER: Once = Once::new();
-    if !IN_EXECUTOR.with(Cell::get) {
-        DRIVER.call_once(|| {
-            let started = thread::Builder::new()
-                .name("wisp-reactor".into())
-                .spawn(|| Executor::new().block_on(std::future::pending::<()>()));
-            if let Err(e) = started {
+/// The rule: a thread drives the reactor only when its wisp executor is idle. A registration
+/// made inside a wisp poll through that poll's own waker (see [`current_waker`]) is covered: the
+/// poll returns, and the executor drives once it is idle. Any other registration may have no
+/// driver, and the `wisp-reactor` helper thread (started by the first one) drives for it:
+///
+/// - from a thread outside any wisp executor (a foreign executor's thread): from then on, for
+///   good, the helper drives whenever no executor does;
+/// - inside a wisp poll through another waker (a foreign `block_on` inside a task, which holds
+///   the executor's thread until the leaf is woken; a third-party combinator's waker): the
+///   poll is marked uncovered, and the helper drives until it returns.
+pub(crate) fn ensure_driven(waker: &Waker) {
+    let in_executor = IN_EXECUTOR.try_with(Cell::get).unwrap_or(false);
+    if in_executor {
+        if current_waker::mark_if_uncovered(waker) {
+            rouse_helper();
+        }
+    } else {
+        let reactor = get();
+        if !reactor.foreign_waiters.load(Ordering::Relaxed)
+            && !reactor.foreign_waiters.swap(true, Ordering::SeqCst)
+        {
+            rouse_helper();
+        }
+    }
+}
+
+/// Starts the helper thread if it is not running, and wakes it up to look whether it is needed.
+fn rouse_helper() {
+    static HELPER: OnceLock<Option<Thread>> = OnceLock::new();
+    let helper = HELPER.get_or_init(|| {
+        let started = thread::Builder::new()
+            .name("wisp-reactor".into())
+            .spawn(helper_main);
+        match started {
+            Ok(handle) => Some(handle.thread().clone()),
+            Err(e) => {
                 eprintln!("wisp: cannot start the reactor thread for foreign executors: {e}");
+                None
             }
-        });
+        }
+    });
+    if let Some(thread) = helper {
+        thread.unpark();
+    }
+}
+
+/// The helper thread: while [`Reactor::helper_needed`], it behaves as an idle executor would
+/// (drives if the reactor is free, else parks on the `parked` list until a driver lets go);
+/// otherwise it parks off the list, so that hand-offs go to executors, until [`rouse_helper`].
+fn helper_main() {
+    let reactor = get();
+    let me = thread::current();
+    loop {
+        if !reactor.helper_needed() {
+            thread::park();
+            continue;
+        }
+        lock(&reactor.parked).push(me.clone());
+        match reactor.driver.try_lock() {
+            Ok(mut events) => {
+                lock(&reactor.parked).retain(|t| t.id() != me.id());
+                reactor.helper_driving.store(true, Ordering::SeqCst);
+                // Checked again under the lock: an executor that saw the flag clear just
+                // before did not ask this thread to let go.
+                if reactor.helper_needed() {
+                    reactor.drive(&mut events, true);
+                }
+                reactor.helper_driving.store(false, Ordering::SeqCst);
+                drop(events);
+                reactor.hand_off();
+            }
+            Err(_) => {
+                thread::park();
+                lock(&reactor.parked).retain(|t| t.id() != me.id());
+                // Handed the reactor, maybe when no longer needed: pass the hand-off on.
+                if let Ok(events) = reactor.driver.try_lock() {
+                    drop(events);
+                    reactor.hand_off();
+                }
+            }
+        }
     }
 }

@@ -79,7 +79,7 @@ impl Source {
                         list.push(cx.waker().clone());
                     }
                     drop(wakers);
-                    super::ensure_driven();
+                    super::ensure_driven(cx.waker());
                     return Poll::Pending;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

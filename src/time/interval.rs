@@ -21,7 +21,8 @@ pub enum MissedTick {
     Skip,
 }
 
-/// Ticks every `period`, the first tick at once. See [`Interval::tick`].
+/// Ticks every `period`, the first tick at once. See [`Interval::tick`]. A tick past what an
+/// `Instant` can hold never comes: `interval(Duration::MAX)` ticks once.
 ///
 /// # Panics
 ///
@@ -78,18 +79,21 @@ impl Interval {
         }
         let tick = self.next;
         let now = crate::time::now();
+        // `None`: the next tick is past what an `Instant` can hold, so it never comes.
         let next = match self.missed {
             MissedTick::Burst => tick.checked_add(self.period),
-            MissedTick::Delay if now > tick + self.period => now.checked_add(self.period),
-            MissedTick::Delay => tick.checked_add(self.period),
+            MissedTick::Delay => match tick.checked_add(self.period) {
+                Some(on_schedule) if now > on_schedule => now.checked_add(self.period),
+                on_schedule => on_schedule,
+            },
             MissedTick::Skip => {
-                // The first scheduled instant after `now`.
+                // The first scheduled instant after `now`, in u128 nanoseconds: a short period
+                // far behind is more than `u32::MAX` periods (1 ns, 5 s behind). No overflow:
+                // both terms are below 2^65 s in nanoseconds, far under 2^128.
+                let period = self.period.as_nanos();
                 let behind = now.saturating_duration_since(tick).as_nanos();
-                let periods = behind / self.period.as_nanos() + 1;
-                u32::try_from(periods)
-                    .ok()
-                    .and_then(|n| self.period.checked_mul(n))
-                    .and_then(|d| tick.checked_add(d))
+                duration_from_nanos((behind / period + 1) * period)
+                    .and_then(|ahead| tick.checked_add(ahead))
             }
         };
         match next {
@@ -111,5 +115,30 @@ impl Interval {
     /// The period between ticks.
     pub fn period(&self) -> Duration {
         self.period
+    }
+}
+
+/// `nanos` as a `Duration`, if it fits (`Duration::from_nanos` takes only a `u64`).
+fn duration_from_nanos(nanos: u128) -> Option<Duration> {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).ok()?;
+    Some(Duration::new(secs, (nanos % NANOS_PER_SEC) as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nanos_convert_to_durations_until_they_overflow_one() {
+        assert_eq!(
+            duration_from_nanos(1_500_000_001),
+            Some(Duration::new(1, 500_000_001))
+        );
+        assert_eq!(
+            duration_from_nanos(Duration::MAX.as_nanos()),
+            Some(Duration::MAX)
+        );
+        assert_eq!(duration_from_nanos(Duration::MAX.as_nanos() + 1), None);
     }
 }

@@ -101,8 +101,15 @@ impl VirtualClock {
         }
     }
 
+    /// Moves the clock forward by `by`, firing the timers due by then. A `by` past what an
+    /// `Instant` can hold saturates: the clock moves to the last pending deadline, so every
+    /// pending timer fires (timers that never fire are not on the clock at all).
     pub(crate) fn advance(&self, by: Duration) {
-        let to = self.now.get().checked_add(by).unwrap_or(self.now.get());
+        let now = self.now.get();
+        let to = now.checked_add(by).unwrap_or_else(|| {
+            let last = self.timers.borrow().keys().next_back().map(|(at, _)| *at);
+            last.map_or(now, |last| last.max(now))
+        });
         self.advance_to(to);
     }
 }

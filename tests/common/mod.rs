@@ -39,6 +39,32 @@ pub fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'st
     }
 }
 
+/// Runs `body` in a child process: this test binary again, filtered to the test `test_name`
+/// (the caller's own name), and asserts that the child passed. For tests whose failure is an
+/// abort, or that must not share process-wide state (the reactor's helper thread) with the
+/// other tests of their binary. In the child, runs `body` and returns.
+pub fn in_child_process(test_name: &str, body: impl FnOnce()) {
+    const CHILD: &str = "WISP_TEST_CHILD";
+    const FINISHED: &str = "wisp test child finished";
+    if std::env::var(CHILD).as_deref() == Ok(test_name) {
+        body();
+        println!("{FINISHED}");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, test_name)
+        .output()
+        .expect("run the test binary as a child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains(FINISHED),
+        "the child process running {test_name} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
 /// CPU time (user + system) consumed so far by the calling thread.
 #[allow(unsafe_code)]
 pub fn thread_cpu_time() -> Duration {
