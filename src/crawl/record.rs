@@ -25,7 +25,8 @@ pub struct Record {
     pub depth: u32,
     /// Wall time from the start of the fetch to its end, in milliseconds.
     pub elapsed_ms: u64,
-    /// Redirects followed.
+    /// Redirect hops from `url` to `final_url`. The last may lead to a URL already taken,
+    /// which is not fetched again: then `status` is that 3xx response's.
     pub redirects: u32,
     /// Why the fetch failed, if it did.
     pub error: Option<String>,
