@@ -241,3 +241,34 @@ fn a_silent_port_does_not_take_the_slots_of_another_port() {
         assert!(*c_at < Duration::from_secs(2), "{asked:?}");
     });
 }
+
+/// Caller numbers at their largest mean "no limit" or "never", not a panic: `concurrency` of
+/// `usize::MAX`, a `delay` and a `grace` of `Duration::MAX` (one fetch per host, ever: a
+/// one-page site is crawled and the crawl ends).
+#[test]
+fn limits_at_their_largest_do_not_overflow() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let server = serve(listener, |t| match t {
+            "/" => html_page(&[]),
+            _ => not_found(),
+        });
+        let config = Config {
+            concurrency: usize::MAX,
+            per_host: usize::MAX,
+            delay: Duration::MAX,
+            grace: Duration::MAX,
+            timeout: Duration::MAX,
+            connect_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            max_body: u64::MAX,
+            max_pages: Some(u64::MAX),
+            max_depth: u32::MAX,
+            ..Config::default()
+        };
+        let (summary, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert_eq!(records.len(), 1, "{records:#?}");
+        assert_eq!(records[0].status, Some(200));
+        assert_eq!(summary.errors, 0);
+    });
+}
