@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use url::Url;
 
@@ -14,6 +14,7 @@ use super::error::Error;
 use super::framing::{BodyDecoder, BodyKind, Limits, body_kind};
 use super::pool::Pool;
 use super::response::{Body, Framed, Response};
+use crate::time::now;
 
 /// Decides whether to follow a redirect from the first URL to the second. Returning `false`
 /// hands the 3xx response itself to the caller.
@@ -365,9 +366,7 @@ impl Client {
             connect: config.connect_timeout,
             idle: config.idle_timeout,
             // A duration past what an `Instant` holds (`Duration::MAX`) is no deadline.
-            deadline: config
-                .total_timeout
-                .and_then(|d| Instant::now().checked_add(d)),
+            deadline: config.total_timeout.and_then(|d| now().checked_add(d)),
         };
         let mut method = method;
         let first_origin = url.origin();
