@@ -188,7 +188,7 @@ struct Slot {
 
 /// What a test executor adds: a virtual clock and how long to wait for the outside world.
 pub(crate) struct TestMode {
-    pub(crate) clock: Rc<VirtualClock>,
+    pub(crate) clock: Arc<VirtualClock>,
     /// Before the clock jumps while sockets are registered, how long real I/O may still arrive.
     pub(crate) io_grace: Duration,
     /// With nothing runnable and no timer pending, how long another thread may still wake a
@@ -658,7 +658,7 @@ pub struct Stats {
 }
 
 /// The virtual clock of the test executor running on this thread, if any.
-pub(crate) fn current_clock() -> Option<Rc<VirtualClock>> {
+pub(crate) fn current_clock() -> Option<Arc<VirtualClock>> {
     CURRENT
         .try_with(|current| {
             current
