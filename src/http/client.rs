@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -14,6 +14,7 @@ use super::error::Error;
 use super::framing::{BodyDecoder, BodyKind, Limits, body_kind};
 use super::pool::Pool;
 use super::response::{Body, Framed, Response};
+use crate::sync::Mutex;
 use crate::time::now;
 
 /// Decides whether to follow a redirect from the first URL to the second. Returning `false`
@@ -48,17 +49,11 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn checkin(&self, origin: Origin, conn: Conn) {
-        self.pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .checkin(origin, conn);
+        self.pool.lock().checkin(origin, conn);
     }
 
     fn checkout(&self, origin: &Origin) -> Option<Conn> {
-        self.pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .checkout(origin)
+        self.pool.lock().checkout(origin)
     }
 }
 

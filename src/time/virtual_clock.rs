@@ -8,9 +8,9 @@
 //! a lock and shared (`Arc`) only so that a `Sleep` registered here keeps it wherever the
 //! `Sleep` is polled or dropped afterwards (a timer never fires early).
 
+use crate::sync::Mutex;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ struct State {
 
 impl fmt::Debug for VirtualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.lock();
+        let state = self.state.lock();
         f.debug_struct("VirtualClock")
             .field("now", &state.now)
             .field("paused", &state.paused)
@@ -55,24 +55,20 @@ impl VirtualClock {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub(crate) fn now(&self) -> Instant {
-        self.lock().now
+        self.state.lock().now
     }
 
     pub(crate) fn is_paused(&self) -> bool {
-        self.lock().paused
+        self.state.lock().paused
     }
 
     pub(crate) fn set_paused(&self, paused: bool) {
-        self.lock().paused = paused;
+        self.state.lock().paused = paused;
     }
 
     pub(crate) fn insert(&self, deadline: Instant, waker: &Waker) -> VirtualKey {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let key = (deadline, state.seq);
         state.seq += 1;
         state.timers.insert(key, waker.clone());
@@ -81,7 +77,7 @@ impl VirtualClock {
 
     /// Whether the timer is still pending; if so its waker is replaced by `waker`.
     pub(crate) fn update(&self, key: VirtualKey, waker: &Waker) -> bool {
-        match self.lock().timers.get_mut(&key) {
+        match self.state.lock().timers.get_mut(&key) {
             Some(stored) => {
                 if !stored.will_wake(waker) {
                     stored.clone_from(waker);
@@ -93,24 +89,24 @@ impl VirtualClock {
     }
 
     pub(crate) fn remove(&self, key: VirtualKey) {
-        let removed = self.lock().timers.remove(&key);
+        let removed = self.state.lock().timers.remove(&key);
         // The waker is dropped outside the lock.
         drop(removed);
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.lock().timers.keys().next().map(|(at, _)| *at)
+        self.state.lock().timers.keys().next().map(|(at, _)| *at)
     }
 
     pub(crate) fn pending(&self) -> usize {
-        self.lock().timers.len()
+        self.state.lock().timers.len()
     }
 
     /// Moves the clock to `to` (never backwards) and wakes every timer due by then, in order.
     pub(crate) fn advance_to(&self, to: Instant) {
         let mut due = Vec::new();
         {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             if to > state.now {
                 state.now = to;
             }
@@ -133,7 +129,7 @@ impl VirtualClock {
     /// pending timer fires (timers that never fire are not on the clock at all).
     pub(crate) fn advance(&self, by: Duration) {
         let to = {
-            let state = self.lock();
+            let state = self.state.lock();
             let now = state.now;
             now.checked_add(by).unwrap_or_else(|| {
                 let last = state.timers.keys().next_back().map(|(at, _)| *at);
