@@ -22,10 +22,12 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
+
+use crate::sync::{Condvar, Mutex};
 
 /// Upper bound on pool threads (as in the `blocking` crate). Jobs past it wait in the queue
 /// for a thread to finish.
@@ -58,10 +60,6 @@ struct Pool {
     idle_timeout: Duration,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 static POOL: Pool = Pool::new(MAX_THREADS, IDLE);
 
 impl Pool {
@@ -91,12 +89,12 @@ impl Pool {
         }));
         let filled = slot.clone();
         let job: Job = Box::new(move || {
-            if lock(&filled).abandoned {
+            if filled.lock().abandoned {
                 return;
             }
             let value = catch_unwind(AssertUnwindSafe(f));
             let waker = {
-                let mut slot = lock(&filled);
+                let mut slot = filled.lock();
                 slot.value = Some(value);
                 slot.waker.take()
             };
@@ -109,7 +107,7 @@ impl Pool {
     }
 
     fn submit(&'static self, job: Job) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.queue.push_back(job);
         if state.idle > 0 {
             state.idle -= 1;
@@ -129,7 +127,7 @@ impl Pool {
         if spawned.is_ok() {
             return;
         }
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.threads -= 1;
         if state.threads > 0 {
             // The job waits for a running thread.
@@ -145,29 +143,26 @@ impl Pool {
     }
 
     fn worker(&'static self) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
                 // The job catches its closure's panics; this catches a waker's, so a thread
                 // never dies with `threads` counting it.
                 let _ = catch_unwind(AssertUnwindSafe(job));
-                state = lock(&self.state);
+                state = self.state.lock();
                 continue;
             }
             state.idle += 1;
             loop {
-                let (next, waited) = self
-                    .work
-                    .wait_timeout(state, self.idle_timeout)
-                    .unwrap_or_else(|p| p.into_inner());
+                let (next, timed_out) = self.work.wait_timeout(state, self.idle_timeout);
                 state = next;
                 if state.wakeups > 0 {
                     // Claimed by a job: it already took this thread off `idle`.
                     state.wakeups -= 1;
                     break;
                 }
-                if waited.timed_out() {
+                if timed_out {
                     state.idle -= 1;
                     state.threads -= 1;
                     return;
@@ -178,7 +173,7 @@ impl Pool {
 
     #[cfg(test)]
     fn threads(&self) -> usize {
-        lock(&self.state).threads
+        self.state.lock().threads
     }
 }
 
@@ -220,7 +215,7 @@ impl<T> Future for Unblock<T> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut slot = lock(&self.slot);
+        let mut slot = self.slot.lock();
         match slot.value.take() {
             Some(Ok(value)) => Poll::Ready(value),
             Some(Err(panic)) => {
@@ -237,7 +232,7 @@ impl<T> Future for Unblock<T> {
 
 impl<T> Drop for Unblock<T> {
     fn drop(&mut self) {
-        let mut slot = lock(&self.slot);
+        let mut slot = self.slot.lock();
         slot.abandoned = true;
         slot.waker = None;
     }
@@ -270,20 +265,23 @@ mod tests {
     }
 
     /// A gate jobs wait at until it opens (or 20 s pass, so a failing test ends).
-    struct Gate(Mutex<bool>, Condvar);
+    struct Gate(std::sync::Mutex<bool>, std::sync::Condvar);
 
     impl Gate {
         fn new() -> Arc<Gate> {
-            Arc::new(Gate(Mutex::new(false), Condvar::new()))
+            Arc::new(Gate(
+                std::sync::Mutex::new(false),
+                std::sync::Condvar::new(),
+            ))
         }
         fn wait(&self) {
-            let open = lock(&self.0);
+            let open = self.0.lock().unwrap();
             let _ = self
                 .1
                 .wait_timeout_while(open, Duration::from_secs(20), |open| !*open);
         }
         fn open(&self) {
-            *lock(&self.0) = true;
+            *self.0.lock().unwrap() = true;
             self.1.notify_all();
         }
     }
@@ -342,7 +340,7 @@ mod tests {
     fn a_burst_claims_an_idle_thread_once_and_starts_threads_for_the_rest() {
         let pool = pool(50, Duration::from_secs(20));
         assert_eq!(crate::block_on(pool.unblock(|| 1)), 1);
-        eventually("the thread is idle", || lock(&pool.state).idle == 1);
+        eventually("the thread is idle", || pool.state.lock().idle == 1);
         let gate = Gate::new();
         let started = Arc::new(AtomicUsize::new(0));
         let jobs: Vec<_> = (0..10)

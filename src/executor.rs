@@ -27,8 +27,8 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use crate::current_waker::PollScope;
 use crate::reactor;
 use crate::slab::Slab;
+use crate::sync::{Mutex, MutexGuard};
 use crate::task::{self, CANCEL, CLOSED, Completion, Header, RUNNING, SCHEDULED, Task};
 use crate::time::virtual_clock::VirtualClock;
 
@@ -86,10 +87,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        // Nothing panics while holding this lock, but recover anyway rather than cascade.
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.queue.lock()
     }
 
     /// Queues a woken task and rouses the executor if it sleeps.
@@ -188,7 +186,7 @@ struct Slot {
 
 /// What a test executor adds: a virtual clock and how long to wait for the outside world.
 pub(crate) struct TestMode {
-    pub(crate) clock: Rc<VirtualClock>,
+    pub(crate) clock: Arc<VirtualClock>,
     /// Before the clock jumps while sockets are registered, how long real I/O may still arrive.
     pub(crate) io_grace: Duration,
     /// With nothing runnable and no timer pending, how long another thread may still wake a
@@ -658,7 +656,7 @@ pub struct Stats {
 }
 
 /// The virtual clock of the test executor running on this thread, if any.
-pub(crate) fn current_clock() -> Option<Rc<VirtualClock>> {
+pub(crate) fn current_clock() -> Option<Arc<VirtualClock>> {
     CURRENT
         .try_with(|current| {
             current

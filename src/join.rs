@@ -21,11 +21,12 @@
 use std::future::{Future, poll_fn};
 use std::mem;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::current_waker;
+use crate::sync::Mutex;
 
 /// Runs every future of `futures` to completion, concurrently, and returns their outputs in the
 /// order of the input (not the order in which they finished).
@@ -120,11 +121,7 @@ impl Wake for ChildWaker {
             return;
         }
         let was_empty = {
-            let mut list = self
-                .ready
-                .list
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut list = self.ready.list.lock();
             list.push(self.index);
             list.len() == 1
         };
@@ -133,12 +130,7 @@ impl Wake for ChildWaker {
         // lock and called after it is released: a waker that polls the `JoinAll` (or wakes a
         // child) inline, on this thread, takes these locks again.
         if was_empty {
-            let parent = self
-                .ready
-                .parent
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
+            let parent = self.ready.parent.lock().clone();
             if let Some(waker) = parent {
                 waker.wake();
             }
@@ -154,25 +146,14 @@ impl<F: Future> Future for JoinAll<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<F::Output>> {
         let this = self.get_mut();
         {
-            let mut parent = this
-                .ready
-                .parent
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut parent = this.ready.parent.lock();
             match parent.as_ref() {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => *parent = Some(cx.waker().clone()),
             }
         }
         // Take the list once: children woken during this pass wait for the next one.
-        mem::swap(
-            &mut this.pass,
-            &mut this
-                .ready
-                .list
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        mem::swap(&mut this.pass, &mut this.ready.list.lock());
         // A child's waker leads back to `cx`'s: if that is the waker a wisp executor polls
         // with, so is the child's, for the reactor's purposes (see `current_waker`).
         let routed = current_waker::is_current(cx.waker());

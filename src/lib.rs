@@ -31,6 +31,7 @@ pub mod net;
 mod reactor;
 mod runtime;
 mod slab;
+mod sync;
 mod task;
 pub mod test;
 pub mod time;

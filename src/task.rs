@@ -23,11 +23,12 @@ use std::any::Any;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::executor::Shared;
+use crate::sync::{Mutex, MutexGuard};
 
 /// The task is in the run queue, or will be put back there when its current poll ends.
 pub(crate) const SCHEDULED: u8 = 1 << 0;
@@ -128,12 +129,8 @@ impl<T> Completion<T> {
         })
     }
 
-    /// Locks the state even if a panicking thread poisoned it: the state is a plain value that is
-    /// always consistent between statements, so poisoning carries no information here.
     fn lock(&self) -> MutexGuard<'_, CompletionState<T>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 
     fn finish(&self, outcome: Outcome<T>) {

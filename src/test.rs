@@ -36,7 +36,7 @@
 //! A test whose server answers within that grace sees the answer before any virtual timeout.
 
 use std::future::Future;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::executor::{Executor, TestMode, current_clock};
@@ -94,7 +94,7 @@ impl Builder {
     /// `stats`) or running with `block_on`.
     pub fn executor(&self) -> Executor {
         Executor::with_test_mode(Some(TestMode {
-            clock: Rc::new(VirtualClock::new(self.paused)),
+            clock: Arc::new(VirtualClock::new(self.paused)),
             io_grace: self.io_grace,
             deadlock_grace: self.deadlock_grace,
         }))
@@ -115,7 +115,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     Builder::new().block_on(future)
 }
 
-fn clock(what: &str) -> Rc<VirtualClock> {
+fn clock(what: &str) -> Arc<VirtualClock> {
     current_clock().unwrap_or_else(|| {
         panic!(
             "wisp::test::{what} called outside a wisp::test run: only a test executor \

@@ -456,6 +456,44 @@ fn slow_trickle_hits_the_total_timeout() {
     });
 }
 
+/// Under `wisp::test` the client's clocks are virtual: a server that accepts and never answers
+/// ends the request with the total timeout at exactly 30 virtual seconds, in a moment of real
+/// time. The listener never calls `accept`: the kernel completes the handshake from its backlog
+/// and the request sits unread. Connect and idle limits are longer than the total, so the only
+/// deadline is the total one, and however early the clock jumps it lands exactly on it.
+#[test]
+fn total_timeout_runs_on_the_virtual_clock() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let real = Instant::now();
+    let (result, waited) = watchdog(30, move || {
+        wisp::test::block_on(async move {
+            let client = Client::builder()
+                .connect_timeout(Duration::from_secs(60))
+                .idle_timeout(Duration::from_secs(300))
+                .total_timeout(Some(Duration::from_secs(30)))
+                .build()
+                .unwrap();
+            let start = wisp::time::now();
+            let result = fetch(&client, &url).await;
+            (result, wisp::time::now() - start)
+        })
+    });
+    assert_matches!(
+        result,
+        Err(Error::Timeout {
+            phase: Phase::Total
+        })
+    );
+    assert_eq!(waited, Duration::from_secs(30));
+    assert!(
+        real.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        real.elapsed()
+    );
+    drop(listener);
+}
+
 #[test]
 fn silent_server_hits_the_idle_timeout() {
     run(|| async {

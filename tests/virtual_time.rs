@@ -372,3 +372,39 @@ proptest! {
         prop_assert_eq!(log.borrow().clone(), expected);
     }
 }
+
+/// Polls `fut` once with a waker that does nothing.
+fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(fut).poll(&mut cx)
+}
+
+/// A `Sleep` registered on a test executor's virtual clock keeps that clock when it is polled
+/// on another thread (which has no virtual clock): it is still pending there until the clock
+/// reaches its deadline, never early.
+#[test]
+fn a_sleep_moved_to_another_thread_keeps_its_virtual_clock() {
+    watchdog(30, || {
+        wisp::test::Builder::new().paused(true).block_on(async {
+            let mut nap = sleep(Duration::from_secs(60));
+            // Registered on this executor's (paused) virtual clock.
+            assert!(poll_once(&mut nap).is_pending());
+            let on_other_thread = |mut nap: wisp::time::Sleep| {
+                std::thread::spawn(move || (poll_once(&mut nap).is_ready(), nap))
+                    .join()
+                    .unwrap()
+            };
+            let (ready, nap) = on_other_thread(nap);
+            assert!(
+                !ready,
+                "completed 60 virtual seconds early on another thread"
+            );
+            wisp::test::advance(Duration::from_secs(59)).await;
+            let (ready, nap) = on_other_thread(nap);
+            assert!(!ready, "completed 1 virtual second early on another thread");
+            wisp::test::advance(Duration::from_secs(1)).await;
+            let (ready, _) = on_other_thread(nap);
+            assert!(ready, "due at 60 s, the clock is at 60 s");
+        });
+    });
+}

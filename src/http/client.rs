@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use url::Url;
 
@@ -14,6 +14,8 @@ use super::error::Error;
 use super::framing::{BodyDecoder, BodyKind, Limits, body_kind};
 use super::pool::Pool;
 use super::response::{Body, Framed, Response};
+use crate::sync::Mutex;
+use crate::time::now;
 
 /// Decides whether to follow a redirect from the first URL to the second. Returning `false`
 /// hands the 3xx response itself to the caller.
@@ -47,17 +49,11 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn checkin(&self, origin: Origin, conn: Conn) {
-        self.pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .checkin(origin, conn);
+        self.pool.lock().checkin(origin, conn);
     }
 
     fn checkout(&self, origin: &Origin) -> Option<Conn> {
-        self.pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .checkout(origin)
+        self.pool.lock().checkout(origin)
     }
 }
 
@@ -365,9 +361,7 @@ impl Client {
             connect: config.connect_timeout,
             idle: config.idle_timeout,
             // A duration past what an `Instant` holds (`Duration::MAX`) is no deadline.
-            deadline: config
-                .total_timeout
-                .and_then(|d| Instant::now().checked_add(d)),
+            deadline: config.total_timeout.and_then(|d| now().checked_add(d)),
         };
         let mut method = method;
         let first_origin = url.origin();

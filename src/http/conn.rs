@@ -14,7 +14,7 @@ use url::{Host, Url};
 use super::error::{Error, Phase};
 use super::framing::{Head, Limits, parse_head};
 use crate::net::TcpStream;
-use crate::time::timeout;
+use crate::time::{now, timeout};
 
 /// Reads ask the socket for at least this much room, so a head that trickles in is re-parsed at
 /// most `max_head_bytes / MIN_READ` times (no quadratic re-parsing).
@@ -67,7 +67,7 @@ impl Clocks {
     ) -> Result<T, Error> {
         let (limit, phase) = match self.deadline {
             Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left = deadline.saturating_duration_since(now());
                 if left < limit {
                     (left, Phase::Total)
                 } else {

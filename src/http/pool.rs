@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Origin};
+use crate::time::now;
 
 pub(crate) struct Pool {
     idle: HashMap<Origin, VecDeque<(Conn, Instant)>>,
@@ -35,7 +36,7 @@ impl Pool {
     /// the way are closed.
     pub(crate) fn checkout(&mut self, origin: &Origin) -> Option<Conn> {
         let list = self.idle.get_mut(origin)?;
-        let now = Instant::now();
+        let now = now();
         let mut found = None;
         while let Some((mut conn, since)) = list.pop_back() {
             self.total -= 1;
@@ -74,7 +75,7 @@ impl Pool {
             list.pop_front();
             self.total -= 1;
         }
-        list.push_back((conn, Instant::now()));
+        list.push_back((conn, now()));
         self.total += 1;
     }
 

@@ -24,7 +24,7 @@ mod source;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -34,6 +34,7 @@ use polling::{Events, Poller};
 use crate::current_waker;
 use crate::executor::{AWAKE, IN_POLLER, PARKED, Shared};
 use crate::slab::Slab;
+use crate::sync::Mutex;
 use crate::time::wheel::{TimerKey, Wheel};
 
 use source::Source;
@@ -105,14 +106,6 @@ pub(crate) fn get() -> &'static Reactor {
     })
 }
 
-/// Locks a mutex whose data stays consistent even if a holder panicked (we never panic while
-/// holding these locks; a waker that panics is called outside them).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Calls wakers outside any lock; a panicking waker is reported and does not stop the others.
 fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
     for waker in wakers {
@@ -161,7 +154,7 @@ impl Reactor {
     /// passed already: the caller is due now.
     pub(crate) fn insert_timer(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
         let tick = self.tick_ceil(deadline);
-        let mut timers = lock(&self.timers);
+        let mut timers = self.timers.lock();
         let key = timers.wheel.insert(tick, waker.clone()).ok()?;
         let notify = timers.waiting_until.is_some_and(|until| tick < until);
         drop(timers);
@@ -174,7 +167,7 @@ impl Reactor {
 
     /// Whether the timer is still pending; if so, `waker` replaces its waker when it differs.
     pub(crate) fn timer_pending(&self, key: TimerKey, waker: &Waker) -> bool {
-        let mut timers = lock(&self.timers);
+        let mut timers = self.timers.lock();
         let pending = match timers.wheel.get_mut(key) {
             Some(stored) => {
                 if !stored.will_wake(waker) {
@@ -195,7 +188,7 @@ impl Reactor {
 
     /// Cancels a timer; a no-op if it fired already.
     pub(crate) fn remove_timer(&self, key: TimerKey) {
-        let removed = lock(&self.timers).wheel.remove(key);
+        let removed = self.timers.lock().wheel.remove(key);
         // The waker is dropped outside the lock.
         drop(removed);
     }
@@ -203,7 +196,8 @@ impl Reactor {
     /// Fires every timer due at `now`. Returns whether any fired.
     fn fire_timers(&self, now: Instant) -> bool {
         let mut fired = Vec::new();
-        lock(&self.timers)
+        self.timers
+            .lock()
             .wheel
             .advance(self.tick_floor(now), &mut fired);
         let any = !fired.is_empty();
@@ -220,7 +214,7 @@ impl Reactor {
             // The next deadline is read and `waiting_until` published under one lock: a timer
             // inserted after this sees `waiting_until` and notifies if it is earlier, a timer
             // inserted before is part of `next`. (Two locks here lost timers in between.)
-            let mut timers = lock(&self.timers);
+            let mut timers = self.timers.lock();
             let next = timers.wheel.next_expiration();
             let timeout = if block && !fired {
                 // A deadline too far away to name is waited for a day at a time.
@@ -245,7 +239,7 @@ impl Reactor {
         // An error here is EINTR (retried inside polling) or a broken poller; either way the
         // caller loops and tries again, so it is not worth surfacing.
         let _ = self.poller.wait(events, timeout);
-        lock(&self.timers).waiting_until = None;
+        self.timers.lock().waiting_until = None;
         self.dispatch(events);
         self.fire_timers(Instant::now());
     }
@@ -257,7 +251,7 @@ impl Reactor {
         }
         let mut ready = Vec::with_capacity(events.len());
         {
-            let sources = lock(&self.io_sources);
+            let sources = self.io_sources.lock();
             for event in events.iter() {
                 let Some(source) = sources.get(event.key & 0xffff_ffff) else {
                     continue;
@@ -278,7 +272,7 @@ impl Reactor {
     /// After a driver lets go of the reactor: unpark one executor that parked because the
     /// reactor was busy, so it can take over if it is idle.
     fn hand_off(&self) {
-        let next = lock(&self.parked).pop();
+        let next = self.parked.lock().pop();
         if let Some(thread) = next {
             thread.unpark();
         }
@@ -296,16 +290,13 @@ impl Reactor {
 pub(crate) fn turn_now() {
     let reactor = get();
     match reactor.driver.try_lock() {
-        Ok(mut events) => {
+        Some(mut events) => {
             reactor.drive(&mut events, false);
             drop(events);
             reactor.hand_off();
         }
-        Err(TryLockError::WouldBlock) => {
+        None => {
             reactor.fire_timers(Instant::now());
-        }
-        Err(TryLockError::Poisoned(_)) => {
-            unreachable!("the driver lock is never held across a panic")
         }
     }
 }
@@ -319,14 +310,14 @@ pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
     let reactor = get();
     let me = thread::current();
     // Listed before trying the lock: a driver that holds it now will see us when it lets go.
-    lock(&reactor.parked).push(me.clone());
+    reactor.parked.lock().push(me.clone());
     let driver = reactor.driver.try_lock();
-    let state = if driver.is_ok() { IN_POLLER } else { PARKED };
+    let state = if driver.is_some() { IN_POLLER } else { PARKED };
     shared.sleep.store(state, Ordering::SeqCst);
     let idle = !shared.has_work() && !woken();
     match driver {
-        Ok(mut events) => {
-            lock(&reactor.parked).retain(|t| t.id() != me.id());
+        Some(mut events) => {
+            reactor.parked.lock().retain(|t| t.id() != me.id());
             if idle {
                 reactor.drive(&mut events, true);
             }
@@ -334,7 +325,7 @@ pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
             drop(events);
             reactor.hand_off();
         }
-        Err(_) => {
+        None => {
             if idle {
                 // The helper thread holds the reactor although nobody needs it any more: ask it
                 // to let go (its wait returns and it hands the reactor to a parked executor),
@@ -344,12 +335,12 @@ pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
                 }
                 thread::park();
             }
-            lock(&reactor.parked).retain(|t| t.id() != me.id());
+            reactor.parked.lock().retain(|t| t.id() != me.id());
             shared.sleep.store(AWAKE, Ordering::SeqCst);
             // This thread may have been handed the reactor (unparked by a driver that let go)
             // just as its own tasks woke it, and it will not drive now. Pass the hand-off on, or
             // another parked executor could be left with no driver.
-            if let Ok(events) = reactor.driver.try_lock() {
+            if let Some(events) = reactor.driver.try_lock() {
                 drop(events);
                 reactor.hand_off();
             }
@@ -440,10 +431,10 @@ fn helper_main() {
             thread::park();
             continue;
         }
-        lock(&reactor.parked).push(me.clone());
+        reactor.parked.lock().push(me.clone());
         match reactor.driver.try_lock() {
-            Ok(mut events) => {
-                lock(&reactor.parked).retain(|t| t.id() != me.id());
+            Some(mut events) => {
+                reactor.parked.lock().retain(|t| t.id() != me.id());
                 reactor.helper_driving.store(true, Ordering::SeqCst);
                 // Checked again under the lock: an executor that saw the flag clear just
                 // before did not ask this thread to let go.
@@ -454,11 +445,11 @@ fn helper_main() {
                 drop(events);
                 reactor.hand_off();
             }
-            Err(_) => {
+            None => {
                 thread::park();
-                lock(&reactor.parked).retain(|t| t.id() != me.id());
+                reactor.parked.lock().retain(|t| t.id() != me.id());
                 // Handed the reactor, maybe when no longer needed: pass the hand-off on.
-                if let Ok(events) = reactor.driver.try_lock() {
+                if let Some(events) = reactor.driver.try_lock() {
                     drop(events);
                     reactor.hand_off();
                 }

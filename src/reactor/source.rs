@@ -12,11 +12,12 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::{Reactor, lock};
+use super::Reactor;
+use crate::sync::Mutex;
 
 /// Which way a task waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +50,7 @@ impl Source {
 
     /// Records an event and takes the wakers to call (outside the lock).
     pub(super) fn fire(&self, readable: bool, writable: bool, out: &mut Vec<Waker>) {
-        let mut wakers = lock(&self.wakers);
+        let mut wakers = self.wakers.lock();
         for (dir, ready) in [(Direction::Read, readable), (Direction::Write, writable)] {
             if ready {
                 self.ticks[dir as usize].fetch_add(1, Ordering::AcqRel);
@@ -70,7 +71,7 @@ impl Source {
             let seen = self.ticks[dir as usize].load(Ordering::Acquire);
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let mut wakers = lock(&self.wakers);
+                    let mut wakers = self.wakers.lock();
                     if self.ticks[dir as usize].load(Ordering::Acquire) != seen {
                         continue;
                     }
@@ -146,7 +147,7 @@ impl<T: AsFd> Drop for Registered<T> {
 impl Reactor {
     /// Adds `fd` to the poller and records its source.
     fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Arc<Source>> {
-        let mut sources = lock(&self.io_sources);
+        let mut sources = self.io_sources.lock();
         let index = sources.vacant_key();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
         let key = index | ((generation as usize) << 32);
@@ -160,7 +161,7 @@ impl Reactor {
     /// Deletes `fd` from the poller and forgets its source; must run before `fd` closes.
     fn deregister(&self, source: &Source, fd: BorrowedFd<'_>) -> io::Result<()> {
         let deleted = self.poller.delete(fd);
-        let mut sources = lock(&self.io_sources);
+        let mut sources = self.io_sources.lock();
         sources.remove(source.key & 0xffff_ffff);
         self.sources.store(sources.len(), Ordering::Relaxed);
         deleted

@@ -2,13 +2,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::executor::current_clock;
 use crate::reactor;
 use crate::time::now;
-use crate::time::virtual_clock::VirtualKey;
+use crate::time::virtual_clock::{VirtualClock, VirtualKey};
 use crate::time::wheel::TimerKey;
 
 /// When a [`Sleep`] is due.
@@ -25,6 +26,9 @@ enum When {
 /// A future that completes once its deadline has passed. Made by [`sleep`] and [`sleep_until`].
 ///
 /// It registers with the timer wheel when first polled and removes its entry when dropped.
+/// Polled first inside a [`wisp::test`](mod@crate::test) run, it registers on that run's virtual
+/// clock instead and keeps it: moved to another thread afterwards, it still completes only when
+/// that clock reaches its deadline (and never, if the run ends first).
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
@@ -33,12 +37,13 @@ pub struct Sleep {
 }
 
 /// Where a pending `Sleep` is registered.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 enum Key {
     /// In the reactor's wheel (real time).
     Real(TimerKey),
-    /// On the virtual clock of the test executor of the thread that polled it.
-    Virtual(VirtualKey),
+    /// On the virtual clock of the test executor of the thread that first polled it; the clock
+    /// is kept, so that polled or dropped on any other thread it is still this clock's timer.
+    Virtual(Arc<VirtualClock>, VirtualKey),
 }
 
 /// Waits until `duration` has elapsed. `Duration::MAX` (or any duration too large for
@@ -86,12 +91,7 @@ impl Sleep {
     fn cancel(&mut self) {
         match self.key.take() {
             Some(Key::Real(key)) => reactor::get().remove_timer(key),
-            Some(Key::Virtual(key)) => {
-                // Dropped off the clock's thread, the entry stays until it fires; harmless.
-                if let Some(clock) = current_clock() {
-                    clock.remove(key);
-                }
-            }
+            Some(Key::Virtual(clock, key)) => clock.remove(key),
             None => {}
         }
     }
@@ -102,18 +102,19 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        match this.key {
+        match &this.key {
             Some(Key::Real(key)) => {
-                if reactor::get().timer_pending(key, cx.waker()) {
+                if reactor::get().timer_pending(*key, cx.waker()) {
                     return Poll::Pending;
                 }
                 // Fired: the wheel only fires an entry once its (rounded-up) tick has passed.
                 this.key = None;
                 return Poll::Ready(());
             }
-            Some(Key::Virtual(key)) => {
-                let pending = current_clock().is_some_and(|clock| clock.update(key, cx.waker()));
-                if pending {
+            Some(Key::Virtual(clock, key)) => {
+                // The clock it was registered on, not this thread's: a sleep moved to another
+                // thread (or another test run) must not complete before its own clock says so.
+                if clock.update(*key, cx.waker()) {
                     return Poll::Pending;
                 }
                 this.key = None;
@@ -147,7 +148,8 @@ impl Future for Sleep {
             When::Never => return Poll::Pending,
         };
         if let Some(clock) = clock {
-            this.key = Some(Key::Virtual(clock.insert(deadline, cx.waker())));
+            let key = clock.insert(deadline, cx.waker());
+            this.key = Some(Key::Virtual(clock, key));
             return Poll::Pending;
         }
         match reactor::get().insert_timer(deadline, cx.waker()) {

@@ -4,10 +4,13 @@
 //! An executor made by [`wisp::test`](mod@crate::test) owns one. Timers polled on its thread
 //! register here instead of in the reactor's wheel, in a sorted map keyed by their exact
 //! deadline, so they fire in deadline order (ties in registration order) at exactly the virtual
-//! instant asked for. Nothing here is shared between threads.
+//! instant asked for. Only the executor's thread reads "now" from it and moves it; it is behind
+//! a lock and shared (`Arc`) only so that a `Sleep` registered here keeps it wherever the
+//! `Sleep` is polled or dropped afterwards (a timer never fires early).
 
-use std::cell::{Cell, RefCell};
+use crate::sync::Mutex;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -15,47 +18,66 @@ use std::time::{Duration, Instant};
 pub(crate) type VirtualKey = (Instant, u64);
 
 pub(crate) struct VirtualClock {
-    now: Cell<Instant>,
+    /// Everything, under one lock: it is never held while a waker is called.
+    state: Mutex<State>,
+}
+
+struct State {
+    now: Instant,
     /// While paused, time moves only through `advance`.
-    paused: Cell<bool>,
-    timers: RefCell<BTreeMap<VirtualKey, Waker>>,
-    seq: Cell<u64>,
+    paused: bool,
+    /// Pending timers; a timer leaves when it fires (its waker is called) or is removed.
+    timers: BTreeMap<VirtualKey, Waker>,
+    seq: u64,
+}
+
+impl fmt::Debug for VirtualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.lock();
+        f.debug_struct("VirtualClock")
+            .field("now", &state.now)
+            .field("paused", &state.paused)
+            .field("pending", &state.timers.len())
+            .finish()
+    }
 }
 
 impl VirtualClock {
     /// A clock that starts at the real current instant (so `Instant`s stay comparable).
     pub(crate) fn new(paused: bool) -> VirtualClock {
         VirtualClock {
-            now: Cell::new(Instant::now()),
-            paused: Cell::new(paused),
-            timers: RefCell::new(BTreeMap::new()),
-            seq: Cell::new(0),
+            state: Mutex::new(State {
+                now: Instant::now(),
+                paused,
+                timers: BTreeMap::new(),
+                seq: 0,
+            }),
         }
     }
 
     pub(crate) fn now(&self) -> Instant {
-        self.now.get()
+        self.state.lock().now
     }
 
     pub(crate) fn is_paused(&self) -> bool {
-        self.paused.get()
+        self.state.lock().paused
     }
 
     pub(crate) fn set_paused(&self, paused: bool) {
-        self.paused.set(paused);
+        self.state.lock().paused = paused;
     }
 
     pub(crate) fn insert(&self, deadline: Instant, waker: &Waker) -> VirtualKey {
-        let seq = self.seq.get();
-        self.seq.set(seq + 1);
-        let key = (deadline, seq);
-        self.timers.borrow_mut().insert(key, waker.clone());
+        let mut state = self.state.lock();
+        let key = (deadline, state.seq);
+        state.seq += 1;
+        state.timers.insert(key, waker.clone());
         key
     }
 
     /// Whether the timer is still pending; if so its waker is replaced by `waker`.
     pub(crate) fn update(&self, key: VirtualKey, waker: &Waker) -> bool {
-        match self.timers.borrow_mut().get_mut(&key) {
+        match self.state.lock().timers.get_mut(&key) {
             Some(stored) => {
                 if !stored.will_wake(waker) {
                     stored.clone_from(waker);
@@ -67,35 +89,36 @@ impl VirtualClock {
     }
 
     pub(crate) fn remove(&self, key: VirtualKey) {
-        let removed = self.timers.borrow_mut().remove(&key);
+        let removed = self.state.lock().timers.remove(&key);
+        // The waker is dropped outside the lock.
         drop(removed);
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.timers.borrow().keys().next().map(|(at, _)| *at)
+        self.state.lock().timers.keys().next().map(|(at, _)| *at)
     }
 
     pub(crate) fn pending(&self) -> usize {
-        self.timers.borrow().len()
+        self.state.lock().timers.len()
     }
 
     /// Moves the clock to `to` (never backwards) and wakes every timer due by then, in order.
     pub(crate) fn advance_to(&self, to: Instant) {
-        if to > self.now.get() {
-            self.now.set(to);
-        }
-        let now = self.now.get();
         let mut due = Vec::new();
         {
-            let mut timers = self.timers.borrow_mut();
-            while let Some(entry) = timers.first_entry() {
+            let mut state = self.state.lock();
+            if to > state.now {
+                state.now = to;
+            }
+            let now = state.now;
+            while let Some(entry) = state.timers.first_entry() {
                 if entry.key().0 > now {
                     break;
                 }
                 due.push(entry.remove());
             }
         }
-        // Woken outside the borrow: a waker may run code that registers another timer.
+        // Woken outside the lock: a waker may run code that registers another timer.
         for waker in due {
             waker.wake();
         }
@@ -105,11 +128,14 @@ impl VirtualClock {
     /// `Instant` can hold saturates: the clock moves to the last pending deadline, so every
     /// pending timer fires (timers that never fire are not on the clock at all).
     pub(crate) fn advance(&self, by: Duration) {
-        let now = self.now.get();
-        let to = now.checked_add(by).unwrap_or_else(|| {
-            let last = self.timers.borrow().keys().next_back().map(|(at, _)| *at);
-            last.map_or(now, |last| last.max(now))
-        });
+        let to = {
+            let state = self.state.lock();
+            let now = state.now;
+            now.checked_add(by).unwrap_or_else(|| {
+                let last = state.timers.keys().next_back().map(|(at, _)| *at);
+                last.map_or(now, |last| last.max(now))
+            })
+        };
         self.advance_to(to);
     }
 }
