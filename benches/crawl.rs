@@ -172,12 +172,12 @@ fn silent_row(rounds: usize) {
         for with_silent in order {
             if with_silent {
                 let (took, summary) = crawl_timed(silent_root);
-                eprintln!("    silent links: {took:.2?}, {} errors", summary.errors);
+                eprintln!(" silent links: {took:.2?}, {} errors", summary.errors);
                 errors.push(summary.errors as f64);
                 silent.push(took.as_secs_f64());
             } else {
                 let (took, _) = crawl_timed(&plain_root);
-                eprintln!("    plain: {took:.2?}");
+                eprintln!(" plain: {took:.2?}");
                 plain.push(took.as_secs_f64());
             }
         }
@@ -186,7 +186,9 @@ fn silent_row(rounds: usize) {
     let bound = (p + SILENT_TIMEOUT.as_secs_f64()) * 1.2;
     println!();
     println!(
-        "Silent links: the 1 KiB site crawled as above (wisp, per_host {CONCURRENCY}, timeout          {} s), and a copy whose pages link {SILENT_LINKS} URLs of a server on 127.0.0.1 that          accepts and never answers; median of {rounds} interleaved rounds.",
+        "Silent links: the 1 KiB site crawled as above (wisp, per_host {CONCURRENCY}, timeout \
+         {} s), and a copy whose pages link {SILENT_LINKS} URLs of a server on 127.0.0.1 \
+         that accepts and never answers; median of {rounds} interleaved rounds.",
         SILENT_TIMEOUT.as_secs()
     );
     println!();
@@ -200,7 +202,8 @@ fn silent_row(rounds: usize) {
     );
     println!();
     println!(
-        "TARGET (issue: the crawler on the real web): at most plain + one timeout + 20 % =          {bound:.2} s: {}",
+        "TARGET (issue: the crawler on the real web): at most plain + one timeout + 20 % = \
+         {bound:.2} s: {}",
         if s <= bound { "met" } else { "MISSED" }
     );
 }
