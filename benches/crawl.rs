@@ -162,7 +162,7 @@ fn silent_row(rounds: usize) {
     let plain_root = site(SMALL).root.clone();
     let silent_root = silent_site();
     let (mut plain, mut silent) = (Vec::new(), Vec::new());
-    let mut errors = Vec::new();
+    let (mut errors, mut plain_errors) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let order: [bool; 2] = if round % 2 == 0 {
             [false, true]
@@ -172,12 +172,13 @@ fn silent_row(rounds: usize) {
         for with_silent in order {
             if with_silent {
                 let (took, summary) = crawl_timed(silent_root);
-                eprintln!(" silent links: {took:.2?}, {} errors", summary.errors);
+                eprintln!("    silent links: {took:.2?}, {} errors", summary.errors);
                 errors.push(summary.errors as f64);
                 silent.push(took.as_secs_f64());
             } else {
-                let (took, _) = crawl_timed(&plain_root);
-                eprintln!(" plain: {took:.2?}");
+                let (took, summary) = crawl_timed(&plain_root);
+                eprintln!("    plain: {took:.2?}, {} errors", summary.errors);
+                plain_errors.push(summary.errors as f64);
                 plain.push(took.as_secs_f64());
             }
         }
@@ -194,7 +195,11 @@ fn silent_row(rounds: usize) {
     println!();
     println!("| crawl | wall time | errors |");
     println!("|---|---|---|");
-    println!("| {} pages | {p:.2} s | 0 |", scaled(PAGES, 100));
+    println!(
+        "| {} pages | {p:.2} s | {} |",
+        scaled(PAGES, 100),
+        median(plain_errors)
+    );
     println!(
         "| {} pages + {SILENT_LINKS} silent links | {s:.2} s | {} |",
         scaled(PAGES, 100),
