@@ -145,8 +145,8 @@ impl Tally {
             line += &format!(" ({})", kinds.join(", "));
         }
         line += &format!(
-            "; {} followed; {} disallowed by robots.txt",
-            plural(s.redirects, "redirect", "redirects"),
+            "; {}; {} disallowed by robots.txt",
+            plural(s.redirects, "redirect hop", "redirect hops"),
             s.disallowed
         );
         if s.save_errors > 0 {
@@ -229,7 +229,9 @@ mod tests {
         let line = t.line(&s, None);
         assert!(line.starts_with("crawled 1 page (1.5 KiB) in "), "{line}");
         assert!(
-            line.contains("HTTP 1 2xx, 1 3xx, 1 4xx, 2 5xx; 1 error (1 timeout); 1 redirect followed; 1 disallowed"),
+            line.contains(
+                "HTTP 1 2xx, 1 3xx, 1 4xx, 2 5xx; 1 error (1 timeout); 1 redirect hop; 1 disallowed"
+            ),
             "{line}"
         );
         assert_eq!(t.failed_urls(), 1);
