@@ -198,3 +198,36 @@ fn rules_are_kept_per_origin() {
         assert_eq!(b.hits_of("/robots.txt"), 1);
     });
 }
+
+/// A robots.txt answered `503` once is asked again (as a page would be), so a passing hiccup
+/// does not make the origin unreachable for the rules' whole lifetime.
+#[test]
+fn a_passing_503_of_robots_txt_is_retried() {
+    run(|| async {
+        let asked = std::rc::Rc::new(std::cell::Cell::new(0));
+        let count = asked.clone();
+        let server = site(move || {
+            count.set(count.get() + 1);
+            if count.get() == 1 {
+                Reply::Bytes(response(
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "Retry-After: 0\r\n",
+                    b"busy",
+                ))
+            } else {
+                text("200 OK", RULES.as_bytes())
+            }
+        })
+        .await;
+        let (summary, records, _) =
+            crawl_all(&Config::default(), vec![server.root.clone()], no_stop()).await;
+        assert_eq!(asked.get(), 2);
+        assert_eq!(
+            find(&records, "/private/x").error.as_deref(),
+            Some(DISALLOWED)
+        );
+        assert_eq!(find(&records, "/ok").status, Some(200));
+        assert_eq!((summary.errors, summary.disallowed), (0, 1));
+    });
+}

@@ -472,8 +472,9 @@ impl Crawl {
         let id = self.next_id;
         let client = clients.robots.clone();
         let agent = self.config.user_agent.clone();
+        let retries = self.config.retries;
         let work = move || async move {
-            let robots = fetch_robots(&client, &url, &agent).await;
+            let robots = fetch_robots(&client, &url, &agent, retries).await;
             Done::Robots { id, robots }
         };
         self.spawn_flight(host, Flight::Robots { origin }, work);

@@ -6,8 +6,6 @@
 //! its origin's robots.txt and the visited set before the next hop is fetched (and fetches it
 //! under the target host's politeness).
 
-use std::time::Duration;
-
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -17,9 +15,10 @@ use super::links::extract_links;
 use super::normalize::normalize;
 use super::out_file::OutFile;
 use super::record::Record;
+use super::retry;
 use super::save::path_for;
-use crate::http::{Client, Error, Method, Phase, Response, redirect_target};
-use crate::time::{now, sleep};
+use crate::http::{Client, Response, redirect_target};
+use crate::time::now;
 
 /// The longest redirect chain followed for one URL.
 pub(crate) const MAX_REDIRECTS: u32 = 10;
@@ -38,31 +37,8 @@ pub(crate) enum Fetched {
     },
 }
 
-/// Whether a failed request is worth retrying: the server may accept a connection in a moment.
-fn transient_error(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Io(_)
-            | Error::Timeout {
-                phase: Phase::Connect
-            }
-    )
-}
-
-/// Whether a status asks to come back later.
-fn transient_status(status: u16) -> bool {
-    matches!(status, 429 | 503)
-}
-
 fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
-}
-
-/// Exponential backoff from 250 ms, or the server's `Retry-After` (capped at 30 s).
-pub(crate) fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    retry_after
-        .unwrap_or_else(|| Duration::from_millis(250) * (1 << attempt.min(6)))
-        .min(Duration::from_secs(30))
 }
 
 /// A record for `item` with nothing fetched yet.
@@ -85,35 +61,16 @@ pub(crate) async fn fetch(client: &Client, config: &Config, item: &Item) -> Fetc
     let elapsed = |record: &mut Record| {
         record.elapsed_ms = now().saturating_duration_since(started).as_millis() as u64;
     };
-    let mut attempt = 0;
-    let mut response = loop {
-        let response = match client.request_url(Method::Get, item.url.clone()).await {
-            Ok(response) => response,
-            Err(e) => {
-                if transient_error(&e) && attempt < config.retries {
-                    attempt += 1;
-                    sleep(backoff(attempt, None)).await;
-                    continue;
-                }
-                record.error = Some(e.to_string());
-                elapsed(&mut record);
-                return Fetched::Page {
-                    record,
-                    links: Vec::new(),
-                };
-            }
-        };
-        if transient_status(response.status()) && attempt < config.retries {
-            attempt += 1;
-            let after = response
-                .header_str("retry-after")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            drop(response);
-            sleep(backoff(attempt, after)).await;
-            continue;
+    let mut response = match retry::get(client, &item.url, config.retries).await {
+        Ok(response) => response,
+        Err(e) => {
+            record.error = Some(e.to_string());
+            elapsed(&mut record);
+            return Fetched::Page {
+                record,
+                links: Vec::new(),
+            };
         }
-        break response;
     };
     let status = response.status();
     record.status = Some(status);
@@ -235,20 +192,6 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(1, None), Duration::from_millis(500));
-        assert_eq!(backoff(2, None), Duration::from_secs(1));
-        assert_eq!(
-            backoff(1, Some(Duration::from_secs(3))),
-            Duration::from_secs(3)
-        );
-        assert_eq!(
-            backoff(1, Some(Duration::from_secs(3600))),
-            Duration::from_secs(30)
-        );
-    }
 
     #[test]
     fn hex_is_lowercase_two_digits_per_byte() {

@@ -21,7 +21,7 @@
 //!
 //! The parts: `config` (what a crawl can be told), `engine` (the dispatcher: limits,
 //! politeness, one record per URL), `frontier` (the queues, and exact depths without a level
-//! barrier), `fetch` (one request with retries, its body streamed and saved), `stats` (the
+//! barrier), `retry` (which failures are tried again, and when), `fetch` (one request, its body streamed and saved), `stats` (the
 //! summary, progress and latency histogram), [`links`] (links out of HTML with a real
 //! tokenizer, read in the page's own encoding as [`charset`] decides it), [`normalize`] (URL
 //! forms that mean the same page, and the
@@ -43,6 +43,7 @@ mod mailbox;
 pub mod normalize;
 mod out_file;
 pub mod record;
+mod retry;
 mod robots;
 pub mod save;
 mod scope;

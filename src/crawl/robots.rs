@@ -32,7 +32,8 @@ use std::io::ErrorKind;
 
 use url::{Position, Url};
 
-use crate::http::{Client, Error, Method, Phase, Response};
+use super::retry;
+use crate::http::{Client, Error, Phase, Response};
 
 /// The most of a robots.txt that is read and parsed (RFC 9309 2.5: at least 500 KiB).
 /// The error of a record for a URL robots.txt does not allow.
@@ -114,13 +115,20 @@ impl Robots {
 /// `max_body` should be at least [`MAX_ROBOTS_BYTES`]; a lower one only shortens the file (what
 /// it let through is parsed, as for a file over the limit). Each hop is one request with the
 /// client's own timeouts.
-pub(crate) async fn fetch_robots(client: &Client, origin: &Url, user_agent: &str) -> Robots {
+pub(crate) async fn fetch_robots(
+    client: &Client,
+    origin: &Url,
+    user_agent: &str,
+    retries: u32,
+) -> Robots {
     let Ok(mut url) = origin.join("/robots.txt") else {
         // A URL that cannot be a base has no host, so no robots.txt either.
         return Robots::AllowAll;
     };
     for _ in 0..=MAX_REDIRECTS {
-        let mut response = match client.request_url(Method::Get, url.clone()).await {
+        // A connect failure, a 429 or a 503 is tried again, as for a page, before the origin is
+        // taken as unreachable (and refused) for the cache's whole lifetime.
+        let mut response = match retry::get(client, &url, retries).await {
             Ok(response) => response,
             Err(e) => return Robots::Unreachable(words(&e)),
         };
@@ -586,7 +594,7 @@ mod tests {
         }
 
         async fn fetch(port: u16) -> Robots {
-            fetch_robots(&client(), &origin(port), "wisp-crawl/0.1.0").await
+            fetch_robots(&client(), &origin(port), "wisp-crawl/0.1.0", 0).await
         }
 
         fn refusal_of(robots: &Robots, port: u16, path: &str) -> Option<String> {
@@ -723,7 +731,7 @@ mod tests {
                     .max_body(0)
                     .build()
                     .unwrap();
-                let robots = fetch_robots(&client, &origin(port), "wisp").await;
+                let robots = fetch_robots(&client, &origin(port), "wisp", 0).await;
                 // Nothing of the file was let through, so nothing is refused.
                 assert_eq!(refusal_of(&robots, port, "/y"), None, "{robots:?}");
             });
