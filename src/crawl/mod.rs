@@ -21,14 +21,13 @@
 //!
 //! The parts: `config` (what a crawl can be told), `engine` (the dispatcher: limits,
 //! politeness, one record per URL), `frontier` (the queues, and exact depths without a level
-//! barrier), `retry` (which failures are tried again, and when), `fetch` (one request, its body streamed and saved), `stats` (the
-//! summary, progress and latency histogram), [`links`] (links out of HTML with a real
-//! tokenizer, read in the page's own encoding as [`charset`] decides it), [`normalize`] (URL
-//! forms that mean the same page, and the
-//! compact key the visited set stores), `robots` (robots.txt, RFC 9309), [`save`] (where a
-//! body goes under `--out`), `out_file` (writing it there without following symlinks, whole
-//! or not at all), [`shard`] (which machine crawls which host), [`record`] (the
-//! JSON line per URL).
+//! barrier), `retry` (which failures are tried again, and when), `fetch` (one request, its
+//! body streamed and saved), `stats` (the summary, progress and latency histogram), [`links`]
+//! (links out of HTML with a real tokenizer, read in the page's own encoding as [`charset`]
+//! decides it), [`normalize`] (URL forms that mean the same page, and the compact key the
+//! visited set stores), `robots` (robots.txt, RFC 9309), [`save`] (where a body goes under
+//! `--out`), `out_file` (writing it there without following symlinks, whole or not at all),
+//! [`shard`] (which machine crawls which host), [`record`] (the JSON line per URL).
 //!
 //! The generated demo site the command line crawls by default is not part of the library: it
 //! is support code of the `crawl` program (`src/bin/crawl/demo/`), built on wisp's public API.
