@@ -438,8 +438,8 @@ fn max_pages_takes_exactly_that_many() {
         );
         assert!(!summary.interrupted);
 
-        // With robots.txt respected, a disallowed URL is taken off the frontier too (its record
-        // is made without a fetch) and counts against the budget: still exactly 25 records.
+        // With robots.txt respected, a disallowed URL has its record (made without a fetch) but
+        // takes nothing of the budget: still exactly 25 fetches, and the refusals besides.
         let config = Config {
             respect_robots: true,
             ..config
@@ -451,10 +451,10 @@ fn max_pages_takes_exactly_that_many() {
             .iter()
             .filter(|r| r.error.as_deref() == Some(DISALLOWED))
             .count();
-        assert_eq!(records.len(), 25, "{records:#?}");
-        // /private/0.html (depth 1) is always taken before the budget runs out.
+        assert_eq!(fetched, 25, "{records:#?}");
+        // /private/0.html (depth 1) is always met before the budget runs out.
         assert!(disallowed >= 1, "{records:#?}");
-        assert_eq!(fetched + disallowed, 25, "{records:#?}");
+        assert_eq!(fetched + disallowed, records.len(), "{records:#?}");
         assert_eq!(summary.records, records.len() as u64);
     });
 }
@@ -1008,5 +1008,60 @@ fn progress_is_reported_while_the_crawl_runs() {
         assert!(snapshots.iter().any(|p| p.queued > 0), "{snapshots:?}");
         assert!(snapshots.iter().all(|p| p.in_flight <= 1), "{snapshots:?}");
         assert_eq!(*records.borrow(), summary.records);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records: referrer and fetched_at
+// ---------------------------------------------------------------------------------------------
+
+/// A record names the page its URL was first found on (none for a seed), and when its fetch
+/// started (RFC 3339, UTC); a robots.txt refusal, never fetched, has no time.
+#[test]
+fn records_name_their_referrer_and_fetch_time() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let server = serve(listener, |t| match t {
+            "/robots.txt" => Reply::Bytes(response(
+                "200 OK",
+                "text/plain",
+                "",
+                b"User-agent: *\nDisallow: /private\n",
+            )),
+            "/" => html_page(&["/a", "/private"]),
+            "/a" => html_page(&["/b"]),
+            "/b" => html_page(&[]),
+            _ => not_found(),
+        });
+        let (_, records, _) =
+            crawl_all(&Config::default(), vec![server.root.clone()], no_stop()).await;
+        let by_target: BTreeMap<String, &Record> =
+            records.iter().map(|r| (target(&r.url), r)).collect();
+        let root = &server.root;
+        assert_eq!(by_target["/"].referrer, None);
+        assert_eq!(by_target["/a"].referrer.as_deref(), Some(root.as_str()));
+        assert_eq!(
+            by_target["/b"].referrer.as_deref(),
+            Some(format!("{root}a").as_str())
+        );
+        assert_eq!(
+            by_target["/private"].referrer.as_deref(),
+            Some(root.as_str())
+        );
+        assert_eq!(by_target["/private"].fetched_at, None);
+        for t in ["/", "/a", "/b"] {
+            let at = by_target[t].fetched_at.as_deref().unwrap();
+            // 2026-12-01T22:47:51.123Z
+            let b = at.as_bytes();
+            assert_eq!(at.len(), 24, "{at}");
+            assert_eq!(
+                (b[4], b[7], b[10], b[13], b[16], b[19], b[23]),
+                (b'-', b'-', b'T', b':', b':', b'.', b'Z'),
+                "{at}"
+            );
+            assert!(at >= "2024", "{at}");
+        }
+        let json = by_target["/a"].to_json();
+        assert!(json.contains(&format!("\"referrer\":\"{root}\"")), "{json}");
     });
 }

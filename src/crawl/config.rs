@@ -14,7 +14,8 @@ use super::record::Record;
 pub struct Config {
     /// Links are followed this many hops from a seed (seeds are depth 0).
     pub max_depth: u32,
-    /// Stop taking URLs off the frontier after this many.
+    /// Fetch at most this many URLs (robots.txt refusals, which are recorded without a fetch,
+    /// and later hops of a redirect do not count).
     pub max_pages: Option<u64>,
     /// Follow links only to the seeds' hosts (and `allow_hosts`).
     pub same_host: bool,

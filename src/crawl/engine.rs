@@ -21,7 +21,7 @@ use url::Url;
 
 use super::config::{Config, Hooks};
 use super::fetch::{Fetched, blank_record, fetch};
-use super::frontier::{Chain, Frontier, Item, Offered};
+use super::frontier::{Chain, Frontier, Item, Offered, Reoffer};
 use super::mailbox::Mailbox;
 use super::normalize::{Key, key_of_normalized, normalize};
 use super::record::Record;
@@ -186,7 +186,8 @@ struct Crawl {
     frontier: Frontier,
     hosts: HashMap<String, Host>,
     scope: Scope,
-    /// URLs taken off the frontier (the `max_pages` budget; later redirect hops not counted).
+    /// URLs fetched (the `max_pages` budget; robots.txt refusals and later redirect hops not
+    /// counted).
     taken: u64,
     in_flight: HashMap<u64, InFlight>,
     next_id: u64,
@@ -195,7 +196,7 @@ struct Crawl {
     latency: Histogram,
     stopping: bool,
     /// Scratch: links to offer again because a held page was lowered.
-    reoffer: Vec<(Url, u32)>,
+    reoffer: Reoffer,
     /// Scratch: records released by the frontier.
     released: Vec<Record>,
 }
@@ -246,20 +247,32 @@ impl Crawl {
         if let Some(host) = url.host_str() {
             self.scope.hosts.insert(host.to_ascii_lowercase());
         }
-        self.offer(normalize(&url), 0, hooks);
+        self.offer(normalize(&url), 0, None, hooks);
     }
 
     /// Offers a normalized, in-scope URL at `depth`, then whatever that lowering sets free.
     /// Returns its key unless it is another shard's.
-    fn offer(&mut self, url: Url, depth: u32, hooks: &mut Hooks<'_>) -> Option<Key> {
-        let first = self.offer_one(url, depth, hooks);
-        while let Some((url, depth)) = self.reoffer.pop() {
-            self.offer_one(url, depth, hooks);
+    fn offer(
+        &mut self,
+        url: Url,
+        depth: u32,
+        referrer: Option<&Rc<str>>,
+        hooks: &mut Hooks<'_>,
+    ) -> Option<Key> {
+        let first = self.offer_one(url, depth, referrer, hooks);
+        while let Some((url, depth, referrer)) = self.reoffer.pop() {
+            self.offer_one(url, depth, referrer.as_ref(), hooks);
         }
         first
     }
 
-    fn offer_one(&mut self, url: Url, depth: u32, hooks: &mut Hooks<'_>) -> Option<Key> {
+    fn offer_one(
+        &mut self,
+        url: Url,
+        depth: u32,
+        referrer: Option<&Rc<str>>,
+        hooks: &mut Hooks<'_>,
+    ) -> Option<Key> {
         let k = key_of_normalized(&url);
         if self.frontier.depth(&k).is_some() {
             // Most links are known already: no allocation for them.
@@ -275,10 +288,15 @@ impl Crawl {
             // Handed off once: the frontier remembers it as seen.
             (hooks.on_foreign_link)(&url);
         }
-        let queue = authority(&url);
+        let item = Item {
+            host: authority(&url),
+            url,
+            chain: None,
+            referrer: referrer.cloned(),
+        };
         match self
             .frontier
-            .offer(k, url, queue, depth, foreign, &mut self.reoffer)
+            .offer(k, item, depth, foreign, &mut self.reoffer)
         {
             Offered::Foreign => None,
             Offered::Queued | Offered::Known => Some(k),
@@ -402,10 +420,8 @@ impl Crawl {
                     }
                 };
                 if let Some(error) = refusal {
+                    // Refused, not fetched: it has its record, but takes nothing of the budget.
                     let (key, item) = self.frontier.take(host, depth).expect("front exists");
-                    if item.chain.is_none() {
-                        self.taken += 1;
-                    }
                     let mut record = blank_record(&item);
                     record.error = Some(error);
                     self.frontier.settle(key, record, Vec::new(), Vec::new());
@@ -617,13 +633,15 @@ impl Crawl {
         let depth = self.frontier.depth(&key).unwrap_or(record.depth);
         let mut keys = Vec::new();
         let mut cut = Vec::new();
+        // The page its links were found on: where the redirects ended, if they moved it.
+        let page: Rc<str> = record.final_url.as_deref().unwrap_or(&record.url).into();
         for link in links {
             let url = normalize(&link);
             if !self.scope.allows(&url) {
                 continue;
             }
             if depth < self.config.max_depth {
-                if let Some(k) = self.offer(url, depth + 1, hooks) {
+                if let Some(k) = self.offer(url, depth + 1, Some(&page), hooks) {
                     keys.push(k);
                 }
             } else {
@@ -653,8 +671,8 @@ impl Crawl {
         };
         let next_key = key_of_normalized(&next);
         let claimed = self.frontier.claim(next_key, depth, &mut self.reoffer);
-        while let Some((url, d)) = self.reoffer.pop() {
-            self.offer_one(url, d, hooks);
+        while let Some((url, d, referrer)) = self.reoffer.pop() {
+            self.offer_one(url, d, referrer.as_ref(), hooks);
         }
         let foreign = self
             .config
@@ -689,6 +707,7 @@ impl Crawl {
         let hop = Item {
             host: authority(&next),
             url: next,
+            referrer: item.referrer.clone(),
             chain: Some(Box::new(chain)),
         };
         self.frontier.requeue(key, hop);

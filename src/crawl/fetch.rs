@@ -17,6 +17,7 @@ use super::out_file::OutFile;
 use super::record::Record;
 use super::retry;
 use super::save::path_for;
+use super::timestamp;
 use crate::http::{Client, Response, redirect_target};
 use crate::time::now;
 
@@ -45,6 +46,7 @@ fn is_redirect(status: u16) -> bool {
 pub(crate) fn blank_record(item: &Item) -> Record {
     let mut record = Record {
         url: item.record_url().to_string(),
+        referrer: item.referrer.as_deref().map(str::to_string),
         ..Record::default()
     };
     if let Some(chain) = &item.chain {
@@ -58,6 +60,7 @@ pub(crate) fn blank_record(item: &Item) -> Record {
 pub(crate) async fn fetch(client: &Client, config: &Config, item: &Item) -> Fetched {
     let started = item.chain.as_ref().map_or_else(now, |c| c.started);
     let mut record = blank_record(item);
+    record.fetched_at = Some(timestamp::utc_now());
     let elapsed = |record: &mut Record| {
         record.elapsed_ms = now().saturating_duration_since(started).as_millis() as u64;
     };

@@ -33,6 +33,7 @@
 //! engine starts the shallowest URL first, round robin across hosts within a depth.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
 use std::time::Instant;
 
 use url::Url;
@@ -53,7 +54,12 @@ pub(crate) struct Item {
     pub host: String,
     /// Set when this is a later hop of a redirect chain.
     pub chain: Option<Box<Chain>>,
+    /// The page where the URL was first found (`None` for a seed); shared by its links.
+    pub referrer: Option<Rc<str>>,
 }
+
+/// Links to offer again because a held page was lowered: URL, depth, the page they are on.
+pub(crate) type Reoffer = Vec<(Url, u32, Option<Rc<str>>)>;
 
 /// Where a redirect chain started: the record keeps the first URL and the whole chain's time.
 #[derive(Clone, Debug)]
@@ -172,11 +178,10 @@ impl Frontier {
     pub fn offer(
         &mut self,
         key: Key,
-        url: Url,
-        host: String,
+        item: Item,
         depth: u32,
         foreign: bool,
-        reoffer: &mut Vec<(Url, u32)>,
+        reoffer: &mut Reoffer,
     ) -> Offered {
         if self.entries.contains_key(&key) {
             self.lower(key, depth, reoffer);
@@ -187,25 +192,15 @@ impl Frontier {
             self.entries.insert(key, Entry { depth, stage });
             return Offered::Foreign;
         }
-        let item = Item {
-            url,
-            host,
-            chain: None,
-        };
-        self.entries.insert(
-            key,
-            Entry {
-                depth,
-                stage: Stage::Queued(Box::new(item.clone())),
-            },
-        );
         self.enqueue(key, &item.host, depth, false);
+        let stage = Stage::Queued(Box::new(item));
+        self.entries.insert(key, Entry { depth, stage });
         Offered::Queued
     }
 
     /// Marks a URL seen without queueing it (the target of a redirect chain that goes on under
     /// its first URL). False if it was known: then it is only lowered.
-    pub fn claim(&mut self, key: Key, depth: u32, reoffer: &mut Vec<(Url, u32)>) -> bool {
+    pub fn claim(&mut self, key: Key, depth: u32, reoffer: &mut Reoffer) -> bool {
         if self.entries.contains_key(&key) {
             self.lower(key, depth, reoffer);
             return false;
@@ -241,7 +236,7 @@ impl Frontier {
     }
 
     /// Lowers `key` (and what hangs off it) to `depth`, if shallower.
-    pub fn lower(&mut self, key: Key, depth: u32, reoffer: &mut Vec<(Url, u32)>) {
+    pub fn lower(&mut self, key: Key, depth: u32, reoffer: &mut Reoffer) {
         let mut work = vec![(key, depth)];
         while let Some((key, depth)) = work.pop() {
             let Some(entry) = self.entries.get_mut(&key) else {
@@ -278,8 +273,13 @@ impl Frontier {
                         for link in &held.links {
                             work.push((*link, depth + 1));
                         }
-                        for url in held.cut.drain(..) {
-                            reoffer.push((url, depth + 1));
+                        if !held.cut.is_empty() {
+                            let page = &held.record;
+                            let page: Rc<str> =
+                                page.final_url.as_deref().unwrap_or(&page.url).into();
+                            for url in held.cut.drain(..) {
+                                reoffer.push((url, depth + 1, Some(page.clone())));
+                            }
                         }
                     }
                 }
@@ -505,9 +505,18 @@ mod tests {
         Url::parse(&format!("http://h{path}")).unwrap()
     }
 
+    fn item(u: Url, host: &str) -> Item {
+        Item {
+            url: u,
+            host: host.into(),
+            chain: None,
+            referrer: None,
+        }
+    }
+
     fn offer(f: &mut Frontier, path: &str, depth: u32) -> Offered {
         let u = url(path);
-        f.offer(key(&u), u, "h".into(), depth, false, &mut Vec::new())
+        f.offer(key(&u), item(u, "h"), depth, false, &mut Vec::new())
     }
 
     fn take(f: &mut Frontier, depth: u32) -> Option<(Key, String)> {
@@ -607,8 +616,9 @@ mod tests {
         f.settle(p, record("/p"), Vec::new(), vec![url("/beyond")]);
         let mut reoffer = Vec::new();
         let u = url("/p");
-        f.offer(key(&u), u, "h".into(), 1, false, &mut reoffer);
-        assert_eq!(reoffer, [(url("/beyond"), 2)]);
+        f.offer(key(&u), item(u, "h"), 1, false, &mut reoffer);
+        let page: Rc<str> = url("/p").as_str().into();
+        assert_eq!(reoffer, [(url("/beyond"), 2, Some(page))]);
     }
 
     #[test]
@@ -656,10 +666,10 @@ mod tests {
         let mut f = Frontier::new(5);
         let u = url("/other");
         let k = key(&u);
-        let offered = f.offer(k, u.clone(), "h".into(), 1, true, &mut Vec::new());
+        let offered = f.offer(k, item(u.clone(), "h"), 1, true, &mut Vec::new());
         assert_eq!(offered, Offered::Foreign);
         assert_eq!(
-            f.offer(k, u, "h".into(), 1, true, &mut Vec::new()),
+            f.offer(k, item(u, "h"), 1, true, &mut Vec::new()),
             Offered::Known
         );
         assert_eq!(f.queued(), 0);
@@ -679,7 +689,7 @@ mod tests {
         let mut f = Frontier::new(5);
         for host in ["a", "b"] {
             let u = Url::parse(&format!("http://{host}/")).unwrap();
-            f.offer(key(&u), u, host.into(), 0, false, &mut Vec::new());
+            f.offer(key(&u), item(u, host), 0, false, &mut Vec::new());
         }
         assert_eq!(f.hosts_at(0), 2);
         let first = f.take_host(0).unwrap();

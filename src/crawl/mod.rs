@@ -48,6 +48,7 @@ pub mod save;
 mod scope;
 pub mod shard;
 mod stats;
+mod timestamp;
 
 pub use config::{Config, Hooks};
 pub use engine::{crawl, crawl_with_progress};

@@ -38,6 +38,11 @@ pub struct Record {
     /// it`). `None` when nothing was to be saved or it was saved. The fetch itself may still
     /// have succeeded: `error` is about the fetch, this only about the copy on disk.
     pub save_error: Option<String>,
+    /// The page where the URL was first found (`None` for a seed).
+    pub referrer: Option<String>,
+    /// When the fetch started, as RFC 3339 in UTC with milliseconds
+    /// (`2026-12-01T22:47:51.123Z`); `None` when nothing was fetched (a robots.txt refusal).
+    pub fetched_at: Option<String>,
 }
 
 impl Record {
@@ -76,6 +81,10 @@ impl Record {
         push_num(&mut out, self.encoded_bytes);
         out.push_str(",\"save_error\":");
         push_opt_str(&mut out, self.save_error.as_deref());
+        out.push_str(",\"referrer\":");
+        push_opt_str(&mut out, self.referrer.as_deref());
+        out.push_str(",\"fetched_at\":");
+        push_opt_str(&mut out, self.fetched_at.as_deref());
         out.push('}');
         out
     }
@@ -120,7 +129,7 @@ mod tests {
     fn default_record() {
         assert_eq!(
             Record::default().to_json(),
-            r#"{"url":"","final_url":null,"status":null,"bytes":0,"content_type":null,"sha256":null,"depth":0,"elapsed_ms":0,"redirects":0,"error":null,"encoded_bytes":0,"save_error":null}"#
+            r#"{"url":"","final_url":null,"status":null,"bytes":0,"content_type":null,"sha256":null,"depth":0,"elapsed_ms":0,"redirects":0,"error":null,"encoded_bytes":0,"save_error":null,"referrer":null,"fetched_at":null}"#
         );
     }
 
@@ -139,12 +148,15 @@ mod tests {
             error: None,
             encoded_bytes: 7,
             save_error: Some("out/a.org is a symlink; not following it".into()),
+            referrer: Some("http://a.org/index".into()),
+            fetched_at: Some("2026-12-01T22:47:51.123Z".into()),
         };
         let expected = format!(
             "{{\"url\":\"http://a.org/\",\"final_url\":\"https://a.org/x\",\"status\":200,\
              \"bytes\":18446744073709551615,\"content_type\":\"text/html; charset=utf-8\",\
              \"sha256\":\"{}\",\"depth\":3,\"elapsed_ms\":12,\"redirects\":1,\"error\":null,\
-             \"encoded_bytes\":7,\"save_error\":\"out/a.org is a symlink; not following it\"}}",
+             \"encoded_bytes\":7,\"save_error\":\"out/a.org is a symlink; not following it\",\
+             \"referrer\":\"http://a.org/index\",\"fetched_at\":\"2026-12-01T22:47:51.123Z\"}}",
             "ab".repeat(32)
         );
         assert_eq!(r.to_json(), expected);
@@ -158,7 +170,8 @@ mod tests {
         };
         let json = r.to_json();
         let tail = r#""error":"a\"b\\c\nd\re\tf\u0001g\u001fh"#.to_owned()
-            + "\u{7f}é😀/\",\"encoded_bytes\":0,\"save_error\":null}";
+            + "\u{7f}é😀/\",\"encoded_bytes\":0,\"save_error\":null,\"referrer\":null,\
+               \"fetched_at\":null}";
         assert!(json.ends_with(&tail), "{json}");
         assert!(!json.contains('\n') && !json.contains('\r'));
         // Round trip through a tiny decoder of exactly the escapes JSON allows.

@@ -317,7 +317,7 @@ Seeds:
 
 Scope:
   -d, --depth N             follow links at most N hops from a seed [{depth}]
-  -n, --max-pages N         take at most N URLs off the frontier
+  -n, --max-pages N         fetch at most N URLs (robots.txt refusals do not count)
       --same-host           only follow links to the seeds' hosts{same}
       --any-host            follow links to any host{any}
       --allow-host HOST     also follow links to HOST (repeatable)
@@ -353,7 +353,7 @@ Output:
       --jsonl FILE          one JSON record per URL to FILE ('-' for stdout, and then no
                             per-URL lines): url, final_url, status, bytes, content_type,
                             sha256, depth, elapsed_ms, redirects, error, encoded_bytes,
-                            save_error (the README describes each)
+                            save_error, referrer, fetched_at (the README describes each)
   -q, --quiet               no per-URL lines, no progress line, no notices (the summary and
                             errors are still written to stderr)
   -h, --help                this help
