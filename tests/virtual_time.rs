@@ -3,12 +3,15 @@
 mod common;
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use common::watchdog;
 use proptest::prelude::*;
-use wisp::time::{interval, now, sleep, sleep_until, timeout};
+use wisp::time::{Elapsed, Timeout, interval, now, sleep, sleep_until, timeout};
 
 /// A retry routine as people write it: try, and on failure wait 1 s, 2 s, 4 s, ...
 async fn retry_with_backoff(mut attempt: impl FnMut(u32) -> bool, tries: u32) -> Option<u32> {
@@ -258,6 +261,64 @@ fn stepping_and_stats() {
     assert_eq!(ex.block_on(b), 7);
     ex.block_on(a);
     assert_eq!(ex.stats().alive, 0);
+}
+
+/// Polls `t` once inside a task and hands it back, alive, with the poll's result.
+fn poll_once_in<F>(
+    ex: &wisp::Executor,
+    mut t: Timeout<F>,
+) -> (Poll<Result<F::Output, Elapsed>>, Timeout<F>)
+where
+    F: Future + Unpin + 'static,
+    F::Output: 'static,
+{
+    let task = ex.spawn(async move {
+        let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut t).poll(cx))).await;
+        (polled, t)
+    });
+    ex.block_on(task)
+}
+
+/// A `Timeout` around a future that is ready at once registers no timer (its `Sleep` is never
+/// polled); one around a pending future registers exactly one, which leaves with the `Timeout`.
+#[test]
+fn a_timeout_around_a_ready_future_registers_no_timer() {
+    let ex = wisp::test::Builder::new().executor();
+    let start = ex.block_on(async { now() });
+    let (polled, ready) = poll_once_in(
+        &ex,
+        Timeout::new(Duration::from_secs(10), std::future::ready(5)),
+    );
+    assert_eq!(polled, Poll::Ready(Ok(5)));
+    let stats = ex.stats();
+    assert_eq!(stats.virtual_timers, 0, "{stats:?}");
+    let (polled, pending) = poll_once_in(
+        &ex,
+        Timeout::new(Duration::from_secs(10), std::future::pending::<u8>()),
+    );
+    assert_eq!(polled, Poll::Pending);
+    let stats = ex.stats();
+    assert_eq!(stats.virtual_timers, 1, "{stats:?}");
+    drop(pending);
+    drop(ready);
+    assert_eq!(ex.stats().virtual_timers, 0);
+    // No virtual time passed for any of it, and `timeout` (the same future, pinned) agrees.
+    assert_eq!(ex.block_on(timeout(Duration::ZERO, async { 7 })), Ok(7));
+    assert_eq!(ex.stats().virtual_timers, 0);
+    assert_eq!(ex.block_on(async { now() }), start);
+}
+
+/// The deadline of a `Timeout` counts from its first pending poll, not from `Timeout::new`.
+#[test]
+fn a_timeout_deadline_counts_from_its_first_pending_poll() {
+    wisp::test::block_on(async {
+        let never = std::pin::pin!(std::future::pending::<()>());
+        let t = Timeout::new(Duration::from_secs(10), never);
+        sleep(Duration::from_secs(30)).await;
+        let start = now();
+        assert!(t.await.is_err());
+        assert_eq!(now() - start, Duration::from_secs(10));
+    });
 }
 
 /// With sockets registered, the clock waits `io_grace` of real time for I/O before it jumps.

@@ -37,4 +37,4 @@ pub fn now() -> Instant {
 
 pub use interval::{Interval, MissedTick, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
-pub use timeout::{Elapsed, timeout};
+pub use timeout::{Elapsed, Timeout, timeout};
