@@ -677,3 +677,50 @@ fn a_notice_comes_before_the_demo_site_is_built_unless_quiet() {
     let out = crawl(&["-q", "--demo-pages", "20"]);
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 }
+
+/// `--stats`: after the summary, a table by host; the demo site is one host, so one row whose
+/// counts are the summary's.
+#[test]
+fn stats_prints_a_table_by_host_after_the_summary() {
+    let out = crawl(&["--stats", "--quiet", "--demo-pages", "50"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("crawled "))
+        .unwrap_or_else(|| panic!("no summary: {err}"));
+    let table = &lines[at + 1..];
+    assert_eq!(table.len(), 2, "a heading and one host: {err}");
+    let heading: Vec<&str> = table[0].split_whitespace().collect();
+    assert_eq!(
+        heading,
+        [
+            "host", "records", "2xx", "3xx", "4xx", "5xx", "errors", "bytes"
+        ]
+    );
+    let row: Vec<&str> = table[1].split_whitespace().collect();
+    assert!(row[0].starts_with("127.0.0.1:"), "{err}");
+    let number = |i: usize| -> u64 { row[i].parse().unwrap() };
+    // The summary's "HTTP <2xx> 2xx, <3xx> 3xx, <4xx> 4xx, <5xx> 5xx" in the same order.
+    let summary = lines[at];
+    let http = summary.split("HTTP ").nth(1).unwrap();
+    let classes: Vec<u64> = http
+        .split(';')
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(|part| part.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        classes,
+        [number(2), number(3), number(4), number(5)],
+        "{err}"
+    );
+    assert!(number(2) > 0, "{err}");
+    assert!(
+        number(1) >= number(2) + number(3) + number(4) + number(5),
+        "{err}"
+    );
+    assert_eq!(number(6), 0, "{err}");
+}

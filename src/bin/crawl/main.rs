@@ -174,6 +174,9 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
         "{}",
         out.tally.line(&summary, stopped_by)
     );
+    if cli.stats {
+        let _ = std::io::stderr().write_all(out.tally.host_table().as_bytes());
+    }
     Ok(if let Some(failure) = &out.failed {
         say(failure);
         Status::Output
