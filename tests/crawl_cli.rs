@@ -724,3 +724,44 @@ fn stats_prints_a_table_by_host_after_the_summary() {
     );
     assert_eq!(number(6), 0, "{err}");
 }
+
+/// Ctrl-C while a big demo site is being built stops the program at once, with the interrupted
+/// status, rather than after the build with "crawled 0 pages". 300000 pages take about 30 s to
+/// build in a debug build (a few in release): the signal comes long before the end.
+#[test]
+fn ctrl_c_during_the_demo_build_exits_130_at_once() {
+    watchdog(120, || {
+        let mut child = Command::new(CRAWL_BIN)
+            .args(["--demo-pages", "300000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The notice comes after the signal handler is installed, just before the build.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut notices = String::new();
+        while !notices.contains("building a demo site") {
+            let mut line = String::new();
+            assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "{notices}");
+            notices += &line;
+        }
+        let stderr_rest = drain(stderr);
+        thread::sleep(Duration::from_millis(500));
+        let sent = Instant::now();
+        let kill = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = wait_within(&mut child, sent, Duration::from_secs(10));
+        let err = stderr_rest.join().unwrap();
+        assert_eq!(status.code(), Some(130), "{status:?}\nstderr: {err}");
+        assert!(
+            err.contains("interrupted while building the demo site"),
+            "{err}"
+        );
+        assert!(!err.contains("crawling the demo site"), "{err}");
+        assert!(!err.contains("crawled "), "{err}");
+    });
+}
