@@ -677,3 +677,91 @@ fn a_notice_comes_before_the_demo_site_is_built_unless_quiet() {
     let out = crawl(&["-q", "--demo-pages", "20"]);
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 }
+
+/// `--stats`: after the summary, a table by host; the demo site is one host, so one row whose
+/// counts are the summary's.
+#[test]
+fn stats_prints_a_table_by_host_after_the_summary() {
+    let out = crawl(&["--stats", "--quiet", "--demo-pages", "50"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("crawled "))
+        .unwrap_or_else(|| panic!("no summary: {err}"));
+    let table = &lines[at + 1..];
+    assert_eq!(table.len(), 2, "a heading and one host: {err}");
+    let heading: Vec<&str> = table[0].split_whitespace().collect();
+    assert_eq!(
+        heading,
+        [
+            "host", "records", "2xx", "3xx", "4xx", "5xx", "errors", "bytes"
+        ]
+    );
+    let row: Vec<&str> = table[1].split_whitespace().collect();
+    assert!(row[0].starts_with("127.0.0.1:"), "{err}");
+    let number = |i: usize| -> u64 { row[i].parse().unwrap() };
+    // The summary's "HTTP <2xx> 2xx, <3xx> 3xx, <4xx> 4xx, <5xx> 5xx" in the same order.
+    let summary = lines[at];
+    let http = summary.split("HTTP ").nth(1).unwrap();
+    let classes: Vec<u64> = http
+        .split(';')
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(|part| part.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        classes,
+        [number(2), number(3), number(4), number(5)],
+        "{err}"
+    );
+    assert!(number(2) > 0, "{err}");
+    assert!(
+        number(1) >= number(2) + number(3) + number(4) + number(5),
+        "{err}"
+    );
+    assert_eq!(number(6), 0, "{err}");
+}
+
+/// Ctrl-C while a big demo site is being built stops the program at once, with the interrupted
+/// status, rather than after the build with "crawled 0 pages". 300000 pages take about 30 s to
+/// build in a debug build (a few in release): the signal comes long before the end.
+#[test]
+fn ctrl_c_during_the_demo_build_exits_130_at_once() {
+    watchdog(120, || {
+        let mut child = Command::new(CRAWL_BIN)
+            .args(["--demo-pages", "300000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The notice comes after the signal handler is installed, just before the build.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut notices = String::new();
+        while !notices.contains("building a demo site") {
+            let mut line = String::new();
+            assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "{notices}");
+            notices += &line;
+        }
+        let stderr_rest = drain(stderr);
+        thread::sleep(Duration::from_millis(500));
+        let sent = Instant::now();
+        let kill = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = wait_within(&mut child, sent, Duration::from_secs(10));
+        let err = stderr_rest.join().unwrap();
+        assert_eq!(status.code(), Some(130), "{status:?}\nstderr: {err}");
+        assert!(
+            err.contains("interrupted while building the demo site"),
+            "{err}"
+        );
+        assert!(!err.contains("crawling the demo site"), "{err}");
+        assert!(!err.contains("crawled "), "{err}");
+    });
+}

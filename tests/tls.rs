@@ -60,6 +60,51 @@ impl Ca {
     }
 }
 
+/// A server's own self-signed certificate for `names`, as `curl --cacert server.pem` users
+/// hold it: no CA behind it. `is_ca`: whether it also says CA:TRUE (as `openssl req -x509`
+/// writes by default).
+struct SelfSigned {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl SelfSigned {
+    fn new(names: &[&str], is_ca: bool) -> SelfSigned {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        if is_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        // A name of its own: two of these are two issuers, not one issuer's two keys.
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("wisp self-signed test server {n}"),
+        );
+        let cert = params.self_signed(&key).unwrap();
+        SelfSigned { cert, key }
+    }
+
+    fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    fn server(&self) -> Arc<ServerConfig> {
+        let chain = vec![CertificateDer::from(self.cert.der().to_vec())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        Arc::new(config)
+    }
+}
+
 /// What the test server does after the head of each request.
 #[derive(Clone, Copy)]
 enum Answer {
@@ -145,7 +190,7 @@ fn client_trusting(ca: &Ca) -> Client {
     Client::builder().ca_pem(ca.pem()).build().unwrap()
 }
 
-fn tls_error(result: Result<wisp::http::Response, Error>) -> String {
+fn tls_error<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
     match result {
         Err(Error::Tls(message)) => message,
         other => panic!("expected a TLS error, got {other:?}"),
@@ -534,6 +579,85 @@ fn a_refused_downgrade_is_insecure_redirect() {
                 }
                 other => panic!("expected InsecureRedirect, got {other:?}"),
             }
+        });
+    });
+}
+
+/// Fetches `/` from a server with `server`'s certificate, trusting `trusted` (PEM) only.
+async fn fetch_self_signed(server: &SelfSigned, trusted: &str) -> Result<Vec<u8>, Error> {
+    let (port, _) = serve(server.server(), Answer::Framed).await;
+    let client = Client::builder().ca_pem(trusted).build().unwrap();
+    let page = client.get(&format!("https://127.0.0.1:{port}/")).await?;
+    assert_eq!(page.status(), 200);
+    page.bytes().await
+}
+
+#[test]
+fn a_self_signed_leaf_given_as_ca_file_is_trusted_for_its_name() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let server = SelfSigned::new(&["127.0.0.1"], false);
+            let body = fetch_self_signed(&server, &server.pem()).await.unwrap();
+            assert_eq!(body, b"secret");
+        });
+    });
+}
+
+#[test]
+fn a_self_signed_certificate_saying_ca_true_given_as_ca_file_is_trusted_for_its_name() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let server = SelfSigned::new(&["127.0.0.1"], true);
+            let body = fetch_self_signed(&server, &server.pem()).await.unwrap();
+            assert_eq!(body, b"secret");
+        });
+    });
+}
+
+#[test]
+fn a_different_self_signed_certificate_is_refused_in_words() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            // CA:TRUE is refused as a CA used as the server's own; without, as unknown issuer.
+            for (is_ca, why) in [(true, "is a CA certificate"), (false, "unknown issuer")] {
+                let server = SelfSigned::new(&["127.0.0.1"], is_ca);
+                let other = SelfSigned::new(&["127.0.0.1"], is_ca);
+                let message = tls_error(fetch_self_signed(&server, &other.pem()).await.map(|_| ()));
+                assert!(message.contains("the server's certificate"), "{message}");
+                assert!(message.contains(why), "{message}");
+                assert!(!message.contains("Other("), "{message}");
+            }
+        });
+    });
+}
+
+#[test]
+fn a_pinned_self_signed_certificate_is_refused_for_another_name() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            for is_ca in [false, true] {
+                let server = SelfSigned::new(&["example.test"], is_ca);
+                let message =
+                    tls_error(fetch_self_signed(&server, &server.pem()).await.map(|_| ()));
+                assert!(message.contains("not valid for the name"), "{message}");
+            }
+        });
+    });
+}
+
+#[test]
+fn a_pinned_self_signed_certificate_is_refused_when_expired() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.not_before = date_time_ymd(2000, 1, 1);
+            params.not_after = date_time_ymd(2001, 1, 1);
+            let cert = params.self_signed(&key).unwrap();
+            let server = SelfSigned { cert, key };
+            let message = tls_error(fetch_self_signed(&server, &server.pem()).await.map(|_| ()));
+            assert!(message.contains("expired"), "{message}");
         });
     });
 }

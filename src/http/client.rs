@@ -247,7 +247,9 @@ impl ClientBuilder {
     }
 
     /// Trusts the CA certificates in `pem` (PEM text, one or more certificates) besides the
-    /// built-in roots: how a test or an intranet crawl trusts its own server. Checked by
+    /// built-in roots: how a test or an intranet crawl trusts its own server. A certificate may
+    /// also be a server's own (self-signed) one, as `curl --cacert` takes it: a server presenting
+    /// exactly that certificate is trusted, its name and dates still checked. Checked by
     /// [`build`](ClientBuilder::build).
     pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pems.push(pem.into());

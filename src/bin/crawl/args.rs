@@ -33,6 +33,8 @@ pub struct Cli {
     /// `-q`: no per-URL lines, no progress line, no notices; the summary and errors only.
     pub quiet: bool,
     pub demo_pages: usize,
+    /// `--stats`: a table of the records by host after the summary.
+    pub stats: bool,
 }
 
 /// Every long option, for "did you mean": keep in step with the `match` in [`parse`].
@@ -64,6 +66,7 @@ const LONG_OPTIONS: &[&str] = &[
     "jsonl",
     "quiet",
     "demo-pages",
+    "stats",
 ];
 
 /// Reads the arguments (without the program name). An `Err` is a message for the user, and
@@ -77,6 +80,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         links_out: None,
         quiet: false,
         demo_pages: SiteConfig::default().pages,
+        stats: false,
     };
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(explain)? {
@@ -135,6 +139,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Long("save-errors") => c.save_errors = true,
             Long("jsonl") => cli.jsonl = Some(non_empty(&mut parser, &name)?),
             Short('q') | Long("quiet") => cli.quiet = true,
+            Long("stats") => cli.stats = true,
             Long("demo-pages") => {
                 let n = positive(&name, &text(&mut parser, &name)?)?;
                 if n > MAX_DEMO_PAGES {
@@ -356,6 +361,8 @@ Output:
                             save_error, referrer, fetched_at (the README describes each)
   -q, --quiet               no per-URL lines, no progress line, no notices (the summary and
                             errors are still written to stderr)
+      --stats               after the summary, a table by host on stderr: records, 2xx, 3xx,
+                            4xx, 5xx, errors, bytes
   -h, --help                this help
   -V, --version             the version
 

@@ -17,8 +17,9 @@ mod summary;
 use std::cell::RefCell;
 use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use args::{Cli, Parsed};
 use demo::{Site, SiteConfig};
@@ -126,18 +127,19 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
         StatusLine::new(!quiet),
         stop.clone(),
     ));
+    let site = if demo {
+        if !quiet {
+            say(&format!(
+                "no URL given: building a demo site of {}...",
+                plural(demo_pages as u64, "page", "pages")
+            ));
+        }
+        Some(build_demo(demo_pages, &stop)?)
+    } else {
+        None
+    };
     let summary = wisp::block_on(async {
-        if demo {
-            if !quiet {
-                say(&format!(
-                    "no URL given: building a demo site of {}...",
-                    plural(demo_pages as u64, "page", "pages")
-                ));
-            }
-            let site = Arc::new(Site::generate(SiteConfig {
-                pages: demo_pages,
-                ..SiteConfig::default()
-            }));
+        if let Some(site) = site {
             let root = site
                 .serve()
                 .await
@@ -174,6 +176,9 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
         "{}",
         out.tally.line(&summary, stopped_by)
     );
+    if cli.stats {
+        let _ = std::io::stderr().write_all(out.tally.host_table().as_bytes());
+    }
     Ok(if let Some(failure) = &out.failed {
         say(failure);
         Status::Output
@@ -190,6 +195,45 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
     } else {
         Status::Ok
     })
+}
+
+/// How often the wait for the demo site checks for Ctrl-C.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// Builds the demo site on a thread of its own, so that a Ctrl-C or SIGTERM (`stop`) during a
+/// build of seconds ends the program at once, with the interrupted status; the abandoned build
+/// ends with the process.
+fn build_demo(pages: usize, stop: &AtomicBool) -> Result<Arc<Site>, (Status, String)> {
+    let (done, built) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("demo site".into())
+        .spawn(move || {
+            let site = Site::generate(SiteConfig {
+                pages,
+                ..SiteConfig::default()
+            });
+            // The receiver is gone only when the program stopped waiting: nothing to do.
+            let _ = done.send(site);
+        })
+        .map_err(|e| (Status::Other, format!("cannot build the demo site: {e}")))?;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err((
+                Status::Interrupted,
+                "interrupted while building the demo site".into(),
+            ));
+        }
+        match built.recv_timeout(STOP_POLL) {
+            Ok(site) => return Ok(Arc::new(site)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err((
+                    Status::Other,
+                    "cannot build the demo site: its thread panicked".into(),
+                ));
+            }
+        }
+    }
 }
 
 /// The longest line `--input` accepts: far longer than any URL a server takes (8 KiB is

@@ -1,5 +1,8 @@
 //! The closing line: what happened, counted by the program from the records it saw (HTTP
-//! statuses by class, errors by kind) beside the library's [`Summary`] (timing, bytes).
+//! statuses by class, errors by kind) beside the library's [`Summary`] (timing, bytes), and
+//! the same counts host by host for `--stats`.
+
+use std::collections::BTreeMap;
 
 use wisp::crawl::{DISALLOWED, Record, Summary};
 
@@ -74,6 +77,16 @@ impl ErrorKind {
     }
 }
 
+/// The index in [`Tally::classes`] of a status: `[1xx, 2xx, 3xx, 4xx, 5xx, other]`.
+fn class_of(status: u16) -> usize {
+    let class = usize::from(status / 100);
+    if (1..=5).contains(&class) {
+        class - 1
+    } else {
+        5
+    }
+}
+
 /// Counts of the records seen so far.
 #[derive(Default)]
 pub struct Tally {
@@ -81,23 +94,80 @@ pub struct Tally {
     classes: [u64; 6],
     /// Errors by kind, indexed like [`ErrorKind::ALL`]; robots.txt refusals are not errors.
     errors: [u64; ErrorKind::ALL.len()],
+    /// The same counts by host (`host[:port]` of the record's URL, as the URL names it), for
+    /// `--stats`; ordered by name so the table reads the same every run.
+    hosts: BTreeMap<String, HostCounts>,
+}
+
+/// One row of the `--stats` table.
+#[derive(Default, Debug, PartialEq, Eq)]
+struct HostCounts {
+    records: u64,
+    /// Like [`Tally::classes`].
+    classes: [u64; 6],
+    /// Errors of any kind (robots.txt refusals are not errors).
+    errors: u64,
+    /// Body bytes, decoded.
+    bytes: u64,
+}
+
+/// `host[:port]` of a URL, or the URL itself when it has no host (a bad seed).
+fn host_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => url.to_string(),
+        },
+        Err(_) => url.to_string(),
+    }
 }
 
 impl Tally {
     pub fn count(&mut self, record: &Record) {
+        let host = self.hosts.entry(host_of(&record.url)).or_default();
+        host.records += 1;
+        host.bytes += record.bytes;
         if let Some(status) = record.status {
-            let class = usize::from(status / 100);
-            self.classes[if (1..=5).contains(&class) {
-                class - 1
-            } else {
-                5
-            }] += 1;
+            self.classes[class_of(status)] += 1;
+            host.classes[class_of(status)] += 1;
         }
         match record.error.as_deref() {
             None => {}
             Some(DISALLOWED) => {}
-            Some(e) => self.errors[ErrorKind::of(e) as usize] += 1,
+            Some(e) => {
+                self.errors[ErrorKind::of(e) as usize] += 1;
+                host.errors += 1;
+            }
         }
+    }
+
+    /// `--stats`: a table of the records by host, a heading line and one line per host.
+    pub fn host_table(&self) -> String {
+        let width = self
+            .hosts
+            .keys()
+            .map(|h| h.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("host".len());
+        let mut table = format!(
+            "{:<width$} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>11}\n",
+            "host", "records", "2xx", "3xx", "4xx", "5xx", "errors", "bytes"
+        );
+        for (host, c) in &self.hosts {
+            table += &format!(
+                "{host:<width$} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>11}\n",
+                c.records,
+                c.classes[1],
+                c.classes[2],
+                c.classes[3],
+                c.classes[4],
+                c.errors,
+                bytes(c.bytes)
+            );
+        }
+        table
     }
 
     /// Errors of a kind.
@@ -235,5 +305,61 @@ mod tests {
             "{line}"
         );
         assert_eq!(t.failed_urls(), 1);
+    }
+
+    #[test]
+    fn hosts_are_counted_apart_with_their_ports() {
+        let mut t = Tally::default();
+        let record = |url: &str, status, error: Option<&str>| Record {
+            url: url.into(),
+            status,
+            bytes: 100,
+            error: error.map(Into::into),
+            ..Record::default()
+        };
+        t.count(&record("http://a.test/", Some(200), None));
+        t.count(&record("http://a.test/x", Some(404), None));
+        t.count(&record(
+            "http://a.test:8080/",
+            None,
+            Some("timed out connecting"),
+        ));
+        t.count(&record("http://a.test/robots", None, Some(DISALLOWED)));
+        assert_eq!(
+            t.hosts["a.test"],
+            HostCounts {
+                records: 3,
+                classes: [0, 1, 0, 1, 0, 0],
+                errors: 0,
+                bytes: 300,
+            }
+        );
+        assert_eq!(t.hosts["a.test:8080"].errors, 1);
+    }
+
+    #[test]
+    fn the_host_table_has_a_heading_and_a_line_per_host() {
+        let mut t = Tally::default();
+        t.count(&Record {
+            url: "http://example.test/".into(),
+            status: Some(200),
+            bytes: 2048,
+            ..Record::default()
+        });
+        let table = t.host_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2, "{table}");
+        let heading: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(
+            heading,
+            [
+                "host", "records", "2xx", "3xx", "4xx", "5xx", "errors", "bytes"
+            ]
+        );
+        let row: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            row,
+            ["example.test", "1", "1", "0", "0", "0", "0", "2.0", "KiB"]
+        );
     }
 }
