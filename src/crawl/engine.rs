@@ -8,7 +8,7 @@
 //! never waits for in-flight fetches while another URL could start: a slow URL holds only its
 //! own fetch slot and its host's politeness slot (see the frontier for how depths stay exact).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
@@ -77,6 +77,15 @@ pub async fn crawl_with_progress(
         pages: builder().max_body(config.max_body).build()?,
         // robots.txt is read up to its own limit whatever `max_body` says (RFC 9309 2.5).
         robots: builder().max_body(MAX_ROBOTS_BYTES * 64).build()?,
+        seeds: if config.headers.is_empty() {
+            None
+        } else {
+            let mut seeds = builder().max_body(config.max_body);
+            for (name, value) in &config.headers {
+                seeds = seeds.header(name, value);
+            }
+            Some(seeds.build()?)
+        },
     };
     let mut crawl = Crawl::new(config);
     for seed in seeds {
@@ -94,6 +103,8 @@ pub async fn crawl_with_progress(
 struct Clients {
     pages: Client,
     robots: Client,
+    /// `pages` with `Config::headers`, for the seeds' origins; `None` without headers.
+    seeds: Option<Client>,
 }
 
 /// `at + d`, or a time so far ahead that it means "never" when that overflows.
@@ -186,6 +197,8 @@ struct Crawl {
     frontier: Frontier,
     hosts: HashMap<String, Host>,
     scope: Scope,
+    /// The seeds' origins: their pages are fetched with `Clients::seeds`.
+    seed_origins: HashSet<url::Origin>,
     /// URLs taken off the frontier (the `max_pages` budget; later redirect hops not counted).
     taken: u64,
     in_flight: HashMap<u64, InFlight>,
@@ -215,6 +228,7 @@ impl Crawl {
             frontier: Frontier::new(config.max_depth),
             hosts: HashMap::new(),
             scope,
+            seed_origins: HashSet::new(),
             taken: 0,
             in_flight: HashMap::new(),
             next_id: 0,
@@ -246,6 +260,7 @@ impl Crawl {
         if let Some(host) = url.host_str() {
             self.scope.hosts.insert(host.to_ascii_lowercase());
         }
+        self.seed_origins.insert(normalize(&url).origin());
         self.offer(normalize(&url), 0, hooks);
     }
 
@@ -455,7 +470,10 @@ impl Crawl {
 
     fn start_fetch(&mut self, clients: &Clients, host: &str, key: Key, item: Box<Item>) {
         let id = self.next_id;
-        let client = clients.pages.clone();
+        let client = match &clients.seeds {
+            Some(seeds) if self.seed_origins.contains(&item.url.origin()) => seeds.clone(),
+            _ => clients.pages.clone(),
+        };
         let config = self.config.clone();
         let fetched_item = item.clone();
         let work = move || async move {
@@ -619,7 +637,7 @@ impl Crawl {
         let mut cut = Vec::new();
         for link in links {
             let url = normalize(&link);
-            if !self.scope.allows(&url) {
+            if !self.scope.allows(&url) || !self.config.wants_url(url.as_str()) {
                 continue;
             }
             if depth < self.config.max_depth {
@@ -646,7 +664,9 @@ impl Crawl {
         let Hop { key, item, started } = hop;
         let depth = self.frontier.depth(&key).unwrap_or(0);
         let host = next.host_str().map(str::to_ascii_lowercase);
-        let Some(host) = host.filter(|_| self.scope.allows(&next)) else {
+        // The hops from a seed are not filtered by URL, as the seed is not.
+        let wanted = depth == 0 || self.config.wants_url(next.as_str());
+        let Some(host) = host.filter(|_| wanted && self.scope.allows(&next)) else {
             // Not followed: the redirect response itself is the page.
             self.settle_page(key, record, links, hooks);
             return;

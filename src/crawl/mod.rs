@@ -49,7 +49,7 @@ mod scope;
 pub mod shard;
 mod stats;
 
-pub use config::{Config, Hooks};
+pub use config::{Config, FILTERED, Hooks, PatternError, UrlPattern, type_matches};
 pub use engine::{crawl, crawl_with_progress};
 pub use record::Record;
 pub use robots::DISALLOWED;

@@ -1,7 +1,7 @@
 //! The closing line: what happened, counted by the program from the records it saw (HTTP
 //! statuses by class, errors by kind) beside the library's [`Summary`] (timing, bytes).
 
-use wisp::crawl::{DISALLOWED, Record, Summary};
+use wisp::crawl::{DISALLOWED, FILTERED, Record, Summary};
 
 use crate::output::{bytes, plural};
 
@@ -96,6 +96,7 @@ impl Tally {
         match record.error.as_deref() {
             None => {}
             Some(DISALLOWED) => {}
+            Some(e) if e.starts_with(FILTERED) => {}
             Some(e) => self.errors[ErrorKind::of(e) as usize] += 1,
         }
     }
@@ -149,6 +150,9 @@ impl Tally {
             plural(s.redirects, "redirect hop", "redirect hops"),
             s.disallowed
         );
+        if s.filtered > 0 {
+            line += &format!("; {} filtered by type", s.filtered);
+        }
         if s.save_errors > 0 {
             line += &format!("; {} not saved", plural(s.save_errors, "body", "bodies"));
         }
