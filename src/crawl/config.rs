@@ -63,6 +63,11 @@ pub struct Config {
     /// Headers sent with every page request to the seeds' origins (scheme, host and port),
     /// and to no other (`--header`); not with robots.txt requests.
     pub headers: Vec<(String, String)>,
+    /// Before the crawl, read the sitemaps of the seeds' origins (`Sitemap:` lines of
+    /// robots.txt, and `/sitemap.xml`; indexes and gzipped files too) and queue their URLs as
+    /// more seeds, at depth 0 (`--sitemap`). Unlike seeds they must be in scope and pass
+    /// `accept_urls` and `reject_urls`.
+    pub sitemaps: bool,
 }
 
 impl Default for Config {
@@ -93,6 +98,7 @@ impl Default for Config {
             accept_types: Vec::new(),
             reject_types: Vec::new(),
             headers: Vec::new(),
+            sitemaps: false,
         }
     }
 }

@@ -28,6 +28,7 @@ use super::record::Record;
 use super::robots::{MAX_ROBOTS_BYTES, Robots, fetch_robots};
 use super::scope::Scope;
 use super::shard::shard_of;
+use super::sitemap;
 use super::stats::{Histogram, Progress, Summary};
 use crate::http::{Client, Error};
 use crate::task::Task;
@@ -90,6 +91,24 @@ pub async fn crawl_with_progress(
     let mut crawl = Crawl::new(config);
     for seed in seeds {
         crawl.add_seed(seed.trim(), &mut hooks);
+    }
+    if config.sitemaps {
+        let client = builder()
+            .max_body(sitemap::MAX_BYTES)
+            .max_redirects(5)
+            .build()?;
+        let mut origins: Vec<Url> = crawl
+            .seed_origins
+            .iter()
+            .filter_map(|o| Url::parse(&o.ascii_serialization()).ok())
+            .collect();
+        origins.sort();
+        for url in sitemap::discover(&client, &origins, config.retries).await {
+            let url = normalize(&url);
+            if crawl.scope.allows(&url) && config.wants_url(url.as_str()) {
+                crawl.offer(url, 0, &mut hooks);
+            }
+        }
     }
     crawl
         .run(&clients, &mut hooks, &mut progress, started)

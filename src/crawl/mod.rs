@@ -47,6 +47,7 @@ mod robots;
 pub mod save;
 mod scope;
 pub mod shard;
+mod sitemap;
 mod stats;
 
 pub use config::{Config, FILTERED, Hooks, PatternError, UrlPattern, type_matches};

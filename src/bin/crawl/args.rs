@@ -51,6 +51,7 @@ const LONG_OPTIONS: &[&str] = &[
     "reject-type",
     "header",
     "ignore-robots",
+    "sitemap",
     "shard",
     "links-out",
     "concurrency",
@@ -109,6 +110,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Long("reject-type") => c.reject_types.push(media_type(&mut parser, &name)?),
             Short('H') | Long("header") => c.headers.push(header(&text(&mut parser, &name)?)?),
             Long("ignore-robots") => c.respect_robots = false,
+            Long("sitemap") => c.sitemaps = true,
             Long("shard") => {
                 let v = text(&mut parser, &name)?;
                 let (i, n) = v
@@ -401,6 +403,11 @@ Scope:
                             status and content_type and an error saying \"filtered: ...\";
                             it is counted as filtered, not as an error, and its connection
                             is closed instead of reused
+      --sitemap             also crawl, as seeds (depth 0), the URLs of the sitemaps of the
+                            seeds' origins: robots.txt's Sitemap: lines and /sitemap.xml,
+                            sitemap indexes and .gz files included (50 000 URLs and 50 MB
+                            per file at most), read before the crawl starts; unlike seeds,
+                            they must be in scope and pass --accept-regex/--reject-regex
       --ignore-robots       do not fetch or honour robots.txt
       --shard I/N           crawl only hosts with shard_of(host, N) == I (FNV-1a 64 of the
                             lowercased host, mod N); links to other shards go to --links-out
