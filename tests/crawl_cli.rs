@@ -765,3 +765,68 @@ fn ctrl_c_during_the_demo_build_exits_130_at_once() {
         assert!(!err.contains("crawled "), "{err}");
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Filters and headers
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn exit_2_for_a_bad_regex_header_or_media_type() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--accept-regex", "(x"],
+            "--accept-regex \"(x\" is not a valid regex",
+        ),
+        (&["--reject-regex", "a{99999999}"], "not a valid regex"),
+        (&["-H", "NoColon"], "--header wants 'Name: value'"),
+        (&["-H", "Bad Name: v"], "cannot be sent"),
+        (&["--header", "Host: x"], "--header cannot set Host"),
+        (
+            &["--accept-type", "html"],
+            "--accept-type wants a media type",
+        ),
+        (&["--reject-type="], "not an empty one"),
+    ];
+    for (args, says) in cases {
+        let mut args = args.to_vec();
+        args.push("http://127.0.0.1:9/");
+        let out = crawl(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: nothing crawled");
+    }
+}
+
+#[test]
+fn binary_filters_links_by_regex_and_bodies_by_type() {
+    let root = serve_in_thread(|target| match target {
+        "/" => html_page(&["/keep", "/drop/me", "/logo.png"]),
+        "/logo.png" => Reply::Bytes(response("200 OK", "image/png", "", b"\x89PNG")),
+        _ => html_page(&[]),
+    });
+    let out = crawl(&[
+        "--ignore-robots",
+        "--reject-regex",
+        "/drop/",
+        "--reject-type",
+        "image/",
+        "-H",
+        "X-Token: s3cret",
+        "--jsonl",
+        "-",
+        &root,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = stdout(&out);
+    assert_eq!(lines.lines().count(), 3, "{lines}");
+    assert!(!lines.contains("/drop/me"), "{lines}");
+    assert!(
+        lines.contains("\"error\":\"filtered: image/png rejected by --reject-type image/\""),
+        "{lines}"
+    );
+    assert!(
+        stderr(&out).contains("0 errors") && stderr(&out).contains("1 filtered by type"),
+        "{}",
+        stderr(&out)
+    );
+}

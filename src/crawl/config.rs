@@ -49,6 +49,26 @@ pub struct Config {
     pub ca_pem: Vec<Vec<u8>>,
     /// Accept any server certificate (`--insecure`).
     pub insecure: bool,
+    /// Links (and redirect targets of links) are queued only if they match one of these, when
+    /// there are any (`--accept-regex`). Seeds, and the redirects they lead to, are not checked.
+    pub accept_urls: Vec<UrlPattern>,
+    /// Links (and redirect targets of links) matching any of these are not queued
+    /// (`--reject-regex`); a URL matching both lists is rejected.
+    pub reject_urls: Vec<UrlPattern>,
+    /// Bodies are read only if their media type matches one of these, when there are any
+    /// (`--accept-type`); see [`type_matches`] for the forms. Checked on the head of every
+    /// response that is not a redirect being followed, before its body is read.
+    pub accept_types: Vec<String>,
+    /// Bodies of these media types are not read (`--reject-type`).
+    pub reject_types: Vec<String>,
+    /// Headers sent with every page request to the seeds' origins (scheme, host and port),
+    /// and to no other (`--header`); not with robots.txt requests.
+    pub headers: Vec<(String, String)>,
+    /// Before the crawl, read the sitemaps of the seeds' origins (`Sitemap:` lines of
+    /// robots.txt, and `/sitemap.xml`; indexes and gzipped files too) and queue their URLs as
+    /// more seeds, at depth 0 (`--sitemap`). Unlike seeds they must be in scope and pass
+    /// `accept_urls` and `reject_urls`.
+    pub sitemaps: bool,
 }
 
 impl Default for Config {
@@ -74,9 +94,103 @@ impl Default for Config {
             grace: Duration::from_secs(3),
             ca_pem: Vec::new(),
             insecure: false,
+            accept_urls: Vec::new(),
+            reject_urls: Vec::new(),
+            accept_types: Vec::new(),
+            reject_types: Vec::new(),
+            headers: Vec::new(),
+            sitemaps: false,
         }
     }
 }
+
+impl Config {
+    /// Whether a link to `url` (normalized) passes `accept_urls` and `reject_urls`.
+    pub(crate) fn wants_url(&self, url: &str) -> bool {
+        (self.accept_urls.is_empty() || self.accept_urls.iter().any(|p| p.matches(url)))
+            && !self.reject_urls.iter().any(|p| p.matches(url))
+    }
+
+    /// Why a response of `content_type` is not read (`accept_types`, `reject_types`), or
+    /// `None` if it is. A response without the header is `application/octet-stream` (RFC 9110
+    /// 8.3). The message starts with [`FILTERED`].
+    pub(crate) fn type_refusal(&self, content_type: Option<&str>) -> Option<String> {
+        if self.accept_types.is_empty() && self.reject_types.is_empty() {
+            return None;
+        }
+        let essence = content_type
+            .and_then(|t| t.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        if let Some(p) = self.reject_types.iter().find(|p| type_matches(p, &essence)) {
+            return Some(format!("{FILTERED}{essence} rejected by --reject-type {p}"));
+        }
+        if !self.accept_types.is_empty()
+            && !self.accept_types.iter().any(|p| type_matches(p, &essence))
+        {
+            return Some(format!("{FILTERED}{essence} not accepted by --accept-type"));
+        }
+        None
+    }
+}
+
+/// How the `error` of a record whose body was not read because of its media type begins
+/// (`accept_types`, `reject_types`). Such a record is counted in
+/// [`Summary::filtered`](super::Summary::filtered), not as an error.
+pub const FILTERED: &str = "filtered: ";
+
+/// Whether the media type `essence` (lowercase, no parameters) matches `pattern`: the same
+/// type (`text/html`, any case), or a prefix ending in `/` (`image/`; `image/*` means the
+/// same).
+pub fn type_matches(pattern: &str, essence: &str) -> bool {
+    let pattern = pattern.trim();
+    let pattern = pattern.strip_suffix('*').unwrap_or(pattern);
+    if pattern.ends_with('/') {
+        essence
+            .get(..pattern.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(pattern))
+    } else {
+        essence.eq_ignore_ascii_case(pattern)
+    }
+}
+
+/// A regular expression matched against a link's normalized URL (`--accept-regex`,
+/// `--reject-regex`): the `regex` crate's syntax, unanchored (it may match anywhere in the URL,
+/// so anchor it with `^` and `$` to match the whole). Matching takes linear time whatever the
+/// pattern.
+#[derive(Clone, Debug)]
+pub struct UrlPattern(regex::Regex);
+
+impl UrlPattern {
+    /// The pattern, or why it is not one (a syntax error, or too large once compiled).
+    pub fn new(pattern: &str) -> Result<UrlPattern, PatternError> {
+        regex::Regex::new(pattern)
+            .map(UrlPattern)
+            .map_err(|e| PatternError(e.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// Whether it matches somewhere in `url`.
+    pub fn matches(&self, url: &str) -> bool {
+        self.0.is_match(url)
+    }
+}
+
+/// Why a [`UrlPattern`] could not be made: the regex crate's message.
+#[derive(Clone, Debug)]
+pub struct PatternError(String);
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PatternError {}
 
 /// Where a crawl's output goes.
 pub struct Hooks<'a> {

@@ -8,7 +8,7 @@
 //! never waits for in-flight fetches while another URL could start: a slow URL holds only its
 //! own fetch slot and its host's politeness slot (see the frontier for how depths stay exact).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
@@ -28,6 +28,7 @@ use super::record::Record;
 use super::robots::{MAX_ROBOTS_BYTES, Robots, fetch_robots};
 use super::scope::Scope;
 use super::shard::shard_of;
+use super::sitemap;
 use super::stats::{Histogram, Progress, Summary};
 use crate::http::{Client, Error};
 use crate::task::Task;
@@ -77,10 +78,37 @@ pub async fn crawl_with_progress(
         pages: builder().max_body(config.max_body).build()?,
         // robots.txt is read up to its own limit whatever `max_body` says (RFC 9309 2.5).
         robots: builder().max_body(MAX_ROBOTS_BYTES * 64).build()?,
+        seeds: if config.headers.is_empty() {
+            None
+        } else {
+            let mut seeds = builder().max_body(config.max_body);
+            for (name, value) in &config.headers {
+                seeds = seeds.header(name, value);
+            }
+            Some(seeds.build()?)
+        },
     };
     let mut crawl = Crawl::new(config);
     for seed in seeds {
         crawl.add_seed(seed.trim(), &mut hooks);
+    }
+    if config.sitemaps {
+        let client = builder()
+            .max_body(sitemap::MAX_BYTES)
+            .max_redirects(5)
+            .build()?;
+        let mut origins: Vec<Url> = crawl
+            .seed_origins
+            .iter()
+            .filter_map(|o| Url::parse(&o.ascii_serialization()).ok())
+            .collect();
+        origins.sort();
+        for url in sitemap::discover(&client, &origins, config.retries).await {
+            let url = normalize(&url);
+            if crawl.scope.allows(&url) && config.wants_url(url.as_str()) {
+                crawl.offer(url, 0, None, &mut hooks);
+            }
+        }
     }
     crawl
         .run(&clients, &mut hooks, &mut progress, started)
@@ -94,6 +122,8 @@ pub async fn crawl_with_progress(
 struct Clients {
     pages: Client,
     robots: Client,
+    /// `pages` with `Config::headers`, for the seeds' origins; `None` without headers.
+    seeds: Option<Client>,
 }
 
 /// `at + d`, or a time so far ahead that it means "never" when that overflows.
@@ -186,6 +216,8 @@ struct Crawl {
     frontier: Frontier,
     hosts: HashMap<String, Host>,
     scope: Scope,
+    /// The seeds' origins: their pages are fetched with `Clients::seeds`.
+    seed_origins: HashSet<url::Origin>,
     /// URLs fetched (the `max_pages` budget; robots.txt refusals and later redirect hops not
     /// counted).
     taken: u64,
@@ -216,6 +248,7 @@ impl Crawl {
             frontier: Frontier::new(config.max_depth),
             hosts: HashMap::new(),
             scope,
+            seed_origins: HashSet::new(),
             taken: 0,
             in_flight: HashMap::new(),
             next_id: 0,
@@ -247,6 +280,7 @@ impl Crawl {
         if let Some(host) = url.host_str() {
             self.scope.hosts.insert(host.to_ascii_lowercase());
         }
+        self.seed_origins.insert(normalize(&url).origin());
         self.offer(normalize(&url), 0, None, hooks);
     }
 
@@ -471,7 +505,10 @@ impl Crawl {
 
     fn start_fetch(&mut self, clients: &Clients, host: &str, key: Key, item: Box<Item>) {
         let id = self.next_id;
-        let client = clients.pages.clone();
+        let client = match &clients.seeds {
+            Some(seeds) if self.seed_origins.contains(&item.url.origin()) => seeds.clone(),
+            _ => clients.pages.clone(),
+        };
         let config = self.config.clone();
         let fetched_item = item.clone();
         let work = move || async move {
@@ -637,7 +674,7 @@ impl Crawl {
         let page: Rc<str> = record.final_url.as_deref().unwrap_or(&record.url).into();
         for link in links {
             let url = normalize(&link);
-            if !self.scope.allows(&url) {
+            if !self.scope.allows(&url) || !self.config.wants_url(url.as_str()) {
                 continue;
             }
             if depth < self.config.max_depth {
@@ -664,7 +701,9 @@ impl Crawl {
         let Hop { key, item, started } = hop;
         let depth = self.frontier.depth(&key).unwrap_or(0);
         let host = next.host_str().map(str::to_ascii_lowercase);
-        let Some(host) = host.filter(|_| self.scope.allows(&next)) else {
+        // The hops from a seed are not filtered by URL, as the seed is not.
+        let wanted = depth == 0 || self.config.wants_url(next.as_str());
+        let Some(host) = host.filter(|_| wanted && self.scope.allows(&next)) else {
             // Not followed: the redirect response itself is the page.
             self.settle_page(key, record, links, hooks);
             return;

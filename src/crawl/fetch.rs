@@ -105,6 +105,18 @@ pub(crate) async fn fetch(client: &Client, config: &Config, item: &Item) -> Fetc
         };
     }
 
+    if next.is_none()
+        && let Some(why) = config.type_refusal(record.content_type.as_deref())
+    {
+        // The body is not read: dropping the response closes its connection.
+        record.error = Some(why);
+        elapsed(&mut record);
+        return Fetched::Page {
+            record,
+            links: Vec::new(),
+        };
+    }
+
     let is_html = record
         .content_type
         .as_deref()

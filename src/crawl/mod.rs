@@ -47,10 +47,11 @@ mod robots;
 pub mod save;
 mod scope;
 pub mod shard;
+mod sitemap;
 mod stats;
 mod timestamp;
 
-pub use config::{Config, Hooks};
+pub use config::{Config, FILTERED, Hooks, PatternError, UrlPattern, type_matches};
 pub use engine::{crawl, crawl_with_progress};
 pub use record::Record;
 pub use robots::DISALLOWED;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::config::FILTERED;
 use super::record::Record;
 use super::robots::DISALLOWED;
 
@@ -15,10 +16,14 @@ pub struct Summary {
     /// Records with a response (any status).
     pub pages: u64,
     pub bytes: u64,
-    /// Records with an error (robots.txt refusals not counted; an unreachable robots.txt is).
+    /// Records with an error (robots.txt refusals and type filtering not counted; an
+    /// unreachable robots.txt is).
     pub errors: u64,
     /// URLs robots.txt did not allow (they have a record, but are not counted as errors).
     pub disallowed: u64,
+    /// Responses whose body was not read for its media type (`accept_types`, `reject_types`):
+    /// their records say why ([`FILTERED`]), and are not counted as errors.
+    pub filtered: u64,
     pub not_found: u64,
     /// Redirects followed, over all fetches.
     pub redirects: u64,
@@ -38,6 +43,12 @@ impl Summary {
         self.records += 1;
         if record.error.as_deref() == Some(DISALLOWED) {
             self.disallowed += 1;
+        } else if record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(FILTERED))
+        {
+            self.filtered += 1;
         } else if record.error.is_some() {
             self.errors += 1;
         }
@@ -78,6 +89,9 @@ impl fmt::Display for Summary {
             self.redirects,
             self.disallowed
         )?;
+        if self.filtered > 0 {
+            write!(f, ", {} filtered by type", self.filtered)?;
+        }
         if self.save_errors > 0 {
             write!(f, ", {} bodies not saved", self.save_errors)?;
         }

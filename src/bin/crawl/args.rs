@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lexopt::Arg::{Long, Short, Value};
 use url::Url;
-use wisp::crawl::Config;
+use wisp::crawl::{Config, UrlPattern};
 
 use crate::demo::SiteConfig;
 
@@ -47,7 +47,13 @@ const LONG_OPTIONS: &[&str] = &[
     "same-host",
     "any-host",
     "allow-host",
+    "accept-regex",
+    "reject-regex",
+    "accept-type",
+    "reject-type",
+    "header",
     "ignore-robots",
+    "sitemap",
     "shard",
     "links-out",
     "concurrency",
@@ -102,7 +108,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Long("same-host") => c.same_host = true,
             Long("any-host") => c.same_host = false,
             Long("allow-host") => c.allow_hosts.push(non_empty(&mut parser, &name)?),
+            Long("accept-regex") => c.accept_urls.push(pattern(&mut parser, &name)?),
+            Long("reject-regex") => c.reject_urls.push(pattern(&mut parser, &name)?),
+            Long("accept-type") => c.accept_types.push(media_type(&mut parser, &name)?),
+            Long("reject-type") => c.reject_types.push(media_type(&mut parser, &name)?),
+            Short('H') | Long("header") => c.headers.push(header(&text(&mut parser, &name)?)?),
             Long("ignore-robots") => c.respect_robots = false,
+            Long("sitemap") => c.sitemaps = true,
             Long("shard") => {
                 let v = text(&mut parser, &name)?;
                 let (i, n) = v
@@ -186,6 +198,61 @@ fn non_empty(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> 
         return Err(format!("{name} needs a value, not an empty one"));
     }
     Ok(value)
+}
+
+/// A `--accept-regex` or `--reject-regex`.
+fn pattern(parser: &mut lexopt::Parser, name: &str) -> Result<UrlPattern, String> {
+    let text = non_empty(parser, name)?;
+    UrlPattern::new(&text).map_err(|e| format!("{name} {text:?} is not a valid regex:\n{e}"))
+}
+
+/// A `--accept-type` or `--reject-type`: `type/subtype`, or `type/` (or `type/*`) for all of
+/// a type.
+fn media_type(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> {
+    let text = non_empty(parser, name)?;
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('*').unwrap_or(&t);
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match t.split_once('/') {
+        Some((kind, sub)) if token(kind) && (sub.is_empty() || token(sub)) => Ok(t.to_string()),
+        _ => Err(format!(
+            "{name} wants a media type like text/html, or image/ for all images, got {text:?}"
+        )),
+    }
+}
+
+/// Headers `-H` may not set: the client writes them itself, from the request or other options.
+const OWN_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "user-agent",
+];
+
+/// A `-H 'Name: value'`, checked as the client will check it.
+fn header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("--header wants 'Name: value', got {text:?}"))?;
+    let (name, value) = (name.trim(), value.trim());
+    if OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        let instead = if name.eq_ignore_ascii_case("user-agent") {
+            " (use --user-agent)"
+        } else {
+            ""
+        };
+        return Err(format!("--header cannot set {name}{instead}"));
+    }
+    wisp::http::Client::builder()
+        .header(name, value)
+        .build()
+        .map_err(|e| format!("--header {text:?}: {e}"))?;
+    Ok((name.to_string(), value.to_string()))
 }
 
 /// The largest `--ca-file` read: a bundle of every public root is about 200 KiB, and reading
@@ -326,6 +393,26 @@ Scope:
       --same-host           only follow links to the seeds' hosts{same}
       --any-host            follow links to any host{any}
       --allow-host HOST     also follow links to HOST (repeatable)
+      --accept-regex RE     follow only links whose URL (normalized, as the records show
+                            it) matches RE somewhere (regex crate syntax; anchor with ^ $);
+                            repeatable: a link is followed if any matches. Seeds, and
+                            the redirects they lead to, are not checked (as in wget)
+      --reject-regex RE     do not follow links whose URL matches RE (repeatable; wins
+                            over --accept-regex). Links refused get no record, like links
+                            out of scope; the targets of their redirects are checked too
+      --accept-type TYPE    read only bodies of media type TYPE: text/html, or image/ (or
+                            image/*) for all images (repeatable); a response without a
+                            Content-Type is application/octet-stream
+      --reject-type TYPE    do not read bodies of media type TYPE (repeatable; wins over
+                            --accept-type). A response not read is still a record, with its
+                            status and content_type and an error saying \"filtered: ...\";
+                            it is counted as filtered, not as an error, and its connection
+                            is closed instead of reused
+      --sitemap             also crawl, as seeds (depth 0), the URLs of the sitemaps of the
+                            seeds' origins: robots.txt's Sitemap: lines and /sitemap.xml,
+                            sitemap indexes and .gz files included (50 000 URLs and 50 MB
+                            per file at most), read before the crawl starts; unlike seeds,
+                            they must be in scope and pass --accept-regex/--reject-regex
       --ignore-robots       do not fetch or honour robots.txt
       --shard I/N           crawl only hosts with shard_of(host, N) == I (FNV-1a 64 of the
                             lowercased host, mod N); links to other shards go to --links-out
@@ -341,6 +428,9 @@ Politeness and limits:
       --max-body BYTES      largest body accepted [{max_body}]
       --retries N           retries of connect failures, 429 and 503, with backoff [{retries}]
   -U, --user-agent TEXT     the User-Agent header [{user_agent}]
+  -H, --header 'NAME: VALUE'  send this header with page requests to the seeds' origins
+                            (scheme, host and port) only: not to other hosts reached by
+                            links or redirects, not with robots.txt (repeatable)
       --ca-file FILE        also trust the CA certificates in FILE (PEM) for https
       --insecure            do not check https certificates at all (encrypted, not
                             authenticated: anyone in the middle can read the crawl)
@@ -382,8 +472,9 @@ Exit status (the first that applies; wget's numbers where they mean the same):
        --max-body, robots.txt unreachable, a bad URL in --input     (wget: 4 network failure,
        and also its 5 SSL and 7 protocol errors, which the records tell apart)
   0    every URL was answered, whatever its HTTP status: a 404 or a 500 is a record, not a
-       failure of the crawl, and robots.txt refusals are not errors (wget gives 8 for an
-       error status and 6 for a failed authentication; here the records' status says it)
+       failure of the crawl, and robots.txt refusals and bodies left unread by
+       --accept-type or --reject-type are not errors (wget gives 8 for an error status and 6
+       for a failed authentication; here the records' status says it)
 ",
         depth = d.max_depth,
         concurrency = d.concurrency,
@@ -494,6 +585,28 @@ mod tests {
         assert!(err(&["ftp://x/"]).contains("only http:// and https://"));
         assert!(err(&["-"]).contains("not a URL"));
         assert_eq!(cli(&["https://a.example/x"]).seeds, ["https://a.example/x"]);
+    }
+
+    #[test]
+    fn filters_and_headers_repeat_and_keep_what_follows_the_first_colon() {
+        let c = cli(&[
+            "--accept-regex=/a/",
+            "--accept-regex",
+            "/b/",
+            "--reject-type",
+            "IMAGE/*",
+            "-H",
+            "Authorization: Bearer a:b",
+            "-HX-One:1",
+        ]);
+        let accept: Vec<&str> = c.config.accept_urls.iter().map(|p| p.as_str()).collect();
+        assert_eq!(accept, ["/a/", "/b/"]);
+        assert_eq!(c.config.reject_types, ["image/"]);
+        let headers = [
+            ("Authorization".to_string(), "Bearer a:b".to_string()),
+            ("X-One".to_string(), "1".to_string()),
+        ];
+        assert_eq!(c.config.headers, headers);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use wisp::crawl::{DISALLOWED, Record, Summary};
+use wisp::crawl::{DISALLOWED, FILTERED, Record, Summary};
 
 use crate::output::{bytes, plural};
 
@@ -135,6 +135,7 @@ impl Tally {
         match record.error.as_deref() {
             None => {}
             Some(DISALLOWED) => {}
+            Some(e) if e.starts_with(FILTERED) => {}
             Some(e) => {
                 self.errors[ErrorKind::of(e) as usize] += 1;
                 host.errors += 1;
@@ -219,6 +220,9 @@ impl Tally {
             plural(s.redirects, "redirect hop", "redirect hops"),
             s.disallowed
         );
+        if s.filtered > 0 {
+            line += &format!("; {} filtered by type", s.filtered);
+        }
         if s.save_errors > 0 {
             line += &format!("; {} not saved", plural(s.save_errors, "body", "bodies"));
         }
