@@ -178,7 +178,7 @@ fn a_media_type_pattern_is_a_type_or_a_prefix_ending_in_a_slash() {
 #[test]
 fn a_bad_url_pattern_says_what_is_wrong() {
     let e = UrlPattern::new("(unclosed").unwrap_err().to_string();
-    assert!(e.contains("unclosed"), "{e}");
+    assert!(e.contains("open group without closing"), "{e}");
 }
 
 /// Serves `handler` and keeps every request head it saw.

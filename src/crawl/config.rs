@@ -156,16 +156,17 @@ pub fn type_matches(pattern: &str, essence: &str) -> bool {
 }
 
 /// A regular expression matched against a link's normalized URL (`--accept-regex`,
-/// `--reject-regex`): the `regex` crate's syntax, unanchored (it may match anywhere in the URL,
-/// so anchor it with `^` and `$` to match the whole). Matching takes linear time whatever the
-/// pattern.
+/// `--reject-regex`): the `regex` crate's syntax as `regex-lite` reads it (classes such as `\w`
+/// and `\d` are ASCII only, no `\p{..}`), unanchored (it may match anywhere in the URL, so anchor
+/// it with `^` and `$` to match the whole). Matching takes time proportional to the URL's length
+/// times the pattern's, whatever the pattern: no backtracking blow-up.
 #[derive(Clone, Debug)]
-pub struct UrlPattern(regex::Regex);
+pub struct UrlPattern(regex_lite::Regex);
 
 impl UrlPattern {
     /// The pattern, or why it is not one (a syntax error, or too large once compiled).
     pub fn new(pattern: &str) -> Result<UrlPattern, PatternError> {
-        regex::Regex::new(pattern)
+        regex_lite::Regex::new(pattern)
             .map(UrlPattern)
             .map_err(|e| PatternError(e.to_string()))
     }
@@ -180,7 +181,7 @@ impl UrlPattern {
     }
 }
 
-/// Why a [`UrlPattern`] could not be made: the regex crate's message.
+/// Why a [`UrlPattern`] could not be made: the regex parser's message.
 #[derive(Clone, Debug)]
 pub struct PatternError(String);
 

@@ -44,6 +44,7 @@ mod out_file;
 pub mod record;
 mod retry;
 mod robots;
+mod robots_rules;
 pub mod save;
 mod scope;
 pub mod shard;

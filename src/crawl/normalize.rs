@@ -122,6 +122,25 @@ mod tests {
     }
 
     #[test]
+    fn a_non_ascii_host_becomes_its_punycode_form() {
+        // UTS 46 mapping by idna's unicode-rs back end (idna_adapter 1.1, pinned in Cargo.toml):
+        // case folded, then Punycode.
+        assert_eq!(
+            normalize(&u("http://B\u{fc}cher.example/")).as_str(),
+            "http://xn--bcher-kva.example/"
+        );
+        assert_eq!(
+            normalize(&u(
+                "https://\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}.\u{440}\u{444}/"
+            ))
+            .as_str(),
+            "https://xn--e1afmkfd.xn--p1ai/"
+        );
+        // A label that breaks the rules (a lone combining mark) is an error, not a guess.
+        assert!(Url::parse("http://\u{301}x.example/").is_err());
+    }
+
+    #[test]
     fn normalize_drops_fragment_and_uppercases_escapes() {
         assert_eq!(
             normalize(&u("http://x.org/%7e/a%2fb?q=%c3%a9#frag")).as_str(),

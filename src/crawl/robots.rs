@@ -20,12 +20,8 @@
 //!
 //! Parsing (section 2.2 and 2.5): only the first [`MAX_ROBOTS_BYTES`] are read, and a line the
 //! limit cuts through is dropped; the rest of the body is never read. The groups are chosen by
-//! our product token (`wisp-crawl` of `wisp-crawl/0.1.0`), `*` if none names it. Lines that do
-//! not parse are ignored, so binary garbage allows everything and garbage between rules hides
-//! none of them. Octets outside ASCII in a rule are percent-encoded before comparison (2.2.2),
-//! so a Latin-1 `Disallow: /caf\xe9` still matches `/caf%E9`. `texting_robots` parses; one rule
-//! it cannot compile (a long `$` pattern past its regex size limit) fails the whole file there,
-//! so such a rule is dropped alone and the others still apply.
+//! our product token (`wisp-crawl` of `wisp-crawl/0.1.0`), `*` if none names it; the rules and
+//! their matching are [`super::robots_rules`]'s.
 
 use std::fmt;
 use std::io::ErrorKind;
@@ -33,6 +29,7 @@ use std::io::ErrorKind;
 use url::{Position, Url};
 
 use super::retry;
+use super::robots_rules::Rules;
 use crate::http::{Client, Error, Phase, Response};
 
 /// The most of a robots.txt that is read and parsed (RFC 9309 2.5: at least 500 KiB).
@@ -45,14 +42,14 @@ pub(crate) const MAX_ROBOTS_BYTES: u64 = 500 * 1024;
 pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// What one host's robots.txt lets us fetch. Checked for every URL of the host: no variant does
-/// more per check than `texting_robots` matching the URL's path.
+/// more per check than matching the URL's path against the rules.
 #[derive(Debug)]
 pub(crate) enum Robots {
     /// No restrictions: robots.txt is unavailable (4xx, too many redirects, a redirect that
     /// cannot be followed; RFC 9309 2.3.1.2, 2.3.1.3).
     AllowAll,
     /// The rules of the groups that apply to our product token.
-    Rules(Box<texting_robots::Robot>),
+    Rules(Rules),
     /// robots.txt could not be fetched (5xx, a network or TLS error, a timeout, a body cut
     /// short): nothing may be fetched (RFC 9309 2.3.1.4, "complete disallow"). The reason in a
     /// few words: `connection refused`, `HTTP 503`.
@@ -82,25 +79,17 @@ impl Robots {
     /// The rules of a robots.txt body (a whole file, or whole lines of one) for `user_agent`
     /// (the full `User-Agent`; groups are matched by its product token).
     pub(crate) fn parse(body: &[u8], user_agent: &str) -> Robots {
-        let token = product_token(user_agent);
-        let text = percent_encode_non_ascii(body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body));
-        let robot = texting_robots::Robot::new(token, &text)
-            .or_else(|_| texting_robots::Robot::new(token, &without_broken_rules(&text)));
-        match robot {
-            Ok(robot) => Robots::Rules(Box::new(robot)),
-            // Not expected once every rule that fails alone is gone; nothing is left to follow.
-            Err(_) => Robots::AllowAll,
-        }
+        let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+        Robots::Rules(Rules::parse(body, product_token(user_agent)))
     }
 
     /// `None` if `url` may be fetched; else why not.
     pub(crate) fn refusal(&self, url: &Url) -> Option<Refusal<'_>> {
         match self {
             Robots::AllowAll => None,
-            // Rules match path and query; handing over just those (the fragment is no part of
-            // the request) spares `texting_robots` parsing the whole URL again on every check.
-            Robots::Rules(robot) => (!robot
-                .allowed(&url[Position::BeforePath..Position::AfterQuery]))
+            // Rules match path and query; the fragment is no part of the request.
+            Robots::Rules(rules) => (!rules
+                .allows(&url[Position::BeforePath..Position::AfterQuery]))
             .then_some(Refusal::Disallowed),
             Robots::Unreachable(why) => Some(Refusal::Unreachable(why)),
         }
@@ -185,7 +174,7 @@ async fn read_capped(response: &mut Response) -> Result<Vec<u8>, Error> {
     Ok(body)
 }
 
-/// `body` up to its last line end (CR, LF or NUL, as `texting_robots` reads them). A line cut
+/// `body` up to its last line end (CR, LF or NUL, as [`Rules::parse`] reads them). A line cut
 /// short could say something it does not: cut `Disallow: /private/` to `Disallow: ` and it
 /// allows everything.
 fn whole_lines(body: &[u8]) -> &[u8] {
@@ -209,32 +198,6 @@ fn product_token(user_agent: &str) -> &str {
         .find(|c: char| !(c.is_ascii_alphabetic() || c == '_' || c == '-'))
         .unwrap_or(user_agent.len());
     if end == 0 { "*" } else { &user_agent[..end] }
-}
-
-/// Every octet outside ASCII as `%XX` (RFC 9309 2.2.2). For UTF-8 that is what
-/// `texting_robots` does itself; for anything else it would drop the rule.
-fn percent_encode_non_ascii(text: &[u8]) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = Vec::with_capacity(text.len());
-    for &b in text {
-        if b.is_ascii() {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        }
-    }
-    out
-}
-
-/// `text` without the lines `texting_robots` cannot compile on their own. Only a pattern with
-/// `$` becomes a regular expression, so only such lines are tried (on this rare path only).
-fn without_broken_rules(text: &[u8]) -> Vec<u8> {
-    // `texting_robots` ends lines at CR, LF and NUL.
-    text.split_inclusive(|&b| matches!(b, b'\n' | b'\r' | 0))
-        .filter(|line| !line.contains(&b'$') || texting_robots::Robot::new("*", line).is_ok())
-        .flatten()
-        .copied()
-        .collect()
 }
 
 /// A failed request in a few words: `connection refused`, not an `io::Error`'s
@@ -415,15 +378,20 @@ mod tests {
     }
 
     #[test]
-    fn a_rule_too_complex_to_compile_is_dropped_alone() {
-        // Alone, this `$` pattern's regex passes texting_robots' 42 KiB size limit, and
-        // `Robot::new` fails for the whole file.
+    fn a_long_dollar_pattern_is_matched_and_the_other_rules_still_apply() {
+        // texting_robots, used before, compiled `$` patterns into a regex with a 42 KiB size
+        // limit: this file failed whole there.
         let long: String = (0..1000)
             .map(|i| if i % 3 == 0 { "a*" } else { "b" })
             .collect();
-        let text = format!("User-agent: *\nDisallow: /x\nDisallow: /{long}$\n");
-        assert!(texting_robots::Robot::new("*", text.as_bytes()).is_err());
-        assert!(disallowed(&rules(text.as_bytes()), "/x"));
+        let text = format!("User-agent: *\nDisallow: /x\nDisallow: /{long}b$\n");
+        let robots = rules(text.as_bytes());
+        assert!(disallowed(&robots, "/x"));
+        let path: String = (0..1000)
+            .map(|i| if i % 3 == 0 { "aZ" } else { "b" })
+            .collect();
+        assert!(disallowed(&robots, &format!("/{path}b")));
+        assert!(!disallowed(&robots, &format!("/{path}bc")));
     }
 
     // Cutting at the limit.

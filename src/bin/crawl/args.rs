@@ -394,9 +394,10 @@ Scope:
       --any-host            follow links to any host{any}
       --allow-host HOST     also follow links to HOST (repeatable)
       --accept-regex RE     follow only links whose URL (normalized, as the records show
-                            it) matches RE somewhere (regex crate syntax; anchor with ^ $);
-                            repeatable: a link is followed if any matches. Seeds, and
-                            the redirects they lead to, are not checked (as in wget)
+                            it) matches RE somewhere (Rust regex syntax, ASCII classes;
+                            anchor with ^ $); repeatable: a link is followed if any
+                            matches. Seeds, and the redirects they lead to, are not
+                            checked (as in wget)
       --reject-regex RE     do not follow links whose URL matches RE (repeatable; wins
                             over --accept-regex). Links refused get no record, like links
                             out of scope; the targets of their redirects are checked too
