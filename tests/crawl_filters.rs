@@ -257,3 +257,54 @@ fn headers_go_to_the_seeds_origins_only() {
         assert!(!has_token(&other_heads[0]), "{other_heads:?}");
     });
 }
+
+/// The crawl program with `-H`: the header goes to the seed's origin, and not to the other
+/// host a redirect of the seed's own page leads to (`localhost`, the same address on another
+/// port), nor to a link there.
+#[test]
+fn the_binary_sends_h_headers_to_the_seeds_origin_and_not_past_a_redirect() {
+    let (other_port, other_heads) = serve_on_thread(|target| match target {
+        "/landing" => page(&["/other-link"]),
+        _ => page(&[]),
+    });
+    let landing = format!("http://localhost:{other_port}/landing");
+    let (seed_port, seed_heads) = serve_on_thread(move |target| match target {
+        "/" => page(&["/go", "/next"]),
+        "/go" => response(
+            "302 Found",
+            "text/html",
+            &format!("Location: {landing}\r\n"),
+            b"",
+        ),
+        _ => page(&[]),
+    });
+    let root = format!("http://127.0.0.1:{seed_port}/");
+    let out = common::watchdog(120, move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_crawl"))
+            .args(["--ignore-robots", "-q", "--allow-host", "localhost"])
+            .args(["-H", "X-Token: s3cret", "--jsonl", "-", &root])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // `/`, `/go` (which ended at `/landing`), `/next`, and `/other-link` on the other host.
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(stdout.contains("/other-link"), "{stdout}");
+    let seed_heads = seed_heads.lock().unwrap();
+    assert_eq!(seed_heads.len(), 3, "{seed_heads:?}");
+    assert!(seed_heads.iter().all(|h| has_token(h)), "{seed_heads:?}");
+    let other_heads = other_heads.lock().unwrap();
+    assert_eq!(other_heads.len(), 2, "{other_heads:?}");
+    assert!(other_heads.iter().all(|h| !has_token(h)), "{other_heads:?}");
+}
+
+/// An HTML page linking to `hrefs`, as bytes.
+fn page(hrefs: &[&str]) -> Vec<u8> {
+    match html_page(hrefs) {
+        Reply::Bytes(bytes) => bytes,
+        _ => unreachable!("html_page writes bytes"),
+    }
+}

@@ -105,3 +105,65 @@ fn without_the_option_no_sitemap_is_read() {
         assert_eq!(server.hits_of("/sitemap.xml"), 0);
     });
 }
+
+/// The crawl program with `--sitemap`: robots.txt names a sitemap index, which names a gzipped
+/// sitemap; its pages are crawled as seeds (depth 0, so `--depth 0` fetches them too).
+#[test]
+fn the_binary_reads_a_sitemap_index_with_a_gzipped_sitemap() {
+    let (port, heads) = serve_on_thread(move |target| match target {
+        "/robots.txt" => response(
+            "200 OK",
+            "text/plain",
+            "",
+            b"User-agent: *\nDisallow: /private/\nSitemap: /maps/index.xml\n",
+        ),
+        "/maps/index.xml" => response(
+            "200 OK",
+            "application/xml",
+            "",
+            b"<sitemapindex><sitemap><loc>/maps/pages.xml.gz</loc></sitemap></sitemapindex>",
+        ),
+        "/maps/pages.xml.gz" => response(
+            "200 OK",
+            "application/gzip",
+            "",
+            &gzip(&urlset(&[
+                "/one".into(),
+                "/two?a=1&amp;b=2".into(),
+                "/private/x".into(),
+            ])),
+        ),
+        "/sitemap.xml" => response("404 Not Found", "text/plain", "", b"none"),
+        _ => match html_page(&[]) {
+            Reply::Bytes(bytes) => bytes,
+            _ => unreachable!(),
+        },
+    });
+    let origin = format!("http://127.0.0.1:{port}");
+    let root = format!("{origin}/");
+    let out = common::watchdog(120, move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_crawl"))
+            .args(["--sitemap", "--depth", "0", "-q", "--jsonl", "-", &root])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let mut urls: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split("\"url\":\"").nth(1)?.split('"').next())
+        .collect();
+    urls.sort();
+    let want = ["/", "/one", "/private/x", "/two?a=1&b=2"].map(|t| format!("{origin}{t}"));
+    assert_eq!(urls, want, "{stdout}");
+    // The disallowed one is a record that says so, and was never requested.
+    let private = stdout.lines().find(|l| l.contains("/private/x")).unwrap();
+    assert!(private.contains("disallowed by robots.txt"), "{private}");
+    let heads = heads.lock().unwrap();
+    assert!(
+        !heads.iter().any(|h| h.starts_with("GET /private/")),
+        "{heads:?}"
+    );
+}

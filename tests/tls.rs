@@ -661,3 +661,55 @@ fn a_pinned_self_signed_certificate_is_refused_when_expired() {
         });
     });
 }
+
+/// The crawl program as `curl --cacert server.pem` users run it: `--ca-file` given the server's
+/// own self-signed certificate (CA:TRUE, as `openssl req -x509` writes it) fetches the page;
+/// without it, the record's error says why in words and the exit status is 4.
+#[cfg(feature = "crawl")]
+#[test]
+fn the_crawl_program_trusts_a_self_signed_certificate_given_as_ca_file() {
+    let server = SelfSigned::new(&["127.0.0.1"], true);
+    let config = server.server();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        wisp::block_on(async move {
+            let (port, _) = serve(config, Answer::Framed).await;
+            tx.send(port).unwrap();
+            std::future::pending::<()>().await
+        })
+    });
+    let port = rx.recv().unwrap();
+    let pem = std::env::temp_dir().join(format!("wisp-tls-cli-{}-{port}.pem", std::process::id()));
+    std::fs::write(&pem, server.pem()).unwrap();
+    let url = format!("https://127.0.0.1:{port}/");
+    let run = move |extra: Vec<String>| {
+        let url = url.clone();
+        watchdog(120, move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_crawl"))
+                .args(["--ignore-robots", "-q", "--jsonl", "-"])
+                .args(extra)
+                .arg(url)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        })
+    };
+    let trusted = run(vec!["--ca-file".into(), pem.display().to_string()]);
+    let _ = std::fs::remove_file(&pem);
+    let stdout = String::from_utf8_lossy(&trusted.stdout);
+    let stderr = String::from_utf8_lossy(&trusted.stderr);
+    assert_eq!(trusted.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("\"status\":200"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("\"bytes\":{}", b"secret".len())),
+        "{stdout}"
+    );
+
+    let refused = run(vec![]);
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("\"status\":null"), "{stdout}");
+    assert!(stdout.contains("is a CA certificate"), "{stdout}");
+    assert!(stdout.contains("give this very certificate with --ca-file"), "{stdout}");
+    assert!(!stdout.contains("Other("), "{stdout}");
+}

@@ -318,3 +318,40 @@ pub async fn linger(stream: &TcpStream) {
 pub fn counting_server(listener: TcpListener) -> Server {
     serve(listener, |_| not_found())
 }
+
+/// Serves `handler` (request target -> the whole response) on 127.0.0.1 from a thread of its
+/// own, with blocking std sockets, for as long as the test process lives: for tests that run
+/// the crawl program, another process. One request per connection, one connection at a time
+/// (the others wait in the backlog). Returns the port and every request head read, in order.
+pub fn serve_on_thread(
+    handler: impl Fn(&str) -> Vec<u8> + Send + 'static,
+) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            // A client that connects and says nothing cannot stall the others for long.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let Some(target) = head.split(' ').nth(1).map(str::to_string) else {
+                continue;
+            };
+            seen.lock().unwrap().push(head);
+            let _ = stream.write_all(&handler(&target));
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    });
+    (port, heads)
+}
