@@ -11,9 +11,10 @@
 //! assert_eq!(ex.block_on(task), 2);
 //! ```
 //!
-//! How it runs: a woken task's key goes on the shared run queue (a `Mutex<VecDeque>`). The
-//! executor swaps the whole queue out and polls that batch in order; tasks woken meanwhile land
-//! in the next batch. So every ready task is polled before any task is polled twice. After
+//! How it runs: a woken task's key goes on the executor's run queue
+//! ([`run_queue`](crate::run_queue): thread-local for wakes on this thread, shared for the
+//! others). The executor swaps the whole queue out and polls that batch in order; tasks woken
+//! meanwhile land in the next batch. So every ready task is polled before any task is polled twice. After
 //! [`BUDGET`] polls the reactor gets a zero-timeout turn, so a task that yields forever cannot
 //! starve I/O or timers. When nothing is ready the thread sleeps in the reactor
 //! ([`reactor::sleep`]) and uses no CPU until a wake-up, an I/O event or a timer.
@@ -28,16 +29,17 @@ use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::current_waker::PollScope;
 use crate::reactor;
+use crate::run_queue::{LocalGuard, LocalQueue};
 use crate::slab::Slab;
-use crate::sync::{Mutex, MutexGuard};
-use crate::task::{self, CANCEL, CLOSED, Completion, Header, RUNNING, SCHEDULED, Task};
+use crate::task::{
+    self, CANCEL, CLOSED, Completion, Header, Injected, RUNNING, SCHEDULED, Task, TaskQueue,
+};
 use crate::time::virtual_clock::VirtualClock;
 
 /// How many polls may run between two turns of the reactor. tokio's current_thread uses 61 and
@@ -45,116 +47,12 @@ use crate::time::virtual_clock::VirtualClock;
 /// 64 keeps that under 25 ns a poll while no I/O waits more than 64 polls.
 pub(crate) const BUDGET: u32 = 64;
 
-/// What the executor's thread is doing, so a waker knows whether (and how) to rouse it.
-pub(crate) const AWAKE: u8 = 0;
-/// Asleep inside the reactor's `Poller::wait`: wake it with `Poller::notify`.
-pub(crate) const IN_POLLER: u8 = 1;
-/// Parked while another thread drives the reactor: wake it with `Thread::unpark`.
-pub(crate) const PARKED: u8 = 2;
-
 type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
-type SendFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// A task spawned from another thread, waiting to be adopted by the executor's thread.
-struct Injected {
-    future: SendFuture,
-    /// Created by the spawner (marked `SCHEDULED`, so nothing queues it early); its key is set
-    /// on adoption.
-    header: Arc<Header>,
-}
-
-#[derive(Default)]
-struct Queue {
-    /// Keys of tasks to poll, in wake order.
-    ready: VecDeque<usize>,
-    /// Tasks handed over by a [`Spawner`].
-    injected: Vec<Injected>,
-    /// The executor is gone: spawners must cancel what they would inject.
-    closed: bool,
-}
-
-/// The part of an executor that wakers and spawners on any thread share.
-pub(crate) struct Shared {
-    queue: Mutex<Queue>,
-    /// Set (under the lock) when another thread queued something: the executor takes the lock
-    /// only when it is set, so a run that wakes its tasks only from its own thread never locks.
-    remote: AtomicBool,
-    /// One of [`AWAKE`], [`IN_POLLER`], [`PARKED`].
-    pub(crate) sleep: AtomicU8,
-    /// The executor's thread, to unpark it.
-    thread: Thread,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock()
-    }
-
-    /// Queues a woken task and rouses the executor if it sleeps.
-    ///
-    /// On the executor's own thread (while it runs) the key goes on its local queue: no lock, no
-    /// atomic, no syscall. From anywhere else it goes on the shared queue under the lock.
-    pub(crate) fn push(&self, key: usize) {
-        if push_local(self, key) {
-            return;
-        }
-        let mut queue = self.lock();
-        queue.ready.push_back(key);
-        self.remote.store(true, Ordering::Relaxed);
-        // Read under the lock: the executor sets `sleep` before it looks at the queue, so either
-        // it sees this key or this read sees that it sleeps.
-        let sleep = self.sleep.load(Ordering::SeqCst);
-        drop(queue);
-        self.rouse(sleep);
-    }
-
-    /// Wakes the executor's thread out of the given sleep state. A wake on the executor's own
-    /// thread always finds it `AWAKE` and costs no syscall.
-    pub(crate) fn rouse(&self, sleep: u8) {
-        match sleep {
-            AWAKE => {}
-            IN_POLLER => reactor::get().notify(),
-            _ => self.thread.unpark(),
-        }
-    }
-
-    /// Whether anything is waiting to run; called by the executor just before it sleeps.
-    pub(crate) fn has_work(&self) -> bool {
-        let queue = self.lock();
-        !queue.ready.is_empty() || !queue.injected.is_empty()
-    }
-}
-
-/// Pushes `key` on the local queue of `shared`'s executor if that executor is the one running
-/// on this thread. Returns `false` (the caller takes the shared path) otherwise, or if the
-/// thread-local state is unavailable (thread exit) or borrowed.
-fn push_local(shared: &Shared, key: usize) -> bool {
-    CURRENT
-        .try_with(|current| {
-            let Ok(current) = current.try_borrow() else {
-                return false;
-            };
-            match current.as_ref() {
-                Some(ex) if std::ptr::eq(Arc::as_ptr(&ex.local.shared), shared) => {
-                    match ex.local.ready.try_borrow_mut() {
-                        Ok(mut ready) => {
-                            ready.push_back(key);
-                            true
-                        }
-                        Err(_) => false,
-                    }
-                }
-                _ => false,
-            }
-        })
-        .unwrap_or(false)
-}
-
 /// The waker of the future passed to `block_on`: it only sets a flag, so the executor polls that
 /// future exactly when it was woken (as tokio does), and a same-thread self-wake is two atomics.
 struct MainWaker {
     woken: AtomicBool,
-    shared: Arc<Shared>,
+    queue: Arc<TaskQueue>,
 }
 
 impl Wake for MainWaker {
@@ -164,7 +62,7 @@ impl Wake for MainWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.woken.swap(true, Ordering::SeqCst) {
-            self.shared.rouse(self.shared.sleep.load(Ordering::SeqCst));
+            self.queue.parker().rouse_now();
         }
     }
 }
@@ -184,28 +82,64 @@ struct Slot {
     info: Option<Box<TaskInfo>>,
 }
 
-/// What a test executor adds: a virtual clock and how long to wait for the outside world.
-pub(crate) struct TestMode {
-    pub(crate) clock: Arc<VirtualClock>,
-    /// Before the clock jumps while sockets are registered, how long real I/O may still arrive.
-    pub(crate) io_grace: Duration,
-    /// With nothing runnable and no timer pending, how long another thread may still wake a
-    /// task before the run is declared a deadlock.
-    pub(crate) deadlock_grace: Duration,
+/// What a test executor adds to an ordinary one: a clock of its own, and what to do when every
+/// task waits. Implemented in [`crate::test`]; an ordinary executor has none, and pays one
+/// `None` check on its idle path for it.
+pub(crate) trait TestHook {
+    /// The virtual clock that `wisp::time::now` and timers read on this executor.
+    fn clock(&self) -> &Arc<VirtualClock>;
+    /// Nothing is runnable: wait a little for the outside world, move the clock, or panic with a
+    /// deadlock report. Returning lets the executor look for work again.
+    fn idle(&self, idle: &Idle<'_>);
+}
+
+/// What a [`TestHook`] may do while its executor has nothing to run.
+pub(crate) struct Idle<'a> {
+    ex: &'a Executor,
+    main: &'a MainWaker,
+}
+
+impl Idle<'_> {
+    /// Whether anything is ready to run (or the `block_on` future was woken).
+    pub(crate) fn has_work(&self) -> bool {
+        self.ex.has_work(self.main)
+    }
+
+    /// Sleeps in the reactor for at most `limit` of real time (without a limit if `limit` is
+    /// past what an `Instant` can hold, such as `Duration::MAX`). Returns whether work arrived.
+    pub(crate) fn sleep_at_most(&self, limit: Duration) -> bool {
+        self.ex.sleep_at_most(self.main, limit)
+    }
+
+    /// A line for each task still alive: its name and where it was spawned.
+    pub(crate) fn alive_tasks(&self) -> Vec<String> {
+        let tasks = self.ex.local.tasks.borrow();
+        tasks
+            .iter()
+            .filter_map(|slot| slot.as_ref())
+            .map(|slot| match &slot.info {
+                Some(info) => match &info.name {
+                    Some(name) => format!("  - task {name:?}, spawned at {}", info.location),
+                    None => format!("  - a task spawned at {}", info.location),
+                },
+                None => "  - a task handed over by a Spawner".to_string(),
+            })
+            .collect()
+    }
 }
 
 struct Local {
-    shared: Arc<Shared>,
+    queue: Arc<TaskQueue>,
     /// `None` while the task is being polled: its slot is moved out so that the slab is not
     /// borrowed during the poll (which may spawn), and the key stays reserved.
     tasks: RefCell<Slab<Option<Slot>>>,
-    /// Keys woken on this thread, in wake order (the shared queue holds the other threads').
-    ready: RefCell<VecDeque<usize>>,
+    /// Keys woken on this thread, in wake order (the run queue holds the other threads').
+    ready: LocalQueue,
     /// The batch being run, swapped out of the shared queue in one go.
     batch: RefCell<VecDeque<usize>>,
     /// Polls since the reactor last had a turn.
     polls: Cell<u32>,
-    test: Option<TestMode>,
+    test: Option<Box<dyn TestHook>>,
 }
 
 thread_local! {
@@ -232,21 +166,15 @@ impl Default for Executor {
 impl Executor {
     /// An executor that runs on the calling thread.
     pub fn new() -> Executor {
-        Executor::with_test_mode(None)
+        Executor::with_test_hook(None)
     }
 
-    pub(crate) fn with_test_mode(test: Option<TestMode>) -> Executor {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            remote: AtomicBool::new(false),
-            sleep: AtomicU8::new(AWAKE),
-            thread: thread::current(),
-        });
+    pub(crate) fn with_test_hook(test: Option<Box<dyn TestHook>>) -> Executor {
         Executor {
             local: Rc::new(Local {
-                shared,
+                queue: Arc::new(TaskQueue::for_current_thread()),
                 tasks: RefCell::new(Slab::default()),
-                ready: RefCell::new(VecDeque::new()),
+                ready: LocalQueue::default(),
                 batch: RefCell::new(VecDeque::new()),
                 polls: Cell::new(0),
                 test,
@@ -293,7 +221,7 @@ impl Executor {
     {
         let completion = Completion::new();
         let key = self.local.tasks.borrow().vacant_key();
-        let header = Header::new(key, self.local.shared.clone());
+        let header = Header::new(key, self.local.queue.clone());
         let done = completion.clone();
         let info = self
             .local
@@ -322,7 +250,7 @@ impl Executor {
     /// A handle other threads use to spawn `Send` futures onto this executor.
     pub fn spawner(&self) -> Spawner {
         Spawner {
-            shared: self.local.shared.clone(),
+            queue: self.local.queue.clone(),
         }
     }
 
@@ -337,7 +265,7 @@ impl Executor {
         let _guard = BlockOnGuard::enter(self);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
-            shared: self.local.shared.clone(),
+            queue: self.local.queue.clone(),
         });
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
@@ -357,10 +285,15 @@ impl Executor {
             let ran = self.run_batch();
             if ran == 0 && !main.woken.load(Ordering::SeqCst) {
                 if let Some(test) = &self.local.test {
-                    self.idle_in_test(test, &main);
+                    test.idle(&Idle {
+                        ex: self,
+                        main: &main,
+                    });
                 } else {
-                    reactor::sleep(&self.local.shared, || {
-                        main.woken.load(Ordering::SeqCst) || !self.local.ready.borrow().is_empty()
+                    reactor::sleep(self.local.queue.parker(), || {
+                        main.woken.load(Ordering::SeqCst)
+                            || !self.local.ready.borrow().is_empty()
+                            || self.local.queue.has_remote_work()
                     });
                 }
                 self.local.polls.set(0);
@@ -378,7 +311,7 @@ impl Executor {
         main.woken.load(Ordering::SeqCst)
             || !self.local.ready.borrow().is_empty()
             || !self.local.batch.borrow().is_empty()
-            || self.local.shared.has_work()
+            || self.local.queue.has_remote_work()
     }
 
     /// Sleeps in the reactor for at most `limit` of real time (without a limit if `limit` is
@@ -386,7 +319,7 @@ impl Executor {
     fn sleep_at_most(&self, main: &MainWaker, limit: Duration) -> bool {
         let alarm = Arc::new(MainWaker {
             woken: AtomicBool::new(false),
-            shared: self.local.shared.clone(),
+            queue: self.local.queue.clone(),
         });
         let waker = Waker::from(alarm.clone());
         let reactor = reactor::get();
@@ -401,10 +334,11 @@ impl Executor {
         // One reactor sleep can end with nothing for this executor (an event or a timer of
         // another thread's): sleep again until work or the alarm arrives.
         while !alarm.woken.load(Ordering::SeqCst) && !self.has_work(main) {
-            reactor::sleep(&self.local.shared, || {
+            reactor::sleep(self.local.queue.parker(), || {
                 alarm.woken.load(Ordering::SeqCst)
                     || main.woken.load(Ordering::SeqCst)
                     || !self.local.ready.borrow().is_empty()
+                    || self.local.queue.has_remote_work()
             });
         }
         if let Some(key) = key {
@@ -413,75 +347,16 @@ impl Executor {
         self.has_work(main)
     }
 
-    /// A test executor with nothing to run: let real I/O and other threads have their say, then
-    /// jump the virtual clock to the next deadline; with no deadline either, it is a deadlock.
-    fn idle_in_test(&self, test: &TestMode, main: &MainWaker) {
-        reactor::turn_now();
-        if self.has_work(main) {
-            return;
-        }
-        let clock = &test.clock;
-        match clock.next_deadline() {
-            Some(deadline) if !clock.is_paused() => {
-                // A socket may still have an answer on its way: give it `io_grace` of real time
-                // before time jumps past the deadlines that would otherwise time it out.
-                if reactor::get().has_io_sources() && self.sleep_at_most(main, test.io_grace) {
-                    return;
-                }
-                clock.advance_to(deadline);
-            }
-            _ => {
-                if self.sleep_at_most(main, test.deadlock_grace) {
-                    return;
-                }
-                panic!("{}", self.deadlock_report(test));
-            }
-        }
-    }
-
-    fn deadlock_report(&self, test: &TestMode) -> String {
-        let tasks = self.local.tasks.borrow();
-        let alive: Vec<String> = tasks
-            .iter()
-            .filter_map(|slot| slot.as_ref())
-            .map(|slot| match &slot.info {
-                Some(info) => match &info.name {
-                    Some(name) => format!("  - task {name:?}, spawned at {}", info.location),
-                    None => format!("  - a task spawned at {}", info.location),
-                },
-                None => "  - a task handed over by a Spawner".to_string(),
-            })
-            .collect();
-        let paused = if test.clock.is_paused() {
-            " The virtual clock is paused, so pending timers cannot fire."
-        } else {
-            ""
-        };
-        format!(
-            "wisp::test: deadlock: the future given to block_on can never complete. No task is \
-             runnable, no timer is pending ({} paused timers), and nothing woke a task for {:?} \
-             of real time.{paused} {} task(s) alive:\n{}",
-            if test.clock.is_paused() {
-                test.clock.pending()
-            } else {
-                0
-            },
-            test.deadlock_grace,
-            alive.len(),
-            alive.join("\n")
-        )
-    }
-
     /// How many tasks this executor holds and how many are ready to run; with a virtual clock,
     /// how many timers wait on it. Waiting tasks are `alive - runnable`.
     pub fn stats(&self) -> Stats {
         let runnable = self.local.ready.borrow().len()
             + self.local.batch.borrow().len()
-            + self.local.shared.lock().ready.len();
+            + self.local.queue.remote_len();
         Stats {
             alive: self.local.tasks.borrow().len(),
             runnable,
-            virtual_timers: self.local.test.as_ref().map_or(0, |t| t.clock.pending()),
+            virtual_timers: self.local.test.as_ref().map_or(0, |t| t.clock().pending()),
         }
     }
 
@@ -503,7 +378,7 @@ impl Executor {
         loop {
             while self.try_tick() {}
             reactor::turn_now();
-            if self.local.ready.borrow().is_empty() && !self.local.shared.has_work() {
+            if self.local.ready.borrow().is_empty() && !self.local.queue.has_remote_work() {
                 return;
             }
         }
@@ -550,14 +425,7 @@ impl Executor {
                 return;
             }
             std::mem::swap(&mut *self.local.ready.borrow_mut(), &mut *batch);
-            let shared = &self.local.shared;
-            if !shared.remote.load(Ordering::Acquire) {
-                return;
-            }
-            let mut queue = shared.lock();
-            shared.remote.store(false, Ordering::Relaxed);
-            batch.extend(queue.ready.drain(..));
-            std::mem::take(&mut queue.injected)
+            self.local.queue.take_remote(&mut batch)
         };
         for job in injected {
             job.header.set_key(self.local.tasks.borrow().vacant_key());
@@ -613,7 +481,7 @@ impl Executor {
                     .expect("a running task keeps its slot") = Some(slot);
                 if requeue {
                     // Woken (or cancelled) while it ran: it goes to the back, into the next batch.
-                    self.local.shared.push(key);
+                    self.local.queue.push(key);
                 }
             }
             Poll::Ready(()) => {
@@ -627,11 +495,7 @@ impl Executor {
 
 impl Drop for Local {
     fn drop(&mut self) {
-        let injected = {
-            let mut queue = self.shared.lock();
-            queue.closed = true;
-            std::mem::take(&mut queue.injected)
-        };
+        let injected = self.queue.close();
         // Dropping a task's future tells its `Completion` that it was cancelled (or that its
         // destructor panicked); it never unwinds, so one bad destructor cannot stop the others
         // (or abort the process with a second panic during the unwinding).
@@ -666,7 +530,7 @@ pub(crate) fn current_clock() -> Option<Arc<VirtualClock>> {
                 .local
                 .test
                 .as_ref()
-                .map(|t| t.clock.clone())
+                .map(|t| t.clock().clone())
         })
         .ok()
         .flatten()
@@ -675,12 +539,18 @@ pub(crate) fn current_clock() -> Option<Arc<VirtualClock>> {
 /// Sets [`CURRENT`] for the duration of a call and restores the previous value after it.
 struct CurrentGuard {
     previous: Option<Executor>,
+    /// Wakes of this executor's tasks on this thread go to its local queue meanwhile.
+    _local: LocalGuard,
 }
 
 impl CurrentGuard {
     fn enter(ex: &Executor) -> CurrentGuard {
+        let local = ex.local.queue.enter_local(&ex.local.ready);
         let previous = CURRENT.with(|c| c.replace(Some(ex.clone())));
-        CurrentGuard { previous }
+        CurrentGuard {
+            previous,
+            _local: local,
+        }
     }
 }
 
@@ -732,7 +602,7 @@ impl Drop for BlockOnGuard {
 /// ```
 #[derive(Clone)]
 pub struct Spawner {
-    shared: Arc<Shared>,
+    queue: Arc<TaskQueue>,
 }
 
 impl Spawner {
@@ -745,23 +615,17 @@ impl Spawner {
     {
         let completion = Completion::new();
         let done = completion.clone();
-        let header = Header::new(usize::MAX, self.shared.clone());
+        let header = Header::new(usize::MAX, self.queue.clone());
         let job = Injected {
             future: Box::pin(task::run(future, done)),
             header: header.clone(),
         };
-        let mut queue = self.shared.lock();
-        if queue.closed {
-            drop(queue);
+        if let Err(job) = self.queue.inject(job) {
+            // The executor is gone: the task is cancelled before it ever ran.
             header.state.store(CLOSED, Ordering::Release);
             completion.cancelled();
-            return Task::new(header, completion);
+            drop(job);
         }
-        queue.injected.push(job);
-        self.shared.remote.store(true, Ordering::Relaxed);
-        let sleep = self.shared.sleep.load(Ordering::SeqCst);
-        drop(queue);
-        self.shared.rouse(sleep);
         Task::new(header, completion)
     }
 }

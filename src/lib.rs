@@ -29,6 +29,7 @@ pub mod http;
 mod join;
 pub mod net;
 mod reactor;
+mod run_queue;
 mod runtime;
 mod slab;
 mod sync;

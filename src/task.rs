@@ -27,8 +27,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::executor::Shared;
+use crate::run_queue::RunQueue;
 use crate::sync::{Mutex, MutexGuard};
+
+/// The run queue a task's header pushes its key onto; its jobs are tasks from other threads.
+pub(crate) type TaskQueue = RunQueue<Injected>;
+
+/// A task spawned from another thread (by a [`Spawner`](crate::Spawner)), waiting to be adopted
+/// by its executor's thread.
+pub(crate) struct Injected {
+    pub(crate) future: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Made by the spawner (marked `SCHEDULED`, so nothing queues it early); its key is set on
+    /// adoption.
+    pub(crate) header: Arc<Header>,
+}
 
 /// The task is in the run queue, or will be put back there when its current poll ends.
 pub(crate) const SCHEDULED: u8 = 1 << 0;
@@ -50,12 +62,12 @@ pub(crate) struct Header {
     /// The task's slot in its executor's slab; set once, before the task is first queued (a task
     /// from a [`Spawner`](crate::Spawner) learns it when its executor adopts it).
     key: AtomicUsize,
-    pub(crate) executor: Arc<Shared>,
+    pub(crate) executor: Arc<TaskQueue>,
 }
 
 impl Header {
     /// A header for a task that is about to be pushed on the run queue by its spawner.
-    pub(crate) fn new(key: usize, executor: Arc<Shared>) -> Arc<Header> {
+    pub(crate) fn new(key: usize, executor: Arc<TaskQueue>) -> Arc<Header> {
         Arc::new(Header {
             state: AtomicU8::new(SCHEDULED),
             key: AtomicUsize::new(key),

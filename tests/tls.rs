@@ -710,6 +710,9 @@ fn the_crawl_program_trusts_a_self_signed_certificate_given_as_ca_file() {
     assert_eq!(refused.status.code(), Some(4), "{stdout}");
     assert!(stdout.contains("\"status\":null"), "{stdout}");
     assert!(stdout.contains("is a CA certificate"), "{stdout}");
-    assert!(stdout.contains("give this very certificate with --ca-file"), "{stdout}");
+    assert!(
+        stdout.contains("give this very certificate with --ca-file"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("Other("), "{stdout}");
 }

@@ -15,10 +15,11 @@
 //! is driven by the `wisp-reactor` helper thread instead; see [`ensure_driven`].
 //!
 //! A busy executor gives the reactor a zero-timeout turn ([`turn_now`]) every
-//! [`BUDGET`](crate::executor::BUDGET) polls. A `Poller::wait` costs several syscalls (about
+//! `BUDGET` polls (64). A `Poller::wait` costs several syscalls (about
 //! 1.5 us), so it is never called per wake-up, and skipped altogether when no I/O source is
 //! registered and the turn would not block.
 
+pub(crate) mod park;
 mod source;
 
 use std::cell::Cell;
@@ -32,11 +33,11 @@ use std::time::{Duration, Instant};
 use polling::{Events, Poller};
 
 use crate::current_waker;
-use crate::executor::{AWAKE, IN_POLLER, PARKED, Shared};
 use crate::slab::Slab;
 use crate::sync::Mutex;
 use crate::time::wheel::{TimerKey, Wheel};
 
+use park::{Parker, Sleep};
 use source::Source;
 pub(crate) use source::{Direction, Registered};
 
@@ -301,27 +302,31 @@ pub(crate) fn turn_now() {
     }
 }
 
-/// Puts the executor's thread to sleep until it has work: as the reactor's driver if the reactor
-/// is free, parked otherwise. `woken` reports a wake of the `block_on` future.
+/// Puts the executor's thread to sleep until `has_work`: as the reactor's driver if the reactor
+/// is free, parked otherwise. `parker` is the executor's; `has_work` is its last look (its run
+/// queue, the `block_on` future's wake flag).
 ///
-/// The executor's `sleep` state is set before it looks for work one last time; a waker pushes
-/// its work first and reads the state after, so one of the two always sees the other.
-pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
+/// The state is published before that last look; a waker publishes its work first and reads
+/// the state after, so one of the two always sees the other (see [`park`]).
+pub(crate) fn sleep(parker: &Parker, has_work: impl Fn() -> bool) {
     let reactor = get();
     let me = thread::current();
     // Listed before trying the lock: a driver that holds it now will see us when it lets go.
     reactor.parked.lock().push(me.clone());
     let driver = reactor.driver.try_lock();
-    let state = if driver.is_some() { IN_POLLER } else { PARKED };
-    shared.sleep.store(state, Ordering::SeqCst);
-    let idle = !shared.has_work() && !woken();
+    parker.set(if driver.is_some() {
+        Sleep::InPoller
+    } else {
+        Sleep::Parked
+    });
+    let idle = !has_work();
     match driver {
         Some(mut events) => {
             reactor.parked.lock().retain(|t| t.id() != me.id());
             if idle {
                 reactor.drive(&mut events, true);
             }
-            shared.sleep.store(AWAKE, Ordering::SeqCst);
+            parker.set(Sleep::Awake);
             drop(events);
             reactor.hand_off();
         }
@@ -336,7 +341,7 @@ pub(crate) fn sleep(shared: &Shared, woken: impl Fn() -> bool) {
                 thread::park();
             }
             reactor.parked.lock().retain(|t| t.id() != me.id());
-            shared.sleep.store(AWAKE, Ordering::SeqCst);
+            parker.set(Sleep::Awake);
             // This thread may have been handed the reactor (unparked by a driver that let go)
             // just as its own tasks woke it, and it will not drive now. Pass the hand-off on, or
             // another parked executor could be left with no driver.

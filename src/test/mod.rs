@@ -39,8 +39,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::executor::{Executor, TestMode, current_clock};
+use crate::executor::{Executor, current_clock};
 use crate::time::virtual_clock::VirtualClock;
+
+mod mode;
+
+use mode::TestMode;
 
 pub use crate::executor::Stats;
 
@@ -93,11 +97,11 @@ impl Builder {
     /// An executor on a virtual clock, for stepping by hand (`try_tick`, `run_until_stalled`,
     /// `stats`) or running with `block_on`.
     pub fn executor(&self) -> Executor {
-        Executor::with_test_mode(Some(TestMode {
+        Executor::with_test_hook(Some(Box::new(TestMode {
             clock: Arc::new(VirtualClock::new(self.paused)),
             io_grace: self.io_grace,
             deadlock_grace: self.deadlock_grace,
-        }))
+        })))
     }
 
     /// Runs `future` on a fresh test executor.
