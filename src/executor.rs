@@ -23,7 +23,6 @@
 //! hand `Send` futures to this executor.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::{Pin, pin};
@@ -133,10 +132,9 @@ struct Local {
     /// `None` while the task is being polled: its slot is moved out so that the slab is not
     /// borrowed during the poll (which may spawn), and the key stays reserved.
     tasks: RefCell<Slab<Option<Slot>>>,
-    /// Keys woken on this thread, in wake order (the run queue holds the other threads').
-    ready: LocalQueue,
-    /// The batch being run, swapped out of the shared queue in one go.
-    batch: RefCell<VecDeque<usize>>,
+    /// Keys woken on this thread, in wake order (the run queue holds the other threads'), and
+    /// the batch being run, swapped out of them in one go.
+    queues: LocalQueue,
     /// Polls since the reactor last had a turn.
     polls: Cell<u32>,
     test: Option<Box<dyn TestHook>>,
@@ -174,8 +172,7 @@ impl Executor {
             local: Rc::new(Local {
                 queue: Arc::new(TaskQueue::for_current_thread()),
                 tasks: RefCell::new(Slab::default()),
-                ready: LocalQueue::default(),
-                batch: RefCell::new(VecDeque::new()),
+                queues: LocalQueue::default(),
                 polls: Cell::new(0),
                 test,
             }),
@@ -244,7 +241,7 @@ impl Executor {
         };
         let inserted = self.local.tasks.borrow_mut().insert(Some(slot));
         debug_assert_eq!(inserted, key);
-        self.local.ready.borrow_mut().push_back(key);
+        self.local.queues.ready.borrow_mut().push_back(key);
     }
 
     /// A handle other threads use to spawn `Send` futures onto this executor.
@@ -292,7 +289,7 @@ impl Executor {
                 } else {
                     reactor::sleep(self.local.queue.parker(), || {
                         main.woken.load(Ordering::SeqCst)
-                            || !self.local.ready.borrow().is_empty()
+                            || !self.local.queues.ready.borrow().is_empty()
                             || self.local.queue.has_remote_work()
                     });
                 }
@@ -309,8 +306,8 @@ impl Executor {
     /// Whether anything is ready to run (or the `block_on` future was woken).
     fn has_work(&self, main: &MainWaker) -> bool {
         main.woken.load(Ordering::SeqCst)
-            || !self.local.ready.borrow().is_empty()
-            || !self.local.batch.borrow().is_empty()
+            || !self.local.queues.ready.borrow().is_empty()
+            || !self.local.queues.batch.borrow().is_empty()
             || self.local.queue.has_remote_work()
     }
 
@@ -337,7 +334,7 @@ impl Executor {
             reactor::sleep(self.local.queue.parker(), || {
                 alarm.woken.load(Ordering::SeqCst)
                     || main.woken.load(Ordering::SeqCst)
-                    || !self.local.ready.borrow().is_empty()
+                    || !self.local.queues.ready.borrow().is_empty()
                     || self.local.queue.has_remote_work()
             });
         }
@@ -350,8 +347,8 @@ impl Executor {
     /// How many tasks this executor holds and how many are ready to run; with a virtual clock,
     /// how many timers wait on it. Waiting tasks are `alive - runnable`.
     pub fn stats(&self) -> Stats {
-        let runnable = self.local.ready.borrow().len()
-            + self.local.batch.borrow().len()
+        let runnable = self.local.queues.ready.borrow().len()
+            + self.local.queues.batch.borrow().len()
             + self.local.queue.remote_len();
         Stats {
             alive: self.local.tasks.borrow().len(),
@@ -378,7 +375,7 @@ impl Executor {
         loop {
             while self.try_tick() {}
             reactor::turn_now();
-            if self.local.ready.borrow().is_empty() && !self.local.queue.has_remote_work() {
+            if self.local.queues.ready.borrow().is_empty() && !self.local.queue.has_remote_work() {
                 return;
             }
         }
@@ -390,7 +387,7 @@ impl Executor {
         self.refill();
         let mut ran = 0;
         loop {
-            let key = self.local.batch.borrow_mut().pop_front();
+            let key = self.local.queues.batch.borrow_mut().pop_front();
             let Some(key) = key else { return ran };
             self.poll_task(key);
             self.count_poll();
@@ -410,21 +407,31 @@ impl Executor {
     }
 
     fn next_key(&self) -> Option<usize> {
-        if self.local.batch.borrow().is_empty() {
+        if self.local.queues.batch.borrow().is_empty() {
             self.refill();
         }
-        self.local.batch.borrow_mut().pop_front()
+        self.local.queues.batch.borrow_mut().pop_front()
     }
 
     /// Moves the local queue, then the shared one, into the batch, and adopts tasks from
     /// spawners. The lock is taken only if another thread queued something.
     fn refill(&self) {
         let injected = {
-            let mut batch = self.local.batch.borrow_mut();
+            let mut batch = self.local.queues.batch.borrow_mut();
             if !batch.is_empty() {
                 return;
             }
-            std::mem::swap(&mut *self.local.ready.borrow_mut(), &mut *batch);
+            {
+                // Swapped only when there is something to take: a `block_on` future that wakes
+                // itself (no task) skips it.
+                let mut ready = self.local.queues.ready.borrow_mut();
+                if !ready.is_empty() {
+                    std::mem::swap(&mut *ready, &mut *batch);
+                }
+            }
+            if !self.local.queue.remote_pending() {
+                return;
+            }
             self.local.queue.take_remote(&mut batch)
         };
         for job in injected {
@@ -545,7 +552,7 @@ struct CurrentGuard {
 
 impl CurrentGuard {
     fn enter(ex: &Executor) -> CurrentGuard {
-        let local = ex.local.queue.enter_local(&ex.local.ready);
+        let local = ex.local.queue.enter_local(&ex.local.queues);
         let previous = CURRENT.with(|c| c.replace(Some(ex.clone())));
         CurrentGuard {
             previous,

@@ -19,8 +19,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::reactor::park::Parker;
 use crate::sync::{Mutex, MutexGuard};
 
-/// Keys of tasks woken on the executor's own thread, in wake order.
-pub(crate) type LocalQueue = Rc<RefCell<VecDeque<usize>>>;
+/// The executor's own queues, used on its thread only: `ready` holds the keys of tasks woken on
+/// that thread, in wake order; `batch` the keys being run (the executor swaps `ready` into it).
+/// One allocation for both keeps the swap as cheap as two fields of one struct.
+#[derive(Default)]
+pub(crate) struct LocalQueues {
+    pub(crate) ready: RefCell<VecDeque<usize>>,
+    pub(crate) batch: RefCell<VecDeque<usize>>,
+}
+
+pub(crate) type LocalQueue = Rc<LocalQueues>;
 
 struct Shared<J> {
     /// Keys of tasks woken on other threads, in wake order.
@@ -62,11 +70,13 @@ impl<J> RunQueue<J> {
         self.shared.lock()
     }
 
+    #[inline]
     fn id(&self) -> *const () {
         (self as *const RunQueue<J>).cast()
     }
 
     /// The sleep state of the executor's thread.
+    #[inline]
     pub(crate) fn parker(&self) -> &Parker {
         &self.parker
     }
@@ -102,7 +112,7 @@ impl<J> RunQueue<J> {
                     return false;
                 };
                 match local.as_ref() {
-                    Some((id, ready)) if *id == self.id() => match ready.try_borrow_mut() {
+                    Some((id, queues)) if *id == self.id() => match queues.ready.try_borrow_mut() {
                         Ok(mut ready) => {
                             ready.push_back(key);
                             true
@@ -141,10 +151,18 @@ impl<J> RunQueue<J> {
         self.lock().ready.len()
     }
 
+    /// Whether another thread queued something since the last [`take_remote`](Self::take_remote):
+    /// one atomic load, so that a run whose wakes all come from its own thread never locks.
+    #[inline]
+    pub(crate) fn remote_pending(&self) -> bool {
+        self.remote.load(Ordering::Acquire)
+    }
+
     /// Moves the keys other threads queued onto the end of `batch` and returns their jobs; takes
     /// the lock only if `remote` is set.
+    #[inline]
     pub(crate) fn take_remote(&self, batch: &mut VecDeque<usize>) -> Vec<J> {
-        if !self.remote.load(Ordering::Acquire) {
+        if !self.remote_pending() {
             return Vec::new();
         }
         let mut shared = self.lock();
@@ -183,12 +201,15 @@ mod tests {
         let local = LocalQueue::default();
         let guard = queue.enter_local(&local);
         queue.push(3);
-        assert_eq!(local.borrow().iter().copied().collect::<Vec<_>>(), [3]);
+        assert_eq!(
+            local.ready.borrow().iter().copied().collect::<Vec<_>>(),
+            [3]
+        );
         assert!(!queue.has_remote_work());
         drop(guard);
         // Outside the executor's run the same push takes the shared path.
         queue.push(4);
-        assert_eq!(local.borrow().len(), 1);
+        assert_eq!(local.ready.borrow().len(), 1);
         assert!(queue.has_remote_work());
         let mut batch = VecDeque::new();
         assert!(queue.take_remote(&mut batch).is_empty());
@@ -203,7 +224,7 @@ mod tests {
         let local = LocalQueue::default();
         let _guard = other.enter_local(&local);
         mine.push(1);
-        assert!(local.borrow().is_empty());
+        assert!(local.ready.borrow().is_empty());
         assert_eq!(mine.remote_len(), 1);
     }
 
@@ -219,7 +240,7 @@ mod tests {
         })
         .join()
         .unwrap();
-        assert!(local.borrow().is_empty());
+        assert!(local.ready.borrow().is_empty());
         let mut batch = VecDeque::from([0]);
         queue.take_remote(&mut batch);
         assert_eq!(batch, [0, 1, 2]);

@@ -46,6 +46,7 @@ impl Parker {
     }
 
     /// The state, as a waker reads it after publishing its work.
+    #[inline]
     pub(crate) fn state(&self) -> Sleep {
         match self.state.load(Ordering::SeqCst) {
             0 => Sleep::Awake,
@@ -55,6 +56,7 @@ impl Parker {
     }
 
     /// Publishes the state; only the executor's own thread (inside [`super::sleep`]) calls it.
+    #[inline]
     pub(super) fn set(&self, state: Sleep) {
         self.state.store(state as u8, Ordering::SeqCst);
     }
@@ -62,6 +64,7 @@ impl Parker {
     /// Rouses the thread out of `state` (read with [`Parker::state`] while the work was still
     /// being published). A rouse on the executor's own thread always finds it awake and costs no
     /// syscall.
+    #[inline]
     pub(crate) fn rouse(&self, state: Sleep) {
         match state {
             Sleep::Awake => {}
@@ -71,8 +74,14 @@ impl Parker {
     }
 
     /// [`rouse`](Parker::rouse) from the state now: for a waker whose work is already visible.
+    #[inline]
     pub(crate) fn rouse_now(&self) {
-        self.rouse(self.state());
+        // On the raw value: the common case (awake) is one load and one compare.
+        match self.state.load(Ordering::SeqCst) {
+            0 => {}
+            1 => super::get().notify(),
+            _ => self.thread.unpark(),
+        }
     }
 }
 
