@@ -51,7 +51,7 @@ struct PoolState {
     wakeups: usize,
 }
 
-/// The pool: [`POOL`] in the process; tests build small ones.
+/// The pool: [`pool`] in the process; tests build small ones.
 struct Pool {
     state: Mutex<PoolState>,
     /// Idle threads wait here for a claim.
@@ -60,10 +60,15 @@ struct Pool {
     idle_timeout: Duration,
 }
 
-static POOL: Pool = Pool::new(MAX_THREADS, IDLE);
+/// The process's pool, made on first use (not a `const` static: under `cfg(wisp_loom)` its
+/// mutex is loom's, which has no `const fn new`).
+fn pool() -> &'static Pool {
+    static POOL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| Pool::new(MAX_THREADS, IDLE))
+}
 
 impl Pool {
-    const fn new(max_threads: usize, idle_timeout: Duration) -> Pool {
+    fn new(max_threads: usize, idle_timeout: Duration) -> Pool {
         Pool {
             state: Mutex::new(PoolState {
                 queue: VecDeque::new(),
@@ -202,7 +207,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    POOL.unblock(f)
+    pool().unblock(f)
 }
 
 /// The future of an [`unblock`] job.

@@ -36,9 +36,7 @@ use crate::current_waker::PollScope;
 use crate::reactor;
 use crate::run_queue::{LocalGuard, LocalQueue};
 use crate::slab::Slab;
-use crate::task::{
-    self, CANCEL, CLOSED, Completion, Header, Injected, RUNNING, SCHEDULED, Task, TaskQueue,
-};
+use crate::task::{self, Completion, Header, Injected, Task, TaskQueue};
 use crate::time::virtual_clock::VirtualClock;
 
 /// How many polls may run between two turns of the reactor. tokio's current_thread uses 61 and
@@ -454,15 +452,8 @@ impl Executor {
         let Some(mut slot) = taken else {
             return;
         };
-        // A queued task always has `SCHEDULED` set and `RUNNING` clear (only this thread sets
-        // `RUNNING`), so one `xor` clears the first and sets the second.
-        let state = slot
-            .header
-            .state
-            .fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
-        debug_assert_eq!(state & (SCHEDULED | RUNNING), SCHEDULED);
-        if state & CANCEL != 0 {
-            slot.header.state.store(CLOSED, Ordering::Release);
+        if !slot.header.begin_poll() {
+            // Cancelled: closed now.
             self.local.tasks.borrow_mut().remove(key);
             // Dropped outside the slab borrow: its destructor may cancel other tasks. Dropping it
             // tells the task's `Completion` that it was cancelled, and cannot unwind:
@@ -478,8 +469,7 @@ impl Executor {
         };
         match poll {
             Poll::Pending => {
-                let before = slot.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
-                let requeue = before & SCHEDULED != 0;
+                let requeue = slot.header.end_poll();
                 *self
                     .local
                     .tasks
@@ -492,7 +482,7 @@ impl Executor {
                 }
             }
             Poll::Ready(()) => {
-                slot.header.state.store(CLOSED, Ordering::Release);
+                slot.header.close();
                 self.local.tasks.borrow_mut().remove(key);
                 drop(slot.future);
             }
@@ -509,7 +499,7 @@ impl Drop for Local {
         drop(injected);
         let slots: Vec<Slot> = self.tasks.get_mut().drain().flatten().collect();
         for slot in slots {
-            slot.header.state.store(CLOSED, Ordering::Release);
+            slot.header.close();
             drop(slot.future);
         }
     }
@@ -629,7 +619,7 @@ impl Spawner {
         };
         if let Err(job) = self.queue.inject(job) {
             // The executor is gone: the task is cancelled before it ever ran.
-            header.state.store(CLOSED, Ordering::Release);
+            header.close();
             completion.cancelled();
             drop(job);
         }

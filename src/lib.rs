@@ -27,6 +27,8 @@ mod executor;
 #[cfg(feature = "http")]
 pub mod http;
 mod join;
+#[cfg(all(test, wisp_loom))]
+mod loom_models;
 pub mod net;
 mod reactor;
 mod run_queue;

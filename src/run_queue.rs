@@ -14,9 +14,9 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::reactor::park::Parker;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Mutex, MutexGuard};
 
 /// The executor's own queues, used on its thread only: `ready` holds the keys of tasks woken on
@@ -46,10 +46,17 @@ pub(crate) struct RunQueue<J> {
     parker: Parker,
 }
 
-thread_local! {
+#[cfg(not(wisp_loom))]
+std::thread_local! {
     /// The run queue whose executor runs on this thread (by address, only ever compared), and
     /// that executor's local queue.
     static LOCAL: RefCell<Option<(*const (), LocalQueue)>> = const { RefCell::new(None) };
+}
+
+// loom's threads share one OS thread: its own thread-locals keep them apart.
+#[cfg(wisp_loom)]
+loom::thread_local! {
+    static LOCAL: RefCell<Option<(*const (), LocalQueue)>> = RefCell::new(None);
 }
 
 impl<J> RunQueue<J> {

@@ -7,19 +7,52 @@
 //! around that code, outside any lock. So whatever a poisoned lock protects was left between two
 //! complete updates, and the right answer is to carry on with it. This adapter says so once,
 //! instead of `lock().unwrap_or_else(PoisonError::into_inner)` at every call site.
+//!
+//! Built with `RUSTFLAGS="--cfg wisp_loom"`, the mutex, the condition variable, the atomics of
+//! the wake-up protocol ([`atomic`]: task state, run queue, parker) and thread parking
+//! ([`thread`]) are loom's, so that `src/loom_models.rs` can check every interleaving of the
+//! real code. Nothing else changes.
 
-use std::sync::{self, PoisonError, TryLockError};
+use std::sync::{PoisonError, TryLockError};
 use std::time::Duration;
 
-pub(crate) use std::sync::MutexGuard;
+#[cfg(not(wisp_loom))]
+use std::sync as imp;
+
+#[cfg(wisp_loom)]
+use loom::sync as imp;
+
+pub(crate) use imp::MutexGuard;
+
+/// The atomics of the wake-up protocol: std's, or loom's under `cfg(wisp_loom)`.
+pub(crate) mod atomic {
+    #[cfg(wisp_loom)]
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    #[cfg(not(wisp_loom))]
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+}
+
+/// Thread handles and parking for the parker: std's, or loom's under `cfg(wisp_loom)`.
+pub(crate) mod thread {
+    #[cfg(wisp_loom)]
+    pub(crate) use loom::thread::{Thread, current};
+    #[cfg(not(wisp_loom))]
+    pub(crate) use std::thread::{Thread, current};
+}
 
 /// `std::sync::Mutex` whose `lock` and `try_lock` ignore poisoning (see the module docs).
 #[derive(Debug, Default)]
-pub(crate) struct Mutex<T: ?Sized>(sync::Mutex<T>);
+pub(crate) struct Mutex<T: ?Sized>(imp::Mutex<T>);
 
 impl<T> Mutex<T> {
+    #[cfg(not(wisp_loom))]
     pub(crate) const fn new(value: T) -> Mutex<T> {
-        Mutex(sync::Mutex::new(value))
+        Mutex(imp::Mutex::new(value))
+    }
+
+    #[cfg(wisp_loom)]
+    pub(crate) fn new(value: T) -> Mutex<T> {
+        Mutex(imp::Mutex::new(value))
     }
 }
 
@@ -41,11 +74,11 @@ impl<T: ?Sized> Mutex<T> {
 
 /// `std::sync::Condvar` for guards of [`Mutex`], ignoring poisoning like it.
 #[derive(Debug, Default)]
-pub(crate) struct Condvar(sync::Condvar);
+pub(crate) struct Condvar(imp::Condvar);
 
 impl Condvar {
-    pub(crate) const fn new() -> Condvar {
-        Condvar(sync::Condvar::new())
+    pub(crate) fn new() -> Condvar {
+        Condvar(imp::Condvar::new())
     }
 
     pub(crate) fn notify_one(&self) {

@@ -24,10 +24,10 @@ use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::run_queue::RunQueue;
+use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard};
 
 /// The run queue a task's header pushes its key onto; its jobs are tasks from other threads.
@@ -94,6 +94,35 @@ impl Header {
     /// Asks the executor to drop the future; it does so on its own thread when it next sees it.
     pub(crate) fn cancel(&self) {
         self.schedule(CANCEL);
+    }
+
+    /// The executor takes the task off its queue to poll it: `SCHEDULED` cleared and `RUNNING`
+    /// set in one step (a queued task always has the first and not the second, and only the
+    /// executor's thread sets `RUNNING`, so one `xor` does both). Returns `false` if its handle
+    /// cancelled it: it is closed then, and must not be polled.
+    #[inline]
+    pub(crate) fn begin_poll(&self) -> bool {
+        let state = self.state.fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
+        debug_assert_eq!(state & (SCHEDULED | RUNNING), SCHEDULED);
+        if state & CANCEL != 0 {
+            self.close();
+            return false;
+        }
+        true
+    }
+
+    /// The poll returned `Pending`: `RUNNING` cleared. Returns whether a wake (or a cancel)
+    /// arrived during the poll, which left `SCHEDULED` set and queued nothing: the executor must
+    /// queue the task again itself.
+    #[inline]
+    pub(crate) fn end_poll(&self) -> bool {
+        self.state.fetch_and(!RUNNING, Ordering::AcqRel) & SCHEDULED != 0
+    }
+
+    /// The task completed, was cancelled or dropped with its executor: wakes do nothing now.
+    #[inline]
+    pub(crate) fn close(&self) {
+        self.state.store(CLOSED, Ordering::Release);
     }
 }
 

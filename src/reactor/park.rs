@@ -14,8 +14,8 @@
 //! nothing; one of a thread that stopped sleeping meanwhile only makes its next sleep return
 //! at once.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::thread::{self, Thread};
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::thread::{self, Thread};
 
 /// What an executor's thread is doing, so that a waker knows whether (and how) to rouse it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,9 +55,10 @@ impl Parker {
         }
     }
 
-    /// Publishes the state; only the executor's own thread (inside [`super::sleep`]) calls it.
+    /// Publishes the state; only the executor's own thread calls it (in [`super::sleep`], and
+    /// the loom models).
     #[inline]
-    pub(super) fn set(&self, state: Sleep) {
+    pub(crate) fn set(&self, state: Sleep) {
         self.state.store(state as u8, Ordering::SeqCst);
     }
 

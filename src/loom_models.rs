@@ -1,0 +1,192 @@
+//! loom models of the wake-up protocol: every interleaving (within loom's preemption bound) of
+//! the real code of a task's state word, the run queue and the parker, run by `.ci/run`:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg wisp_loom" cargo test --release --no-default-features --lib loom_models
+//! ```
+//!
+//! Under `cfg(wisp_loom)` the atomics, mutexes and thread parking these parts use are loom's
+//! (`crate::sync`). Each model states the invariant it checks. Not modelled: the reactor's driver
+//! hand-off between executor threads, which waits in `Poller::wait` (a syscall loom cannot
+//! explore); `tests/wake_stress.rs` and `tests/executor.rs` exercise it on real threads.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::thread;
+
+use crate::reactor::park::Sleep;
+use crate::run_queue::RunQueue;
+use crate::task::{Header, TaskQueue};
+
+/// Every key waiting in `queue` (taken off it).
+fn drain(queue: &TaskQueue) -> VecDeque<usize> {
+    let mut keys = VecDeque::new();
+    drop(queue.take_remote(&mut keys));
+    keys
+}
+
+/// A task as its spawner leaves it: `SCHEDULED`, its key on the run queue.
+fn queued_task() -> (Arc<TaskQueue>, Arc<Header>) {
+    let queue = Arc::new(TaskQueue::for_current_thread());
+    let header = Header::new(0, queue.clone());
+    queue.push(0);
+    (queue, header)
+}
+
+/// A wake that lands before, during or after a poll is never lost, and never queues the task
+/// twice: if the poll did not see what the waker published before waking, the task is queued
+/// (exactly once) afterwards.
+#[test]
+fn loom_a_wake_during_a_poll_is_kept_and_queued_once() {
+    loom::model(|| {
+        let (queue, header) = queued_task();
+        let published = Arc::new(AtomicBool::new(false));
+        let waker = {
+            let (header, published) = (header.clone(), published.clone());
+            thread::spawn(move || {
+                published.store(true, Ordering::Relaxed);
+                Waker::from(header).wake_by_ref();
+            })
+        };
+        assert_eq!(drain(&queue), [0]);
+        assert!(header.begin_poll());
+        let saw = published.load(Ordering::Relaxed);
+        if header.end_poll() {
+            queue.push(0);
+        }
+        waker.join().unwrap();
+        let queued = drain(&queue).len();
+        assert!(queued <= 1, "queued {queued} times");
+        if !saw {
+            assert_eq!(queued, 1, "the wake was lost");
+        }
+    });
+}
+
+/// A cancel that lands during a poll is seen at the task's next turn: the executor closes it
+/// instead of polling it again. Its handle never waits for a task nobody will drop.
+#[test]
+fn loom_a_cancel_during_a_poll_closes_the_task_at_its_next_turn() {
+    loom::model(|| {
+        let (queue, header) = queued_task();
+        let canceller = {
+            let header = header.clone();
+            thread::spawn(move || header.cancel())
+        };
+        let mut closed = false;
+        let mut polls = 0;
+        let mut turn = |queue: &TaskQueue| {
+            for _ in drain(queue) {
+                if !header.begin_poll() {
+                    closed = true;
+                    return;
+                }
+                polls += 1;
+                if header.end_poll() {
+                    queue.push(0);
+                }
+            }
+        };
+        turn(&queue);
+        canceller.join().unwrap();
+        turn(&queue);
+        assert!(closed, "the cancel was lost after {polls} polls");
+        // Closed means closed: a later wake queues nothing.
+        Waker::from(header.clone()).wake_by_ref();
+        assert!(drain(&queue).is_empty());
+    });
+}
+
+/// A wake racing the task's completion either lands before the close (and is dropped with the
+/// task) or after it (and does nothing): the queue never holds a finished task.
+#[test]
+fn loom_a_wake_after_close_queues_nothing() {
+    loom::model(|| {
+        let (queue, header) = queued_task();
+        let waker = {
+            let header = header.clone();
+            thread::spawn(move || Waker::from(header).wake_by_ref())
+        };
+        assert_eq!(drain(&queue), [0]);
+        assert!(header.begin_poll());
+        // The poll returned `Ready`.
+        header.close();
+        waker.join().unwrap();
+        assert!(drain(&queue).is_empty());
+    });
+}
+
+/// A `Spawner` handing a task over while the executor is dropped: the task is either taken by the
+/// executor's close (and dropped there) or refused (and cancelled by the spawner). Either way its
+/// handle learns it was cancelled; it is never left in a queue nobody reads.
+#[test]
+fn loom_a_spawner_racing_the_executors_drop_cancels_its_task() {
+    loom::model(|| {
+        let ex = crate::Executor::new();
+        let spawner = ex.spawner();
+        let spawning = thread::spawn(move || spawner.spawn(async { 7 }));
+        drop(ex);
+        let task = spawning.join().unwrap();
+        let mut cancel = std::pin::pin!(task.cancel());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(cancel.as_mut().poll(&mut cx), Poll::Ready(None));
+    });
+}
+
+/// Jobs injected while the queue closes: each is either returned by `close` or refused, exactly
+/// once, and nothing is left behind.
+#[test]
+fn loom_injected_jobs_are_refused_or_returned_once() {
+    struct Job(Arc<AtomicUsize>);
+    impl Drop for Job {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    loom::model(|| {
+        let queue = Arc::new(RunQueue::<Job>::for_current_thread());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let injector = {
+            let (queue, dropped) = (queue.clone(), dropped.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    // A refused job comes back and is dropped here.
+                    let _ = queue.inject(Job(dropped.clone()));
+                }
+            })
+        };
+        drop(queue.close());
+        injector.join().unwrap();
+        assert_eq!(dropped.load(Ordering::Relaxed), 2);
+        assert!(!queue.has_remote_work());
+    });
+}
+
+/// An executor going to sleep while another thread queues a task: the sleeper publishes its
+/// state before its last look at the queue, the waker pushes before it reads the state, so
+/// either the sleeper sees the task or the waker unparks it. (loom reports a deadlock if the
+/// sleeper could park for good.)
+#[test]
+fn loom_an_executor_going_to_sleep_is_woken_by_a_push_from_another_thread() {
+    loom::model(|| {
+        let queue = Arc::new(TaskQueue::for_current_thread());
+        let pusher = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.push(1))
+        };
+        let parker = queue.parker();
+        loop {
+            parker.set(Sleep::Parked);
+            if queue.has_remote_work() {
+                break;
+            }
+            thread::park();
+        }
+        parker.set(Sleep::Awake);
+        pusher.join().unwrap();
+        assert_eq!(drain(&queue), [1]);
+    });
+}
