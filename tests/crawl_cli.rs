@@ -830,3 +830,21 @@ fn binary_filters_links_by_regex_and_bodies_by_type() {
         stderr(&out)
     );
 }
+
+#[test]
+fn max_frontier_bounds_the_urls_kept_and_the_summary_counts_the_dropped_links() {
+    let out = crawl(&["--max-frontier", "3", "--demo-pages", "50"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().filter(|l| is_record_line(l)).count(),
+        3
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("new links dropped, the frontier was full (--max-frontier)"),
+        "{err}"
+    );
+    let out = crawl(&["--max-frontier", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--max-frontier must be at least 1"));
+}

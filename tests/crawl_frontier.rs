@@ -272,3 +272,40 @@ fn limits_at_their_largest_do_not_overflow() {
         assert_eq!(summary.errors, 0);
     });
 }
+
+/// A site with more URLs than `max_frontier`: the crawl keeps that many URLs (the seed
+/// included), fetches them, and counts the new links it dropped; links to known URLs are not
+/// counted, and no dropped URL is requested.
+#[test]
+fn past_max_frontier_new_links_are_counted_and_dropped() {
+    run(|| async {
+        let (listener, _) = bind().await;
+        let links: Vec<String> = (0..20).map(|i| format!("/p{i}")).collect();
+        let hrefs: Vec<&str> = links.iter().map(String::as_str).collect();
+        let page = html_page(&hrefs);
+        let page = match page {
+            Reply::Bytes(bytes) => bytes,
+            _ => unreachable!(),
+        };
+        let server = serve(listener, move |t| match t {
+            // Every page links to the same 20, and to the root.
+            "/" | "/p0" | "/p1" | "/p2" | "/p3" => Reply::Bytes(page.clone()),
+            _ => html_page(&["/"]),
+        });
+        let config = Config {
+            max_frontier: 5,
+            respect_robots: false,
+            ..Config::default()
+        };
+        let (summary, records, _) = crawl_all(&config, vec![server.root.clone()], no_stop()).await;
+        assert_unique(&records);
+        let mut fetched: Vec<String> = records.iter().map(|r| target(&r.url)).collect();
+        fetched.sort();
+        assert_eq!(fetched, ["/", "/p0", "/p1", "/p2", "/p3"], "{records:?}");
+        // The root's 16 new links past /p3 are dropped; the same links on /p0../p3, and the
+        // links back to `/`, are dropped or known again: each page offers 16 unknown URLs.
+        assert_eq!(summary.dropped, 5 * 16, "{summary:?}");
+        assert_eq!(server.hits_of("/p4"), 0);
+        assert_eq!(summary.errors, 0);
+    });
+}

@@ -17,6 +17,11 @@ pub struct Config {
     /// Fetch at most this many URLs (robots.txt refusals, which are recorded without a fetch,
     /// and later hops of a redirect do not count).
     pub max_pages: Option<u64>,
+    /// The most URLs the crawl keeps in memory: queued, fetched and seen (each costs its key,
+    /// and its URL while it waits). New links found past it are counted
+    /// ([`Summary::dropped`](super::Summary::dropped)) and dropped, so a site with an endless
+    /// URL space (a calendar, session ids in links) cannot exhaust the memory.
+    pub max_frontier: u64,
     /// Follow links only to the seeds' hosts (and `allow_hosts`).
     pub same_host: bool,
     pub allow_hosts: Vec<String>,
@@ -76,6 +81,7 @@ impl Default for Config {
         Config {
             max_depth: 5,
             max_pages: None,
+            max_frontier: 1_000_000,
             same_host: true,
             allow_hosts: Vec::new(),
             concurrency: 64,

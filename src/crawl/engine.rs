@@ -313,6 +313,11 @@ impl Crawl {
             self.frontier.lower(k, depth, &mut self.reoffer);
             return Some(k);
         }
+        if self.frontier.known() >= self.config.max_frontier {
+            // Full: a new URL would grow memory past the bound. Known ones were lowered above.
+            self.summary.dropped += 1;
+            return None;
+        }
         let host = url.host_str()?.to_ascii_lowercase();
         let foreign = self
             .config

@@ -167,6 +167,11 @@ impl Frontier {
         self.queued
     }
 
+    /// URLs known: queued, in flight, fetched, or seen only (another shard's, a redirect's).
+    pub fn known(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
     /// The tentative depth of a known URL.
     pub fn depth(&self, key: &Key) -> Option<u32> {
         self.entries.get(key).map(|e| e.depth)

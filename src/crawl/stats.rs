@@ -29,6 +29,9 @@ pub struct Summary {
     pub redirects: u64,
     /// Bodies that could not be saved under `--out` (each record names its failure).
     pub save_errors: u64,
+    /// Links (and seeds) to new URLs dropped because the frontier held `Config::max_frontier`
+    /// URLs, counted each time one is found (a dropped URL is not remembered).
+    pub dropped: u64,
     pub elapsed: Duration,
     /// Fetch latency percentiles, from a fixed-size histogram.
     pub p50: Duration,

@@ -44,6 +44,7 @@ const LONG_OPTIONS: &[&str] = &[
     "input",
     "depth",
     "max-pages",
+    "max-frontier",
     "same-host",
     "any-host",
     "allow-host",
@@ -104,6 +105,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Short('d') | Long("depth") => c.max_depth = number(&name, &text(&mut parser, &name)?)?,
             Short('n') | Long("max-pages") => {
                 c.max_pages = Some(number(&name, &text(&mut parser, &name)?)?);
+            }
+            Long("max-frontier") => {
+                c.max_frontier = positive(&name, &text(&mut parser, &name)?)? as u64;
             }
             Long("same-host") => c.same_host = true,
             Long("any-host") => c.same_host = false,
@@ -390,6 +394,9 @@ Seeds:
 Scope:
   -d, --depth N             follow links at most N hops from a seed [{depth}]
   -n, --max-pages N         fetch at most N URLs (robots.txt refusals do not count)
+      --max-frontier N      keep at most N URLs in memory (queued, fetched or seen); new
+                            links found past it are dropped, and the summary counts them
+                            [{max_frontier}]
       --same-host           only follow links to the seeds' hosts{same}
       --any-host            follow links to any host{any}
       --allow-host HOST     also follow links to HOST (repeatable)
@@ -478,6 +485,7 @@ Exit status (the first that applies; wget's numbers where they mean the same):
        for a failed authentication; here the records' status says it)
 ",
         depth = d.max_depth,
+        max_frontier = d.max_frontier,
         concurrency = d.concurrency,
         per_host = d.per_host,
         delay = d.delay.as_millis(),

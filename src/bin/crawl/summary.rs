@@ -226,6 +226,12 @@ impl Tally {
         if s.save_errors > 0 {
             line += &format!("; {} not saved", plural(s.save_errors, "body", "bodies"));
         }
+        if s.dropped > 0 {
+            line += &format!(
+                "; {} dropped, the frontier was full (--max-frontier)",
+                plural(s.dropped, "new link", "new links")
+            );
+        }
         if let Some(why) = stopped_by {
             line += &format!(" ({why})");
         }
