@@ -33,6 +33,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::current_waker::PollScope;
+use crate::io_owner::{IoCount, OwnerGuard};
 use crate::reactor;
 use crate::run_queue::{LocalGuard, LocalQueue};
 use crate::slab::Slab;
@@ -85,6 +86,8 @@ struct Slot {
 pub(crate) trait TestHook {
     /// The virtual clock that `wisp::time::now` and timers read on this executor.
     fn clock(&self) -> &Arc<VirtualClock>;
+    /// The count of sockets registered while this executor runs (its own I/O).
+    fn io(&self) -> &IoCount;
     /// Nothing is runnable: wait a little for the outside world, move the clock, or panic with a
     /// deadlock report. Returning lets the executor look for work again.
     fn idle(&self, idle: &Idle<'_>);
@@ -538,15 +541,19 @@ struct CurrentGuard {
     previous: Option<Executor>,
     /// Wakes of this executor's tasks on this thread go to its local queue meanwhile.
     _local: LocalGuard,
+    /// A test executor's: sockets registered meanwhile are its own I/O.
+    _io: Option<OwnerGuard>,
 }
 
 impl CurrentGuard {
     fn enter(ex: &Executor) -> CurrentGuard {
         let local = ex.local.queue.enter_local(&ex.local.queues);
+        let io = ex.local.test.as_ref().map(|test| test.io().enter());
         let previous = CURRENT.with(|c| c.replace(Some(ex.clone())));
         CurrentGuard {
             previous,
             _local: local,
+            _io: io,
         }
     }
 }

@@ -26,6 +26,7 @@ mod current_waker;
 mod executor;
 #[cfg(feature = "http")]
 pub mod http;
+mod io_owner;
 mod join;
 #[cfg(all(test, wisp_loom))]
 mod loom_models;

@@ -12,6 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "slab",
             "sync",
             "current_waker",
+            "io_owner",
             "time::wheel",
             "time::virtual_clock",
         ],

@@ -469,3 +469,62 @@ fn a_sleep_moved_to_another_thread_keeps_its_virtual_clock() {
         });
     });
 }
+
+/// Only a test's own sockets hold its clock back: a socket another thread keeps open (another
+/// test running beside this one) does not make this run wait its `io_grace` before the clock
+/// jumps. With the process-wide check this test waited the whole minute of grace.
+#[test]
+fn another_threads_socket_does_not_hold_back_the_virtual_clock() {
+    let (opened, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        wisp::block_on(async move {
+            let listener = wisp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            opened.send(()).unwrap();
+            // Open for as long as the test process lives.
+            let _ = listener.accept().await;
+            std::future::pending::<()>().await
+        })
+    });
+    ready.recv().unwrap();
+    watchdog(120, || {
+        let real = Instant::now();
+        wisp::test::Builder::new()
+            .io_grace(Duration::from_secs(60))
+            .block_on(async {
+                let start = now();
+                sleep(Duration::from_secs(3600)).await;
+                assert_eq!(now() - start, Duration::from_secs(3600));
+            });
+        assert!(
+            real.elapsed() < Duration::from_secs(30),
+            "waited {:?} of real time",
+            real.elapsed()
+        );
+    });
+}
+
+/// The test's own socket does hold it back: while a listener of the run is open, the clock
+/// jumps only after `io_grace` of real time, and a connection that arrives within it is
+/// accepted before the virtual timeout that races it.
+#[test]
+fn the_runs_own_socket_holds_back_the_clock_for_its_io_grace() {
+    watchdog(120, || {
+        wisp::test::Builder::new()
+            .io_grace(Duration::from_secs(60))
+            .block_on(async {
+                let listener = wisp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                // Connects from a plain thread once the run is idle in its grace (or before:
+                // either way the connection is there to be accepted).
+                std::thread::spawn(move || {
+                    let _stream = std::net::TcpStream::connect(addr).unwrap();
+                    std::thread::sleep(Duration::from_secs(5));
+                });
+                let accepted = timeout(Duration::from_secs(1), listener.accept()).await;
+                assert!(
+                    accepted.is_ok(),
+                    "the virtual clock jumped past the connection"
+                );
+            });
+    });
+}

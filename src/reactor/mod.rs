@@ -117,11 +117,6 @@ fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
 }
 
 impl Reactor {
-    /// Whether any socket is registered (so real I/O could still wake a task).
-    pub(crate) fn has_io_sources(&self) -> bool {
-        self.sources.load(Ordering::Relaxed) > 0
-    }
-
     /// Wakes the thread inside `Poller::wait`, or makes the next wait return at once.
     pub(crate) fn notify(&self) {
         // It only fails if the eventfd cannot be written, which cannot happen while it exists.

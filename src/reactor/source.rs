@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use super::Reactor;
+use crate::io_owner::{self, Counted};
 use crate::sync::Mutex;
 
 /// Which way a task waits.
@@ -98,6 +99,8 @@ pub(crate) struct Registered<T: AsFd> {
     source: Arc<Source>,
     /// Always `Some`, except inside `into_inner` and `drop`.
     io: Option<T>,
+    /// Counts toward the test executor running where it was registered (see `io_owner`).
+    _owner: Counted,
 }
 
 impl<T: AsFd> Registered<T> {
@@ -107,6 +110,7 @@ impl<T: AsFd> Registered<T> {
         Ok(Registered {
             source,
             io: Some(io),
+            _owner: io_owner::counted_here(),
         })
     }
 

@@ -31,7 +31,8 @@
 //! ```
 //!
 //! **Real I/O is allowed.** The clock does not jump while a socket could still wake a task
-//! first: when sockets are registered and everything waits, the executor first waits up to
+//! first: when sockets opened during the run are still open and everything waits (sockets of
+//! other threads, such as tests running beside it, do not count), the executor first waits up to
 //! [`Builder::io_grace`] (20 ms by default) of real time for I/O, and only then moves the clock.
 //! A test whose server answers within that grace sees the answer before any virtual timeout.
 
@@ -40,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::executor::{Executor, current_clock};
+use crate::io_owner::IoCount;
 use crate::time::virtual_clock::VirtualClock;
 
 mod mode;
@@ -99,6 +101,7 @@ impl Builder {
     pub fn executor(&self) -> Executor {
         Executor::with_test_hook(Some(Box::new(TestMode {
             clock: Arc::new(VirtualClock::new(self.paused)),
+            io: IoCount::default(),
             io_grace: self.io_grace,
             deadlock_grace: self.deadlock_grace,
         })))

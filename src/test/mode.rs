@@ -6,13 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::executor::{Idle, TestHook};
+use crate::io_owner::IoCount;
 use crate::reactor;
 use crate::time::virtual_clock::VirtualClock;
 
 /// A test executor's clock and graces (see [`super::Builder`]).
 pub(crate) struct TestMode {
     pub(crate) clock: Arc<VirtualClock>,
-    /// Before the clock jumps while sockets are registered, how long real I/O may still arrive.
+    /// Sockets registered during this executor's runs and still open: its own I/O.
+    pub(crate) io: IoCount,
+    /// Before the clock jumps while its own sockets are open, how long real I/O may still
+    /// arrive.
     pub(crate) io_grace: Duration,
     /// With nothing runnable and no timer pending, how long another thread may still wake a
     /// task before the run is declared a deadlock.
@@ -24,6 +28,10 @@ impl TestHook for TestMode {
         &self.clock
     }
 
+    fn io(&self) -> &IoCount {
+        &self.io
+    }
+
     fn idle(&self, idle: &Idle<'_>) {
         reactor::turn_now();
         if idle.has_work() {
@@ -32,9 +40,10 @@ impl TestHook for TestMode {
         let clock = &self.clock;
         match clock.next_deadline() {
             Some(deadline) if !clock.is_paused() => {
-                // A socket may still have an answer on its way: give it `io_grace` of real time
-                // before time jumps past the deadlines that would otherwise time it out.
-                if reactor::get().has_io_sources() && idle.sleep_at_most(self.io_grace) {
+                // One of its own sockets may still have an answer on its way: give it `io_grace`
+                // of real time before time jumps past the deadlines that would otherwise time it
+                // out. (Other tests' sockets, on other threads, do not count.)
+                if self.io.open() > 0 && idle.sleep_at_most(self.io_grace) {
                     return;
                 }
                 clock.advance_to(deadline);
