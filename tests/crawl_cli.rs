@@ -21,14 +21,7 @@ const CRAWL_BIN: &str = env!("CARGO_BIN_EXE_crawl");
 
 /// Runs the program to its end with no stdin; under a watchdog, so a hang fails the test.
 fn crawl(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    watchdog(120, move || {
-        Command::new(CRAWL_BIN)
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    })
+    crawl_binary(args)
 }
 
 fn stdout(out: &Output) -> String {

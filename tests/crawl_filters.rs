@@ -279,14 +279,17 @@ fn the_binary_sends_h_headers_to_the_seeds_origin_and_not_past_a_redirect() {
         _ => page(&[]),
     });
     let root = format!("http://127.0.0.1:{seed_port}/");
-    let out = common::watchdog(120, move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_crawl"))
-            .args(["--ignore-robots", "-q", "--allow-host", "localhost"])
-            .args(["-H", "X-Token: s3cret", "--jsonl", "-", &root])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    });
+    let out = crawl_binary(&[
+        "--ignore-robots",
+        "-q",
+        "--allow-host",
+        "localhost",
+        "-H",
+        "X-Token: s3cret",
+        "--jsonl",
+        "-",
+        &root,
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

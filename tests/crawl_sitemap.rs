@@ -141,13 +141,7 @@ fn the_binary_reads_a_sitemap_index_with_a_gzipped_sitemap() {
     });
     let origin = format!("http://127.0.0.1:{port}");
     let root = format!("{origin}/");
-    let out = common::watchdog(120, move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_crawl"))
-            .args(["--sitemap", "--depth", "0", "-q", "--jsonl", "-", &root])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    });
+    let out = crawl_binary(&["--sitemap", "--depth", "0", "-q", "--jsonl", "-", &root]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

@@ -682,19 +682,14 @@ fn the_crawl_program_trusts_a_self_signed_certificate_given_as_ca_file() {
     let pem = std::env::temp_dir().join(format!("wisp-tls-cli-{}-{port}.pem", std::process::id()));
     std::fs::write(&pem, server.pem()).unwrap();
     let url = format!("https://127.0.0.1:{port}/");
-    let run = move |extra: Vec<String>| {
-        let url = url.clone();
-        watchdog(120, move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_crawl"))
-                .args(["--ignore-robots", "-q", "--jsonl", "-"])
-                .args(extra)
-                .arg(url)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap()
-        })
+    let pem_path = pem.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--ignore-robots", "-q", "--jsonl", "-"];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        common::crawl_server::crawl_binary(&args)
     };
-    let trusted = run(vec!["--ca-file".into(), pem.display().to_string()]);
+    let trusted = run(&["--ca-file", &pem_path]);
     let _ = std::fs::remove_file(&pem);
     let stdout = String::from_utf8_lossy(&trusted.stdout);
     let stderr = String::from_utf8_lossy(&trusted.stderr);
@@ -705,7 +700,7 @@ fn the_crawl_program_trusts_a_self_signed_certificate_given_as_ca_file() {
         "{stdout}"
     );
 
-    let refused = run(vec![]);
+    let refused = run(&[]);
     let stdout = String::from_utf8_lossy(&refused.stdout);
     assert_eq!(refused.status.code(), Some(4), "{stdout}");
     assert!(stdout.contains("\"status\":null"), "{stdout}");

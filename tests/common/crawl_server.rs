@@ -355,3 +355,16 @@ pub fn serve_on_thread(
     });
     (port, heads)
 }
+
+/// Runs the crawl program with `args` and no stdin to its end, under a watchdog (a hang fails
+/// the test); returns what it printed and its status.
+pub fn crawl_binary(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    watchdog(120, move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_crawl"))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+}
