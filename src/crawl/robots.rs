@@ -29,7 +29,7 @@ use std::io::ErrorKind;
 use url::{Position, Url};
 
 use super::retry;
-use super::robots_rules::Rules;
+use super::robots_rules::{self, Rules};
 use crate::http::{Client, Error, Phase, Response};
 
 /// The most of a robots.txt that is read and parsed (RFC 9309 2.5: at least 500 KiB).
@@ -194,9 +194,8 @@ fn redirect_target(from: &Url, location: Option<&str>) -> Option<Url> {
 /// The product token of a `User-Agent`, which robots.txt groups name: its leading letters,
 /// `_` and `-` (RFC 9309 2.2.1), so `wisp-crawl` of `wisp-crawl/0.1.0`; `*` if there are none.
 fn product_token(user_agent: &str) -> &str {
-    let end = user_agent
-        .find(|c: char| !(c.is_ascii_alphabetic() || c == '_' || c == '-'))
-        .unwrap_or(user_agent.len());
+    // ASCII only, so its length ends `user_agent` on a character boundary.
+    let end = robots_rules::product_token(user_agent.as_bytes()).len();
     if end == 0 { "*" } else { &user_agent[..end] }
 }
 
