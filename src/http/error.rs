@@ -210,6 +210,13 @@ mod tests {
     use std::error::Error as _;
 
     #[test]
+    fn an_error_with_its_source_is_still_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Error>();
+        send_sync::<Reason>();
+    }
+
+    #[test]
     fn a_reason_reads_as_its_message() {
         let reason = Reason::from("no certificate found in the CA file");
         assert_eq!(reason, "no certificate found in the CA file");
