@@ -1740,6 +1740,32 @@ fn corrupt_and_unasked_encodings_are_clear_errors() {
 }
 
 #[test]
+fn a_corrupt_body_keeps_the_decoder_error_as_its_source() {
+    use std::error::Error as _;
+    use wisp::http::decode::DecodeError;
+    run(|| async {
+        let mut broken = gzip(b"hello there, this will be corrupted");
+        let last = broken.len() - 6;
+        broken[last] ^= 0xff; // the CRC no longer matches
+        let wire = encoded("gzip", &broken);
+        let server = serve_http(move |_| wire.clone());
+        let response = client().get(&server.url("/")).await.unwrap();
+        let error = response.bytes().await.unwrap_err();
+        let source = error.source().expect("a source");
+        let decode = source.downcast_ref::<DecodeError>().expect("a DecodeError");
+        assert!(matches!(decode, DecodeError::Corrupt(_)), "{decode:?}");
+        // The words are the decoder's own, as before the source was kept.
+        assert_eq!(error.to_string(), decode.to_string());
+
+        // An encoding not asked for is refused in our words; nothing lies under them.
+        let wire = encoded("br", b"whatever");
+        let server = serve_http(move |_| wire.clone());
+        let error = client().get(&server.url("/")).await.unwrap_err();
+        assert!(error.source().is_none(), "{error:?}");
+    });
+}
+
+#[test]
 fn decompression_can_be_turned_off() {
     run(|| async {
         let compressed = gzip(b"left as it is");

@@ -845,6 +845,30 @@ fn std_conversions_and_send() {
     });
 }
 
+#[test]
+fn each_socket_prints_as_its_std_socket() {
+    // `Debug` is the std socket's own (its address and fd), for all three types alike.
+    watchdog(20, || {
+        wisp::block_on(async {
+            let std_listener = std::net::TcpListener::bind(LOCAL).unwrap();
+            let addr = std_listener.local_addr().unwrap();
+            let expected = format!("{std_listener:?}");
+            let listener = TcpListener::try_from(std_listener).unwrap();
+            assert_eq!(format!("{listener:?}"), expected);
+
+            let std_stream = std::net::TcpStream::connect(addr).unwrap();
+            let expected = format!("{std_stream:?}");
+            let stream = TcpStream::try_from(std_stream).unwrap();
+            assert_eq!(format!("{stream:?}"), expected);
+
+            let std_udp = std::net::UdpSocket::bind(LOCAL).unwrap();
+            let expected = format!("{std_udp:?}");
+            let udp = UdpSocket::try_from(std_udp).unwrap();
+            assert_eq!(format!("{udp:?}"), expected);
+        })
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Extras: write backpressure, a stream shared across threads, a cancelled accept
 // ---------------------------------------------------------------------------------------------

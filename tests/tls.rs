@@ -192,7 +192,7 @@ fn client_trusting(ca: &Ca) -> Client {
 
 fn tls_error<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
     match result {
-        Err(Error::Tls(message)) => message,
+        Err(Error::Tls(message)) => message.to_string(),
         other => panic!("expected a TLS error, got {other:?}"),
     }
 }
@@ -226,6 +226,53 @@ fn an_unknown_issuer_is_refused_with_its_reason() {
             assert!(message.contains("unknown issuer"), "{message}");
         });
     });
+}
+
+#[test]
+fn a_handshake_error_keeps_rustls_error_as_its_source() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, _) = serve(ca.server(&["127.0.0.1"], false), Answer::Framed).await;
+            let error = Client::new()
+                .get(&format!("https://127.0.0.1:{port}/"))
+                .await
+                .unwrap_err();
+            // The words stay ours; the source is what rustls said, for code to match on.
+            assert!(error.to_string().contains("unknown issuer"), "{error}");
+            let source = std::error::Error::source(&error).expect("a source");
+            assert_eq!(
+                source.downcast_ref::<rustls::Error>(),
+                Some(&rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownIssuer
+                )),
+                "{source:?}"
+            );
+        });
+    });
+}
+
+#[test]
+fn a_ca_file_error_keeps_its_source_and_an_empty_one_has_none() {
+    let error = Client::builder()
+        .ca_pem("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n")
+        .build()
+        .err()
+        .expect("a broken CA file is refused");
+    assert!(matches!(error, Error::Tls(_)), "{error:?}");
+    assert!(
+        error.to_string().starts_with("cannot read the CA file: "),
+        "{error}"
+    );
+    assert!(std::error::Error::source(&error).is_some(), "{error:?}");
+
+    let error = Client::builder()
+        .ca_pem("no PEM here")
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(error.to_string(), "no certificate found in the CA file");
+    assert!(std::error::Error::source(&error).is_none(), "{error:?}");
 }
 
 #[test]

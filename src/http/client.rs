@@ -9,12 +9,11 @@ use std::time::Duration;
 use url::Url;
 
 use super::conn::{Clocks, Conn, Origin};
-use super::decode::{Coding, Decoder};
+use super::decode::{Coding, ContentDecoder};
 use super::error::Error;
-use super::framing::{BodyDecoder, BodyKind, Limits, body_kind};
-use super::pool::Pool;
-use super::response::{Body, Framed, Response};
-use crate::sync::Mutex;
+use super::framing::{BodyKind, Head, Limits, body_kind};
+use super::pool::{Pool, PoolHandle};
+use super::response::{Body, Response};
 use crate::time::now;
 
 /// Decides whether to follow a redirect from the first URL to the second. Returning `false`
@@ -40,21 +39,12 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     config: Config,
-    pool: Mutex<Pool>,
+    /// Shared with every response whose connection may come back to it.
+    pool: PoolHandle,
     #[cfg(feature = "tls")]
     tls: super::tls::Tls,
-}
-
-impl Inner {
-    pub(crate) fn checkin(&self, origin: Origin, conn: Conn) {
-        self.pool.lock().checkin(origin, conn);
-    }
-
-    fn checkout(&self, origin: &Origin) -> Option<Conn> {
-        self.pool.lock().checkout(origin)
-    }
 }
 
 /// Headers that carry credentials whoever set them: never sent past a change of origin.
@@ -291,7 +281,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 #[cfg(feature = "tls")]
                 tls,
-                pool: Mutex::new(Pool::new(
+                pool: PoolHandle::new(Pool::new(
                     self.max_idle_per_origin,
                     self.max_idle_total,
                     self.idle_expiry,
@@ -375,8 +365,8 @@ impl Client {
             let url = urls.last().expect("never empty").clone();
             seen.insert(without_fragment(&url));
             send_sensitive &= url.origin() == first_origin;
-            let mut response = self.send(method, &url, &clocks, send_sensitive).await?;
-            response.urls = std::mem::take(&mut urls);
+            let (head, body) = self.send(method, &url, &clocks, send_sensitive).await?;
+            let mut response = Response::new(head, std::mem::take(&mut urls), body);
             let status = response.status();
             let location = response.header("location").map(<[u8]>::to_vec);
             let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
@@ -408,27 +398,28 @@ impl Client {
                     url: next.to_string(),
                 });
             }
-            drain(&mut response).await;
+            response.drain(MAX_DRAIN).await;
             if status == 303 && method != Method::Head {
                 method = Method::Get;
             }
-            urls = std::mem::take(&mut response.urls);
+            urls = response.into_urls();
             urls.push(next);
         }
     }
 
     /// One request on one connection: a pooled one if there is one (retried once on a fresh
-    /// connection if the server had closed it), else a new one.
+    /// connection if the server had closed it), else a new one. Returns the response's head
+    /// and its body, not read yet.
     async fn send(
         &self,
         method: Method,
         url: &Url,
         clocks: &Clocks,
         send_sensitive: bool,
-    ) -> Result<Response, Error> {
+    ) -> Result<(Head, Body), Error> {
         let origin = Origin::of(url)?;
         let request = self.render(method, url, send_sensitive);
-        if let Some(conn) = self.inner.checkout(&origin) {
+        if let Some(conn) = self.inner.pool.checkout(&origin) {
             let mut got_bytes = false;
             match self
                 .exchange(conn, method, &origin, &request, clocks, &mut got_bytes)
@@ -461,7 +452,7 @@ impl Client {
         request: &[u8],
         clocks: &Clocks,
         got_bytes: &mut bool,
-    ) -> Result<Response, Error> {
+    ) -> Result<(Head, Body), Error> {
         let config = &self.inner.config;
         conn.write_all(request, clocks).await?;
         let head = conn.read_head(&config.limits, clocks, got_bytes).await?;
@@ -472,44 +463,33 @@ impl Client {
             body_kind(method == Method::Head, &head)?
         };
         let reusable = head.status != 101 && kind != BodyKind::Close && head.keep_alive();
-        let mut body = Body {
-            framed: Framed {
-                conn: Some(conn),
-                decoder: BodyDecoder::new(kind, &config.limits),
-                clocks: *clocks,
-                max_body: config.max_body,
-                read: 0,
-                reuse: reusable.then(|| (self.inner.clone(), origin.clone())),
-                close_delimited: kind == BodyKind::Close,
-            },
-            content: None,
-            decoded: Vec::new(),
-            content_done: false,
-        };
-        if body.framed.decoder.is_done() {
-            // No body (or an empty one): the connection is free at once, even if the caller
-            // never reads the body.
-            let _ = body.chunk().await;
-        } else if config.decompress {
-            // A body already at its end needs no decoder; one that turns out empty later (a
-            // bare last chunk, a close) is empty too: the decoder accepts no input at all.
+        let mut body = Body::new(
+            conn,
+            kind,
+            &config.limits,
+            *clocks,
+            config.max_body,
+            reusable.then(|| (self.inner.pool.clone(), origin.clone())),
+        );
+        // A body that ended at its start needs no decoder (and no known coding); one that turns
+        // out empty later (a bare last chunk, a close) is empty to the decoder too.
+        if config.decompress && !body.ended() {
             match Coding::from_header(head.header("content-encoding")) {
                 Some(Coding::Identity) => {}
-                Some(coding) => body.content = Some(Decoder::new(coding, config.max_body)),
+                Some(coding) => body.decode_with(ContentDecoder::new(coding, config.max_body)),
                 None => {
                     let coding = head.header_str("content-encoding").unwrap_or("?");
-                    return Err(Error::Decode(format!(
-                        "the server sent a body in an encoding this client did not ask for \
-                         and cannot decode: {coding:?}"
-                    )));
+                    return Err(Error::Decode(
+                        format!(
+                            "the server sent a body in an encoding this client did not ask for \
+                             and cannot decode: {coding:?}"
+                        )
+                        .into(),
+                    ));
                 }
             }
         }
-        Ok(Response {
-            head,
-            urls: Vec::new(),
-            body,
-        })
+        Ok((head, body))
     }
 
     /// The request head, written in one piece; the sensitive custom headers only if
@@ -548,24 +528,6 @@ impl Client {
         head.push_str("\r\n");
         head.into_bytes()
     }
-}
-
-/// Reads and discards a redirect's body so its connection can be reused; a large or broken
-/// one just closes the connection.
-async fn drain(response: &mut Response) {
-    // A body that cannot end with its connection reusable (read to close, `Connection: close`)
-    // is not worth waiting for.
-    if response.body.framed.reuse.is_none() {
-        response.body.framed.conn = None;
-        return;
-    }
-    while response.body_read() <= MAX_DRAIN {
-        match response.chunk().await {
-            Ok(Some(_)) => {}
-            _ => return,
-        }
-    }
-    response.body.framed.conn = None;
 }
 
 /// A hop from `https` to `http`: from there on the request travels in clear text.

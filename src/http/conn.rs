@@ -84,7 +84,7 @@ impl Clocks {
 }
 
 /// The byte stream under a connection: plain TCP, or TLS over TCP.
-pub(crate) enum Stream {
+enum Stream {
     Plain(TcpStream),
     #[cfg(feature = "tls")]
     Tls(Box<super::tls::TlsStream>),
@@ -125,19 +125,17 @@ impl Stream {
         .await
     }
 
-    pub(crate) fn is_tls(&self) -> bool {
+    fn is_tls(&self) -> bool {
         !matches!(self, Stream::Plain(_))
     }
 }
 
 pub(crate) struct Conn {
-    pub(crate) stream: Stream,
+    stream: Stream,
     buf: Vec<u8>,
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
     end: usize,
-    /// Taken from the pool: a failure before any response byte may be the stale-connection race.
-    pub(crate) reused: bool,
 }
 
 impl Conn {
@@ -186,8 +184,13 @@ impl Conn {
             buf: Vec::new(),
             start: 0,
             end: 0,
-            reused: false,
         })
+    }
+
+    /// Whether the connection runs over TLS (a close-delimited body then must end with
+    /// `close_notify`).
+    pub(crate) fn is_tls(&self) -> bool {
+        self.stream.is_tls()
     }
 
     pub(crate) async fn write_all(&mut self, bytes: &[u8], clocks: &Clocks) -> Result<(), Error> {

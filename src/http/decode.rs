@@ -1,5 +1,7 @@
 //! Streaming, bounded decoding of HTTP `Content-Encoding: gzip` / `deflate`
-//! response bodies.
+//! response bodies: [`ContentDecoder`] undoes the body's *content* coding,
+//! after [`TransferDecoder`](super::framing::TransferDecoder) has undone its
+//! transfer framing (length, chunked, close).
 //!
 //! * Input may be split at any byte; the only buffering done here is a few
 //!   bytes of gzip header/trailer state. Memory use is bounded by the
@@ -24,7 +26,8 @@
 //!   accepts it for gzip and deflate, as curl and browsers do (servers label
 //!   empty answers `gzip`). A body that stops anywhere after its first byte is
 //!   [`DecodeError::Truncated`].
-//! * After any error the decoder is poisoned: every later `feed`/`finish`
+//! * After any error the decoder is failed: it keeps the error (its `failed`
+//!   field, as `TransferDecoder` does) and every later `feed`/`finish`
 //!   returns the same error.
 
 use std::fmt;
@@ -266,16 +269,19 @@ enum State {
     },
     /// At least one gzip member complete; more may follow.
     GzMemberDone,
-    /// Poisoned by an error.
-    Failed(DecodeError),
 }
 
-/// Streaming decoder for one response body.
+/// Undoes a response body's content coding (gzip, deflate), streamed and
+/// bounded: the decoded bytes of whatever compressed bytes it is fed.
 #[derive(Debug)]
-pub struct Decoder {
+pub struct ContentDecoder {
     limit: u64,
     decoded: u64,
+    /// Where the stream is; meaningless once `failed` is set.
     state: State,
+    /// The error a call returned, returned again by every later call (the
+    /// state is left where the error was found and never read again).
+    failed: Option<DecodeError>,
     inflater: Option<Decompress>,
     /// CRC32 of the current gzip member's output.
     crc: Crc,
@@ -289,10 +295,14 @@ pub struct Decoder {
     started: bool,
 }
 
-impl Decoder {
+/// The name this decoder had before it was named for what it undoes.
+#[deprecated(note = "renamed `ContentDecoder`")]
+pub type Decoder = ContentDecoder;
+
+impl ContentDecoder {
     /// `limit`: the most decoded bytes accepted in total (a decompression
     /// bomb ends with TooLarge, never by exhausting memory).
-    pub fn new(coding: Coding, limit: u64) -> Decoder {
+    pub fn new(coding: Coding, limit: u64) -> ContentDecoder {
         let state = match coding {
             Coding::Identity => State::Identity,
             Coding::Gzip => State::GzHeader(Box::new(GzHeader::new(false))),
@@ -301,10 +311,11 @@ impl Decoder {
                 len: 0,
             },
         };
-        Decoder {
+        ContentDecoder {
             limit,
             decoded: 0,
             state,
+            failed: None,
             inflater: None,
             crc: Crc::new(),
             member_out: 0,
@@ -318,9 +329,12 @@ impl Decoder {
     /// when the limit would be passed, the bytes up to the limit are appended
     /// and `TooLarge` is returned. Works with input split at any byte.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         let result = self.feed_inner(input, out);
         if let Err(e) = &result {
-            self.state = State::Failed(e.clone());
+            self.failed = Some(e.clone());
         }
         result
     }
@@ -332,12 +346,14 @@ impl Decoder {
     /// All output is already produced by `feed`, so nothing is appended to
     /// `out`; the parameter exists for API symmetry.
     pub fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         match &self.state {
-            State::Failed(e) => Err(e.clone()),
             State::Identity | State::DeflateDone | State::GzMemberDone => Ok(()),
             _ if !self.started => Ok(()),
             _ => {
-                self.state = State::Failed(DecodeError::Truncated);
+                self.failed = Some(DecodeError::Truncated);
                 Err(DecodeError::Truncated)
             }
         }
@@ -349,13 +365,9 @@ impl Decoder {
     }
 
     fn feed_inner(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-        if let State::Failed(e) = &self.state {
-            return Err(e.clone());
-        }
         self.started |= !input.is_empty();
         while !input.is_empty() {
             match &mut self.state {
-                State::Failed(e) => return Err(e.clone()),
                 State::Identity => {
                     let remaining = self.limit - self.decoded;
                     if input.len() as u64 > remaining {
@@ -537,7 +549,7 @@ mod tests {
         input: &[u8],
         sizes: &[usize],
     ) -> Result<Vec<u8>, DecodeError> {
-        let mut d = Decoder::new(coding, limit);
+        let mut d = ContentDecoder::new(coding, limit);
         let mut all = Vec::new();
         let mut out = Vec::new();
         let mut rest = input;
@@ -625,7 +637,7 @@ mod tests {
             decode_bytewise(Coding::Identity, b"hello").unwrap(),
             b"hello"
         );
-        let mut d = Decoder::new(Coding::Identity, 3);
+        let mut d = ContentDecoder::new(Coding::Identity, 3);
         let mut out = Vec::new();
         assert_eq!(
             d.feed(b"hello", &mut out),
@@ -665,7 +677,7 @@ mod tests {
         let (enc, header_len) = gzip_all_fields(&payload, true);
         assert_eq!(decode_bytewise(Coding::Gzip, &enc).unwrap(), payload);
         for split in 0..=header_len + 1 {
-            let mut d = Decoder::new(Coding::Gzip, u64::MAX);
+            let mut d = ContentDecoder::new(Coding::Gzip, u64::MAX);
             let mut all = Vec::new();
             let mut out = Vec::new();
             d.feed(&enc[..split], &mut out).unwrap();
@@ -741,7 +753,7 @@ mod tests {
         for coding in [Coding::Gzip, Coding::Deflate, Coding::Identity] {
             assert_eq!(decode_whole(coding, b""), Ok(Vec::new()), "{coding:?}");
             // Empty feeds are no bytes either.
-            let mut d = Decoder::new(coding, 100);
+            let mut d = ContentDecoder::new(coding, 100);
             let mut out = Vec::new();
             d.feed(b"", &mut out).unwrap();
             d.feed(b"", &mut out).unwrap();
@@ -794,6 +806,21 @@ mod tests {
     }
 
     #[test]
+    fn a_truncation_found_by_finish_is_returned_again_by_feed() {
+        let g = gzip(b"hello", 6);
+        let mut d = ContentDecoder::new(Coding::Gzip, 100);
+        let mut out = Vec::new();
+        d.feed(&g[..g.len() - 4], &mut out).unwrap();
+        assert_eq!(d.finish(&mut out), Err(DecodeError::Truncated));
+        // The rest arriving after the end does not complete it: it failed, it stays failed.
+        assert_eq!(
+            d.feed(&g[g.len() - 4..], &mut out),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(d.finish(&mut out), Err(DecodeError::Truncated));
+    }
+
+    #[test]
     fn trailing_data_is_corrupt_and_decoder_stays_poisoned() {
         let mut g = gzip(b"hello", 6);
         g.extend_from_slice(b"\0\0");
@@ -807,7 +834,7 @@ mod tests {
             decode_bytewise(Coding::Deflate, &z),
             Err(DecodeError::Corrupt(_))
         ));
-        let mut d = Decoder::new(Coding::Deflate, 100);
+        let mut d = ContentDecoder::new(Coding::Deflate, 100);
         let mut out = Vec::new();
         let mut r = raw(b"hello", 6);
         r.push(1);
@@ -829,7 +856,7 @@ mod tests {
         assert!(bomb.len() < 200_000, "bomb is {} bytes", bomb.len());
 
         let started = std::time::Instant::now();
-        let mut d = Decoder::new(Coding::Gzip, limit);
+        let mut d = ContentDecoder::new(Coding::Gzip, limit);
         let mut out = Vec::new();
         let mut max_len = 0;
         let mut total = 0u64;
@@ -868,7 +895,7 @@ mod tests {
             (Coding::Deflate, raw(&data, 6)),
         ] {
             assert_eq!(decode_split(enc.0, n, &enc.1, &[777]).unwrap(), data);
-            let mut d = Decoder::new(enc.0, n - 1);
+            let mut d = ContentDecoder::new(enc.0, n - 1);
             let mut out = Vec::new();
             assert_eq!(
                 d.feed(&enc.1, &mut out),
@@ -876,11 +903,11 @@ mod tests {
             );
             assert_eq!(out, &data[..data.len() - 1]);
         }
-        let mut d = Decoder::new(Coding::Gzip, 0);
+        let mut d = ContentDecoder::new(Coding::Gzip, 0);
         let mut out = Vec::new();
         assert_eq!(d.feed(&gzip(b"", 6), &mut out), Ok(()));
         assert_eq!(d.finish(&mut out), Ok(()));
-        let mut d = Decoder::new(Coding::Gzip, 0);
+        let mut d = ContentDecoder::new(Coding::Gzip, 0);
         assert_eq!(
             d.feed(&gzip(b"x", 6), &mut out),
             Err(DecodeError::TooLarge { limit: 0 })

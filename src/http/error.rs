@@ -43,10 +43,114 @@ pub enum Error {
     /// A custom header name or value cannot be sent (bad characters, CR or LF).
     InvalidHeader { name: String },
     /// TLS could not be set up or the handshake failed (unknown issuer, wrong name, expired
-    /// certificate, ...); the message says which.
-    Tls(String),
-    /// The body is compressed in a way this client does not decode, or is corrupt.
-    Decode(String),
+    /// certificate, ...); the message says which, and [`source`](std::error::Error::source) is
+    /// rustls's own error where there is one.
+    Tls(Reason),
+    /// The body is compressed in a way this client does not decode, or is corrupt; for a corrupt
+    /// body [`source`](std::error::Error::source) is the
+    /// [`DecodeError`](super::decode::DecodeError).
+    Decode(Reason),
+}
+
+/// The words of an [`Error::Tls`] or [`Error::Decode`] and the error they were made from.
+///
+/// It reads as the message (`Display`, and it derefs to `str`, so `message.contains("...")`
+/// works as it did when these variants held a `String`), and keeps the lower error, which
+/// [`Error::source`](std::error::Error::source) returns: the message is written for people,
+/// the source is for code that needs to tell causes apart.
+pub struct Reason {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Reason {
+    /// A message with the error it explains.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Reason {
+        Reason {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The message, as `Display` writes it.
+    pub fn as_str(&self) -> &str {
+        &self.message
+    }
+
+    /// The error the message was made from, if there was one.
+    pub fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A message with no lower error (a refused encoding, a CA file without certificates).
+impl From<String> for Reason {
+    fn from(message: String) -> Reason {
+        Reason {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(message: &str) -> Reason {
+        Reason::from(message.to_string())
+    }
+}
+
+impl From<Reason> for String {
+    fn from(reason: Reason) -> String {
+        reason.message
+    }
+}
+
+impl std::ops::Deref for Reason {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl AsRef<str> for Reason {
+    fn as_ref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl PartialEq<str> for Reason {
+    fn eq(&self, other: &str) -> bool {
+        self.message == other
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        self.message == *other
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The message as a string's `Debug` would show it, then the source's `Debug`, if any.
+impl fmt::Debug for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.message, f)?;
+        if let Some(source) = &self.source {
+            write!(f, " (source: {source:?})")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Error {
@@ -72,8 +176,7 @@ impl fmt::Display for Error {
                  out unencrypted (ClientBuilder::allow_https_downgrade allows it)"
             ),
             Error::InvalidHeader { name } => write!(f, "header {name:?} cannot be sent"),
-            Error::Tls(why) => f.write_str(why),
-            Error::Decode(why) => f.write_str(why),
+            Error::Tls(why) | Error::Decode(why) => f.write_str(why),
         }
     }
 }
@@ -83,6 +186,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::Parse(e) => Some(e),
+            Error::Tls(why) | Error::Decode(why) => why.source(),
             _ => None,
         }
     }
@@ -97,5 +201,39 @@ impl From<io::Error> for Error {
 impl From<ParseError> for Error {
     fn from(e: ParseError) -> Error {
         Error::Parse(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn an_error_with_its_source_is_still_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Error>();
+        send_sync::<Reason>();
+    }
+
+    #[test]
+    fn a_reason_reads_as_its_message() {
+        let reason = Reason::from("no certificate found in the CA file");
+        assert_eq!(reason, "no certificate found in the CA file");
+        assert!(reason.contains("no certificate"));
+        assert_eq!(reason.to_string(), reason.as_str());
+        assert_eq!(String::from(reason), "no certificate found in the CA file");
+    }
+
+    #[test]
+    fn tls_and_decode_errors_write_their_message_and_return_their_source() {
+        let cause = io::Error::other("the cause");
+        let e = Error::Tls(Reason::with_source("TLS handshake with h failed: x", cause));
+        assert_eq!(e.to_string(), "TLS handshake with h failed: x");
+        assert_eq!(e.source().unwrap().to_string(), "the cause");
+
+        let e = Error::Decode("unknown coding".into());
+        assert_eq!(e.to_string(), "unknown coding");
+        assert!(e.source().is_none());
     }
 }

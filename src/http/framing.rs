@@ -8,7 +8,7 @@
 //!   ([`Limits`]).
 //! - [`body_kind`]: how is the body delimited (RFC 9112 section 6.3)? This needs to know whether
 //!   the request was `HEAD`, which the head alone cannot tell.
-//! - [`BodyDecoder`]: which of the following bytes are body, and when has the body ended? It
+//! - [`TransferDecoder`]: which of the following bytes are body, and when has the body ended? It
 //!   hands out sub-slices of its input (no copy) and stops exactly at the end of the body, so
 //!   whatever follows stays in the caller's buffer for the next response.
 //!
@@ -17,7 +17,7 @@
 //! ([`ParseError::UnexpectedEof`]), never a short success.
 //!
 //! ```
-//! use wisp::http::framing::{body_kind, parse_head, BodyDecoder, BodyKind, Limits};
+//! use wisp::http::framing::{body_kind, parse_head, BodyKind, Limits, TransferDecoder};
 //!
 //! let limits = Limits::default();
 //! let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nHTTP/1.1";
@@ -30,7 +30,7 @@
 //! // The body: loop while the decoder makes progress.
 //! let kind = body_kind(false, &head).unwrap();
 //! assert_eq!(kind, BodyKind::Chunked);
-//! let mut decoder = BodyDecoder::new(kind, &limits);
+//! let mut decoder = TransferDecoder::new(kind, &limits);
 //! let mut rest = &wire[used..];
 //! let mut body = Vec::new();
 //! loop {
@@ -410,7 +410,7 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Where a [`BodyDecoder`] is in the body. `Copy` so the decode loop can match by value.
+/// Where a [`TransferDecoder`] is in the body. `Copy` so the decode loop can match by value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// This many bytes still to come (more than zero).
@@ -427,8 +427,6 @@ enum State {
     Trailer(Trailer),
     /// The body is complete.
     Done,
-    /// An error was returned; it is returned again on every later call.
-    Failed,
 }
 
 /// A small byte-at-a-time scanner for the trailer section, so that trailers are consumed as
@@ -451,16 +449,23 @@ enum Trailer {
 /// bytes in it as a sub-slice. Bytes not consumed must be presented again (with more appended)
 /// on the next call. It never consumes past the end of the body, so a pipelined or following
 /// response stays in the caller's buffer. After an error every call returns that error again.
+///
+/// It undoes the body's *transfer framing* (a length, chunked coding, or the close); the
+/// bytes it hands out may still carry a content coding, which
+/// [`ContentDecoder`](super::decode::ContentDecoder) undoes.
 #[derive(Debug, Clone)]
-pub struct BodyDecoder {
+pub struct TransferDecoder {
+    /// Where the body is; meaningless once `failed` is set.
     state: State,
-    error: Option<ParseError>,
+    /// The error a call returned, returned again by every later call (the state is left where
+    /// the error was found and never read again).
+    failed: Option<ParseError>,
     max_chunk_line: usize,
     max_trailer_bytes: usize,
     trailer_bytes: usize,
 }
 
-/// What one [`BodyDecoder::decode`] call did.
+/// What one [`TransferDecoder::decode`] call did.
 #[derive(Debug)]
 pub struct Step<'a> {
     /// How many bytes at the start of the input were used up (framing and data).
@@ -471,18 +476,22 @@ pub struct Step<'a> {
     pub done: bool,
 }
 
-impl BodyDecoder {
+/// The name this decoder had before it was named for what it undoes.
+#[deprecated(note = "renamed `TransferDecoder`")]
+pub type BodyDecoder = TransferDecoder;
+
+impl TransferDecoder {
     /// A decoder for a body delimited as `kind`, bounded by `limits`.
-    pub fn new(kind: BodyKind, limits: &Limits) -> BodyDecoder {
+    pub fn new(kind: BodyKind, limits: &Limits) -> TransferDecoder {
         let state = match kind {
             BodyKind::None | BodyKind::Length(0) => State::Done,
             BodyKind::Length(n) => State::Length(n),
             BodyKind::Chunked => State::ChunkSize,
             BodyKind::Close => State::Close,
         };
-        BodyDecoder {
+        TransferDecoder {
             state,
-            error: None,
+            failed: None,
             max_chunk_line: limits.max_chunk_line,
             max_trailer_bytes: limits.max_trailer_bytes,
             trailer_bytes: 0,
@@ -499,13 +508,12 @@ impl BodyDecoder {
     /// bounded by [`Limits::max_trailer_bytes`] and discarded. A chunk size up to `2^64 - 1` is
     /// accepted: it is just a long chunk, and the caller's own body limit stops it.
     pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<Step<'a>, ParseError> {
-        if let Some(e) = &self.error {
+        if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         let result = self.decode_inner(input);
         if let Err(e) = &result {
-            self.state = State::Failed;
-            self.error = Some(e.clone());
+            self.failed = Some(e.clone());
         }
         result
     }
@@ -526,9 +534,6 @@ impl BodyDecoder {
                         data: &rest[..0],
                         done: true,
                     });
-                }
-                State::Failed => {
-                    return Err(self.error.clone().unwrap_or(ParseError::UnexpectedEof));
                 }
                 State::Close => {
                     return Ok(Step {
@@ -653,16 +658,17 @@ impl BodyDecoder {
     /// A close-delimited body is complete at EOF (and the decoder is done afterwards); for any
     /// other kind EOF before the framed end means the body was truncated (RFC 9112 section 8).
     pub fn eof(&mut self) -> Result<(), ParseError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         match self.state {
             State::Done => Ok(()),
             State::Close => {
                 self.state = State::Done;
                 Ok(())
             }
-            State::Failed => Err(self.error.clone().unwrap_or(ParseError::UnexpectedEof)),
             _ => {
-                self.state = State::Failed;
-                self.error = Some(ParseError::UnexpectedEof);
+                self.failed = Some(ParseError::UnexpectedEof);
                 Err(ParseError::UnexpectedEof)
             }
         }
@@ -670,7 +676,7 @@ impl BodyDecoder {
 
     /// Whether the body is complete. Only then may the connection be reused.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        self.failed.is_none() && self.state == State::Done
     }
 }
 
@@ -704,7 +710,7 @@ mod tests {
         pieces: &[usize],
         eof: bool,
     ) -> (Vec<u8>, usize, Result<bool, ParseError>) {
-        let mut dec = BodyDecoder::new(kind, limits);
+        let mut dec = TransferDecoder::new(kind, limits);
         let mut buf: Vec<u8> = Vec::new();
         let mut fed = 0;
         let mut total = 0;
@@ -1020,7 +1026,7 @@ mod tests {
             assert_eq!(used, end, "stops at the end of the body");
         }
         // Exact step shape when fed whole: the first call gives the first chunk.
-        let mut dec = BodyDecoder::new(BodyKind::Chunked, &limits);
+        let mut dec = TransferDecoder::new(BodyKind::Chunked, &limits);
         let step = dec.decode(CHUNKED).unwrap();
         assert_eq!(step.data, b"hello");
         assert_eq!(step.consumed, 16 + 5);
@@ -1038,7 +1044,7 @@ mod tests {
             b"5\rx",
             b"10000000000000000\r\n",
         ] {
-            let mut dec = BodyDecoder::new(BodyKind::Chunked, &limits);
+            let mut dec = TransferDecoder::new(BodyKind::Chunked, &limits);
             assert_eq!(
                 dec.decode(wire).err(),
                 Some(ParseError::InvalidChunkSize),
@@ -1053,8 +1059,20 @@ mod tests {
     }
 
     #[test]
+    fn an_early_eof_is_returned_again_by_every_later_call() {
+        // Length 3, two bytes seen: one byte was still to come when the connection closed.
+        let mut dec = TransferDecoder::new(BodyKind::Length(3), &Limits::default());
+        assert_eq!(dec.decode(b"ab").unwrap().consumed, 2);
+        assert_eq!(dec.eof(), Err(ParseError::UnexpectedEof));
+        // The byte arriving after all does not revive it: it failed, it stays failed.
+        assert_eq!(dec.decode(b"c").err(), Some(ParseError::UnexpectedEof));
+        assert_eq!(dec.eof(), Err(ParseError::UnexpectedEof));
+        assert!(!dec.is_done());
+    }
+
+    #[test]
     fn largest_chunk_size_does_not_overflow() {
-        let mut dec = BodyDecoder::new(BodyKind::Chunked, &Limits::default());
+        let mut dec = TransferDecoder::new(BodyKind::Chunked, &Limits::default());
         let step = dec.decode(b"ffffffffffffffff\r\nabc").unwrap();
         assert_eq!(step.data, b"abc");
         assert_eq!(step.consumed, 21);
@@ -1088,7 +1106,7 @@ mod tests {
         let limits = Limits::default();
         let mut wire = b"5;".to_vec();
         wire.extend(std::iter::repeat_n(b'a', 10_000));
-        let mut dec = BodyDecoder::new(BodyKind::Chunked, &limits);
+        let mut dec = TransferDecoder::new(BodyKind::Chunked, &limits);
         assert_eq!(dec.decode(&wire[..4000]).unwrap().consumed, 0, "not yet");
         assert_eq!(
             dec.decode(&wire).err(),
@@ -1160,7 +1178,7 @@ mod tests {
             (body.as_slice(), used, res),
             (&b"all of it"[..], 9, Ok(true))
         );
-        let mut dec = BodyDecoder::new(BodyKind::Close, &limits);
+        let mut dec = TransferDecoder::new(BodyKind::Close, &limits);
         assert!(!dec.decode(b"x").unwrap().done);
         assert_eq!(dec.eof(), Ok(()));
         assert!(dec.is_done());
@@ -1170,19 +1188,19 @@ mod tests {
     fn length_none_and_zero() {
         let limits = Limits::default();
         for kind in [BodyKind::None, BodyKind::Length(0)] {
-            let mut dec = BodyDecoder::new(kind, &limits);
+            let mut dec = TransferDecoder::new(kind, &limits);
             assert!(dec.is_done());
             let step = dec.decode(b"HTTP/1.1 200").unwrap();
             assert_eq!((step.consumed, step.data, step.done), (0, &b""[..], true));
             assert_eq!(dec.eof(), Ok(()));
         }
-        let mut dec = BodyDecoder::new(BodyKind::Length(3), &limits);
+        let mut dec = TransferDecoder::new(BodyKind::Length(3), &limits);
         let step = dec.decode(b"abcdef").unwrap();
         assert_eq!(
             (step.consumed, step.data, step.done),
             (3, &b"abc"[..], true)
         );
-        let mut dec = BodyDecoder::new(BodyKind::Length(3), &limits);
+        let mut dec = TransferDecoder::new(BodyKind::Length(3), &limits);
         assert_eq!(dec.decode(b"").unwrap().consumed, 0);
         assert_eq!(dec.decode(b"ab").unwrap().data, b"ab");
         assert!(!dec.is_done());

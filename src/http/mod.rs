@@ -30,7 +30,7 @@ mod response;
 mod tls;
 
 pub use client::{Client, ClientBuilder, Method, RedirectPolicy, redirect_target};
-pub use error::{Error, Phase};
+pub use error::{Error, Phase, Reason};
 pub use framing::{Limits, ParseError};
 pub use response::Response;
 

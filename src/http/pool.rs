@@ -7,10 +7,34 @@
 //! client retries once when it loses that race anyway.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Origin};
+use crate::sync::Mutex;
 use crate::time::now;
+
+/// A client's pool, shared: the client checks connections out, and a response holds a clone
+/// to check its connection back in when its body ends. So a response needs the pool, not the
+/// client that made it.
+#[derive(Clone)]
+pub(crate) struct PoolHandle(Arc<Mutex<Pool>>);
+
+impl PoolHandle {
+    pub(crate) fn new(pool: Pool) -> PoolHandle {
+        PoolHandle(Arc::new(Mutex::new(pool)))
+    }
+
+    /// [`Pool::checkout`] under the lock.
+    pub(crate) fn checkout(&self, origin: &Origin) -> Option<Conn> {
+        self.0.lock().checkout(origin)
+    }
+
+    /// [`Pool::checkin`] under the lock.
+    pub(crate) fn checkin(&self, origin: Origin, conn: Conn) {
+        self.0.lock().checkin(origin, conn);
+    }
+}
 
 pub(crate) struct Pool {
     idle: HashMap<Origin, VecDeque<(Conn, Instant)>>,
@@ -56,10 +80,7 @@ impl Pool {
         if list.is_empty() {
             self.idle.remove(origin);
         }
-        found.map(|mut conn| {
-            conn.reused = true;
-            conn
-        })
+        found
     }
 
     /// Keeps `conn` for reuse, if there is room (else it is closed).

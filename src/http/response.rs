@@ -1,14 +1,12 @@
 //! A response: its head, the URLs it went through, and a body read as it arrives.
 
-use std::sync::Arc;
-
 use url::Url;
 
-use super::client::Inner;
 use super::conn::{Clocks, Conn, Origin};
-use super::decode::{DecodeError, Decoder};
-use super::error::Error;
-use super::framing::{BodyDecoder, Head};
+use super::decode::{ContentDecoder, DecodeError};
+use super::error::{Error, Reason};
+use super::framing::{BodyKind, Head, Limits, TransferDecoder};
+use super::pool::PoolHandle;
 
 /// An HTTP response whose head has arrived. The body is read with [`chunk`](Response::chunk)
 /// (as it arrives, without buffering it) or [`bytes`](Response::bytes) (collected).
@@ -16,12 +14,36 @@ use super::framing::{BodyDecoder, Head};
 /// Reading the body to its end returns the connection to the client's pool; dropping the
 /// response earlier closes the connection instead.
 pub struct Response {
-    pub(crate) head: Head,
-    pub(crate) urls: Vec<Url>,
-    pub(crate) body: Body,
+    head: Head,
+    /// Every URL requested on the way; never empty, this response's own URL last.
+    urls: Vec<Url>,
+    body: Body,
 }
 
 impl Response {
+    /// The response to the last of `urls` (never empty), its body still to read.
+    pub(crate) fn new(head: Head, urls: Vec<Url>, body: Body) -> Response {
+        debug_assert!(
+            !urls.is_empty(),
+            "a response has at least its request's URL"
+        );
+        Response { head, urls, body }
+    }
+
+    /// The URLs of the way here, for the next hop of a redirect; the body is dropped (its
+    /// connection closed, unless [`drain`](Response::drain) gave it back to the pool).
+    pub(crate) fn into_urls(self) -> Vec<Url> {
+        self.urls
+    }
+
+    /// Reads and discards the body so its connection can go back to the pool. A body that
+    /// cannot end with its connection reusable (read to the close, or no keep-alive) closes it at
+    /// once, and so does one that passes `max` bytes or fails. A redirect's body is drained
+    /// before the next hop, so the hop can reuse the connection.
+    pub(crate) async fn drain(&mut self, max: u64) {
+        self.body.drain(max).await;
+    }
+
     /// The status code, e.g. 200.
     pub fn status(&self) -> u16 {
         self.head.status
@@ -88,10 +110,7 @@ impl Response {
 
     /// Bytes of body read so far (after decompression).
     pub fn body_read(&self) -> u64 {
-        match &self.body.content {
-            Some(decoder) => decoder.decoded(),
-            None => self.body.framed.read,
-        }
+        self.body.decoded_read()
     }
 
     /// Bytes of body read so far as they came over the wire (before decompression).
@@ -110,30 +129,34 @@ impl std::fmt::Debug for Response {
     }
 }
 
-/// A response body: its framing on the wire and, for a compressed body, the decoder.
+/// A response body: its framing on the wire and, for a compressed body, its content decoder.
+/// Built by the client with [`Body::new`]; read only through [`Response`].
 pub(crate) struct Body {
-    pub(crate) framed: Framed,
-    /// Decompresses a gzip or deflate body; `None` for an identity body.
-    pub(crate) content: Option<Decoder>,
-    /// The decompressed piece handed out last.
-    pub(crate) decoded: Vec<u8>,
-    /// The decoder saw the end of its stream.
-    pub(crate) content_done: bool,
+    framed: Framed,
+    /// Undoes the content coding (gzip, deflate); `None` for an identity body.
+    content: Option<ContentDecoder>,
+    /// The decoded piece handed out last.
+    decoded: Vec<u8>,
+    /// The content decoder saw the end of its stream: nothing more is handed out.
+    content_done: bool,
 }
 
 /// A body as framed on the wire: where it comes from, and where its connection goes once the
 /// body ended.
 pub(crate) struct Framed {
     /// `None` once the connection went back to the pool or was closed.
-    pub(crate) conn: Option<Conn>,
-    pub(crate) decoder: BodyDecoder,
-    pub(crate) clocks: Clocks,
-    pub(crate) max_body: u64,
-    pub(crate) read: u64,
-    /// Where the connection may be pooled when the body ends (keep-alive on both sides).
-    pub(crate) reuse: Option<(Arc<Inner>, Origin)>,
+    conn: Option<Conn>,
+    /// Undoes the transfer framing (a length, chunked, or to the close).
+    transfer: TransferDecoder,
+    clocks: Clocks,
+    max_body: u64,
+    /// Body bytes as framed (before any content decoding) handed out so far.
+    read: u64,
+    /// Where the connection goes when the body ends at its framed end with nothing left over:
+    /// set only when both sides allow keep-alive.
+    reuse: Option<(PoolHandle, Origin)>,
     /// The body ends where the connection does (no length, not chunked).
-    pub(crate) close_delimited: bool,
+    close_delimited: bool,
 }
 
 /// Over TLS, a close-delimited body ends with the server's `close_notify`; a bare TCP close
@@ -153,7 +176,62 @@ fn truncation(e: Error, tls_close_delimited: bool) -> Error {
 }
 
 impl Body {
-    pub(crate) async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+    /// The body of a response whose head was read from `conn`, framed as `kind`, decoded with
+    /// `content` (`None` for identity); `reuse` is where the connection goes when the body ends,
+    /// if it may be kept. A body already at its end (none, or empty) gives its connection back
+    /// at once, even if the caller never reads it.
+    pub(crate) fn new(
+        conn: Conn,
+        kind: BodyKind,
+        limits: &Limits,
+        clocks: Clocks,
+        max_body: u64,
+        reuse: Option<(PoolHandle, Origin)>,
+    ) -> Body {
+        let mut framed = Framed {
+            conn: Some(conn),
+            transfer: TransferDecoder::new(kind, limits),
+            clocks,
+            max_body,
+            read: 0,
+            reuse,
+            close_delimited: kind == BodyKind::Close,
+        };
+        if framed.transfer.is_done() {
+            framed.finish();
+        }
+        Body {
+            framed,
+            content: None,
+            decoded: Vec::new(),
+            content_done: false,
+        }
+    }
+
+    /// Whether the body ended at its start (no body, or an empty one): it needs no content
+    /// decoder then.
+    pub(crate) fn ended(&self) -> bool {
+        self.framed.transfer.is_done()
+    }
+
+    /// Decodes the body's content coding with `decoder` from here on (before any byte is read).
+    pub(crate) fn decode_with(&mut self, decoder: ContentDecoder) {
+        debug_assert_eq!(
+            self.framed.read, 0,
+            "a content decoder sees the body from its start"
+        );
+        self.content = Some(decoder);
+    }
+
+    /// Body bytes handed out so far, after content decoding.
+    fn decoded_read(&self) -> u64 {
+        match &self.content {
+            Some(decoder) => decoder.decoded(),
+            None => self.framed.read,
+        }
+    }
+
+    async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
         if self.content.is_none() {
             return self.framed.chunk().await;
         }
@@ -189,24 +267,39 @@ impl Body {
         self.framed.conn = None;
         match e {
             DecodeError::TooLarge { limit } => Error::BodyTooLarge { limit },
-            other => Error::Decode(other.to_string()),
+            other => Error::Decode(Reason::with_source(other.to_string(), other)),
         }
+    }
+
+    /// [`Response::drain`].
+    async fn drain(&mut self, max: u64) {
+        if self.framed.reuse.is_none() {
+            self.framed.conn = None;
+            return;
+        }
+        while self.decoded_read() <= max {
+            match self.chunk().await {
+                Ok(Some(_)) => {}
+                _ => return,
+            }
+        }
+        self.framed.conn = None;
     }
 }
 
 impl Framed {
     /// The next piece of the body as framed on the wire (still compressed, if it is).
-    pub(crate) async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+    async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Ok(None);
             };
-            if self.decoder.is_done() {
+            if self.transfer.is_done() {
                 self.finish();
                 return Ok(None);
             }
             let input = conn.buffered();
-            let step = self.decoder.decode(input)?;
+            let step = self.transfer.decode(input)?;
             if step.consumed > 0 || step.done {
                 let range = if step.data.is_empty() {
                     0..0
@@ -234,7 +327,7 @@ impl Framed {
             let n = match conn.fill(&self.clocks).await {
                 Ok(n) => n,
                 Err(e) => {
-                    let tls = conn.stream.is_tls();
+                    let tls = conn.is_tls();
                     self.conn = None;
                     return Err(truncation(e, tls && self.close_delimited));
                 }
@@ -242,7 +335,7 @@ impl Framed {
             if n == 0 {
                 // The server closed: complete only for a close-delimited body.
                 self.conn = None;
-                self.decoder.eof().map_err(Error::Parse)?;
+                self.transfer.eof().map_err(Error::Parse)?;
                 return Ok(None);
             }
         }
@@ -252,10 +345,10 @@ impl Framed {
     /// over (bytes after the body would be garbage the next response would trip on).
     fn finish(&mut self) {
         let conn = self.conn.take();
-        if let (Some(conn), Some((inner, origin))) = (conn, self.reuse.take())
+        if let (Some(conn), Some((pool, origin))) = (conn, self.reuse.take())
             && conn.buffered().is_empty()
         {
-            inner.checkin(origin, conn);
+            pool.checkin(origin, conn);
         }
     }
 }

@@ -29,7 +29,7 @@ use futures_rustls::rustls::{
     self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use super::error::Error;
+use super::error::{Error, Reason};
 use crate::net::TcpStream;
 
 pub(crate) type TlsStream = futures_rustls::client::TlsStream<TcpStream>;
@@ -46,7 +46,7 @@ impl Tls {
         let provider = Arc::new(ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?;
+            .map_err(|e| tls_error(format!("cannot set up TLS: {e}"), e))?;
         let config = if accept_invalid {
             builder
                 .dangerous()
@@ -61,12 +61,10 @@ impl Tls {
                 let mut added = 0;
                 for cert in CertificateDer::pem_slice_iter(pem) {
                     let cert =
-                        cert.map_err(|e| Error::Tls(format!("cannot read the CA file: {e}")))?;
+                        cert.map_err(|e| tls_error(format!("cannot read the CA file: {e}"), e))?;
                     roots.add(cert.clone()).map_err(|e| {
-                        Error::Tls(format!(
-                            "cannot use a certificate of the CA file: {}",
-                            rustls_error_words(&e, "")
-                        ))
+                        let why = rustls_error_words(&e, "");
+                        tls_error(format!("cannot use a certificate of the CA file: {why}"), e)
                     })?;
                     pinned.push(cert);
                     added += 1;
@@ -77,7 +75,7 @@ impl Tls {
             }
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?;
+                .map_err(|e| tls_error(format!("cannot set up TLS: {e}"), e))?;
             if pinned.is_empty() {
                 builder.with_webpki_verifier(webpki).with_no_client_auth()
             } else {
@@ -95,7 +93,7 @@ impl Tls {
     /// The TLS handshake over a connected socket, for `host` (SNI and name check).
     pub(crate) async fn connect(&self, host: &str, tcp: TcpStream) -> Result<TlsStream, Error> {
         let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
-            .map_err(|_| Error::Tls(format!("{host:?} is not a name TLS can check")))?
+            .map_err(|e| tls_error(format!("{host:?} is not a name TLS can check"), e))?
             .to_owned();
         self.connector
             .connect(name, tcp)
@@ -113,7 +111,15 @@ fn handshake_error(e: io::Error, host: &str) -> Error {
         return Error::Io(e);
     };
     let why = rustls_error_words(tls, host);
-    Error::Tls(format!("TLS handshake with {host} failed: {why}"))
+    tls_error(
+        format!("TLS handshake with {host} failed: {why}"),
+        tls.clone(),
+    )
+}
+
+/// [`Error::Tls`] in our words, keeping the error they explain as its source.
+fn tls_error(message: String, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Tls(Reason::with_source(message, source))
 }
 
 /// A rustls error in words; `host` is the name the certificate was checked for.

@@ -36,6 +36,7 @@
 
 mod addr;
 mod happy_eyeballs;
+mod registered;
 mod tcp;
 mod udp;
 

@@ -1,6 +1,5 @@
 //! [`TcpStream`] and [`TcpListener`].
 
-use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
@@ -12,14 +11,15 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::net::ToSocketAddrs;
 use crate::net::addr::{resolve, try_each};
 use crate::net::happy_eyeballs::{ATTEMPT_DELAY, interleave, race};
-use crate::reactor::{Direction, Registered};
+use crate::net::registered::{self, std_conversions};
+use crate::reactor::Direction;
 
 /// A TCP connection.
 ///
 /// Reads and writes go through `&self`, so one task can read while another writes (`AsyncRead`
 /// and `AsyncWrite` are implemented for `&TcpStream` too). Dropping the stream closes it.
 pub struct TcpStream {
-    io: Registered<std::net::TcpStream>,
+    io: registered::Socket<std::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -35,13 +35,6 @@ impl TcpStream {
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let addrs = interleave(resolve(&addr).await?);
         race(addrs, ATTEMPT_DELAY, connect_addr).await
-    }
-
-    fn from_connected(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(true)?;
-        Ok(TcpStream {
-            io: Registered::new(stream)?,
-        })
     }
 
     /// Reads some bytes into `buf`; `Ok(0)` means the peer closed its side (or `buf` is empty).
@@ -104,13 +97,6 @@ impl TcpStream {
         self.io.get_ref().nodelay()
     }
 
-    /// Deregisters the stream and returns the std stream, back in blocking mode.
-    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let stream = self.io.into_inner()?;
-        stream.set_nonblocking(false)?;
-        Ok(stream)
-    }
-
     fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         // `recv` of zero bytes on an idle socket says `EAGAIN`, and no readiness event would
         // ever end that wait: an empty read is answered here, as std's `Read` contract wants.
@@ -138,7 +124,7 @@ async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
         Err(e) => return Err(e),
     }
     let stream = TcpStream {
-        io: Registered::new(std::net::TcpStream::from(socket))?,
+        io: registered::Socket::from_nonblocking(std::net::TcpStream::from(socket))?,
     };
     std::future::poll_fn(|cx| {
         stream
@@ -158,20 +144,7 @@ async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-impl TryFrom<std::net::TcpStream> for TcpStream {
-    type Error = io::Error;
-
-    /// Registers a connected std stream (switching it to non-blocking mode).
-    fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        TcpStream::from_connected(stream)
-    }
-}
-
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.io.get_ref().fmt(f)
-    }
-}
+std_conversions!(TcpStream, std::net::TcpStream, "connected", "stream");
 
 impl AsyncRead for &TcpStream {
     fn poll_read(
@@ -275,7 +248,7 @@ const LISTEN_BACKLOG: i32 = 1024;
 
 /// A TCP socket listening for connections.
 pub struct TcpListener {
-    io: Registered<std::net::TcpListener>,
+    io: registered::Socket<std::net::TcpListener>,
 }
 
 impl TcpListener {
@@ -304,7 +277,7 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) =
             std::future::poll_fn(|cx| self.io.poll_io(Direction::Read, cx, |l| l.accept())).await?;
-        Ok((TcpStream::from_connected(stream)?, addr))
+        Ok((TcpStream::try_from(stream)?, addr))
     }
 
     /// A stream of incoming connections (`futures_core::Stream`), each an `io::Result`. It never
@@ -316,32 +289,9 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
-
-    /// Deregisters the listener and returns the std listener, back in blocking mode.
-    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        let listener = self.io.into_inner()?;
-        listener.set_nonblocking(false)?;
-        Ok(listener)
-    }
 }
 
-impl TryFrom<std::net::TcpListener> for TcpListener {
-    type Error = io::Error;
-
-    /// Registers a bound std listener (switching it to non-blocking mode).
-    fn try_from(listener: std::net::TcpListener) -> io::Result<TcpListener> {
-        listener.set_nonblocking(true)?;
-        Ok(TcpListener {
-            io: Registered::new(listener)?,
-        })
-    }
-}
-
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.io.get_ref().fmt(f)
-    }
-}
+std_conversions!(TcpListener, std::net::TcpListener, "bound", "listener");
 
 /// The stream made by [`TcpListener::incoming`].
 #[derive(Debug)]
@@ -357,7 +307,6 @@ impl futures_core::Stream for Incoming<'_> {
             .listener
             .io
             .poll_io(Direction::Read, cx, |l| l.accept());
-        accepted
-            .map(|result| Some(result.and_then(|(stream, _)| TcpStream::from_connected(stream))))
+        accepted.map(|result| Some(result.and_then(|(stream, _)| TcpStream::try_from(stream))))
     }
 }

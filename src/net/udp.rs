@@ -1,12 +1,12 @@
 //! [`UdpSocket`].
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
 use crate::net::ToSocketAddrs;
 use crate::net::addr::{resolve, try_each};
-use crate::reactor::{Direction, Registered};
+use crate::net::registered::{self, std_conversions};
+use crate::reactor::Direction;
 
 /// A UDP socket.
 ///
@@ -23,7 +23,7 @@ use crate::reactor::{Direction, Registered};
 /// .unwrap();
 /// ```
 pub struct UdpSocket {
-    io: Registered<std::net::UdpSocket>,
+    io: registered::Socket<std::net::UdpSocket>,
 }
 
 impl UdpSocket {
@@ -73,29 +73,6 @@ impl UdpSocket {
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
     }
-
-    /// Deregisters the socket and returns the std socket, back in blocking mode.
-    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        let socket = self.io.into_inner()?;
-        socket.set_nonblocking(false)?;
-        Ok(socket)
-    }
 }
 
-impl TryFrom<std::net::UdpSocket> for UdpSocket {
-    type Error = io::Error;
-
-    /// Registers a bound std socket (switching it to non-blocking mode).
-    fn try_from(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
-        socket.set_nonblocking(true)?;
-        Ok(UdpSocket {
-            io: Registered::new(socket)?,
-        })
-    }
-}
-
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.io.get_ref().fmt(f)
-    }
-}
+std_conversions!(UdpSocket, std::net::UdpSocket, "bound", "socket");
