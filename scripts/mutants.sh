@@ -4,6 +4,7 @@
 #
 #   scripts/mutants.sh                      # every file below, in this order
 #   scripts/mutants.sh src/join.rs          # just these files (as listed below)
+#   MUTANTS_ARGS=--iterate scripts/mutants.sh src/join.rs   # retest only what was not caught
 #
 # One cargo-mutants job at a time (`--jobs 1`). The scratch copies go under $MUTANTS_TMP and the
 # builds into one target directory, $MUTANTS_TARGET_DIR, shared by the runs (so the
@@ -50,8 +51,14 @@ for f in "${files[@]}"; do
   out="$MUTANTS_OUT/${f//\//_}"
   mkdir -p "$out"
   echo "== $f (tests: $args)"
+  # The targets go to every cargo call (-C), so the build of each mutant compiles only them,
+  # not every test binary of the package (what `-- ARGS` alone would do: it reaches only the
+  # test run).
+  cargo_args=()
+  for a in $args; do cargo_args+=("--cargo-arg=$a"); done
   # shellcheck disable=SC2086
-  cargo mutants --jobs 1 --minimum-test-timeout 60 --file "$f" --output "$out" -- $args || true
+  cargo mutants --jobs 1 --timeout "${MUTANTS_TIMEOUT:-40}" ${MUTANTS_ARGS:-} --file "$f" \
+    --output "$out" "${cargo_args[@]}" || true
   for k in caught missed timeout unviable; do
     printf '%s %s\n' "$k" "$(wc -l < "$out/mutants.out/$k.txt" 2>/dev/null || echo '?')"
   done

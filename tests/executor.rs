@@ -387,6 +387,101 @@ fn a_detached_panicking_task_does_not_stop_the_others() {
     });
 }
 
+#[test]
+fn a_detached_task_panic_is_reported_on_stderr_with_its_message() {
+    let Some(stderr) = common::stderr_of_child_process(
+        "a_detached_task_panic_is_reported_on_stderr_with_its_message",
+        || {
+            block_on(async {
+                // Detached before it panics, with a `String` payload.
+                spawn(async { panic!("{}-{}", "late", 1) }).detach();
+                // Panicked (a `&str` payload) before it is detached.
+                let early = spawn(async { panic!("early-2") });
+                yield_until(10, || early.is_finished()).await;
+                early.detach();
+                // A payload that is no string.
+                spawn(async { std::panic::panic_any(3u8) }).detach();
+                yield_now().await;
+                yield_now().await;
+            });
+        },
+    ) else {
+        return;
+    };
+    assert!(
+        stderr.contains("wisp: a detached task panicked: late-1; the executor carries on"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("wisp: a detached task panicked: early-2\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("wisp: a detached task panicked: (a non-string panic payload)"),
+        "{stderr}"
+    );
+}
+
+/// Counts the wakes it gets.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_task_handle_polled_with_a_new_waker_wakes_that_one() {
+    // The handle moves from one awaiter to another (as inside a `race` that is re-polled by
+    // another task): the outcome must wake the waker of the latest poll.
+    let ex = Executor::new();
+    let go = Rc::new(Cell::new(false));
+    let g = go.clone();
+    let mut task = ex.spawn(poll_fn(move |cx| {
+        if g.get() {
+            Poll::Ready(5)
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }));
+    let (first, second) = (
+        Arc::new(CountingWaker::default()),
+        Arc::new(CountingWaker::default()),
+    );
+    let poll_with = |task: &mut Task<u32>, waker: &Arc<CountingWaker>| {
+        let waker = Waker::from(waker.clone());
+        std::pin::Pin::new(task).poll(&mut std::task::Context::from_waker(&waker))
+    };
+    assert!(poll_with(&mut task, &first).is_pending());
+    assert!(poll_with(&mut task, &second).is_pending());
+    go.set(true);
+    while ex.try_tick() {}
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the latest waker was not woken"
+    );
+    assert_eq!(
+        first.0.load(Ordering::SeqCst),
+        0,
+        "a replaced waker was woken"
+    );
+    assert_eq!(poll_with(&mut task, &second), Poll::Ready(5));
+}
+
+#[test]
+fn a_task_handle_debug_says_whether_it_finished() {
+    let ex = Executor::new();
+    let task = ex.spawn(async { 1 });
+    assert_eq!(format!("{task:?}"), "Task { finished: false }");
+    assert!(ex.try_tick());
+    assert_eq!(format!("{task:?}"), "Task { finished: true }");
+    assert_eq!(ex.block_on(task), 1);
+}
+
 /// A future that never completes and panics when it is dropped.
 struct PanicsOnDrop(&'static str);
 

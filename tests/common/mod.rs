@@ -65,6 +65,32 @@ pub fn in_child_process(test_name: &str, body: impl FnOnce()) {
     );
 }
 
+/// Runs `body` in a child process as [`in_child_process`] does, and returns what the child
+/// wrote on stderr (for the reports wisp prints there). In the child, runs `body` and returns
+/// `None`: the caller then returns at once.
+pub fn stderr_of_child_process(test_name: &str, body: impl FnOnce()) -> Option<String> {
+    const CHILD: &str = "WISP_TEST_CHILD";
+    const FINISHED: &str = "wisp test child finished";
+    if std::env::var(CHILD).as_deref() == Ok(test_name) {
+        body();
+        println!("{FINISHED}");
+        return None;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, test_name)
+        .output()
+        .expect("run the test binary as a child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && stdout.contains(FINISHED),
+        "the child process running {test_name} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    Some(stderr)
+}
+
 /// CPU time (user + system) consumed so far by the calling thread, to the nanosecond.
 ///
 /// `CLOCK_THREAD_CPUTIME_ID` is the scheduler's exact account; `getrusage(RUSAGE_THREAD)`, which
@@ -165,4 +191,20 @@ pub fn wait_until_blocked(tid: i32) {
         let _ = tid;
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The kernel ids of this process's threads named `name` (Linux only; empty elsewhere).
+pub fn threads_named(name: &str) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim_end() == name)
+                .then(|| task.file_name().to_str()?.parse().ok())
+                .flatten()
+        })
+        .collect()
 }
