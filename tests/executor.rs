@@ -473,6 +473,51 @@ fn a_task_handle_polled_with_a_new_waker_wakes_that_one() {
 }
 
 #[test]
+fn a_join_all_polled_with_a_new_waker_wakes_that_one() {
+    // A `JoinAll` moved from one awaiter to another: a child's wake must reach the waker of
+    // the latest poll, not the first one.
+    let go = Arc::new(AtomicBool::new(false));
+    let child_waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let (g, w) = (go.clone(), child_waker.clone());
+    let mut all = join_all([poll_fn(move |cx| {
+        if g.load(Ordering::SeqCst) {
+            Poll::Ready(7)
+        } else {
+            *w.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    })]);
+    let (first, second) = (
+        Arc::new(CountingWaker::default()),
+        Arc::new(CountingWaker::default()),
+    );
+    let mut poll_with = |waker: &Arc<CountingWaker>| {
+        let waker = Waker::from(waker.clone());
+        std::pin::Pin::new(&mut all).poll(&mut std::task::Context::from_waker(&waker))
+    };
+    assert!(poll_with(&first).is_pending());
+    assert!(poll_with(&second).is_pending());
+    go.store(true, Ordering::SeqCst);
+    child_waker
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the child waits")
+        .wake();
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the latest waker was not woken"
+    );
+    assert_eq!(
+        first.0.load(Ordering::SeqCst),
+        0,
+        "a replaced waker was woken"
+    );
+    assert_eq!(poll_with(&second), Poll::Ready(vec![7]));
+}
+
+#[test]
 fn a_task_handle_debug_says_whether_it_finished() {
     let ex = Executor::new();
     let task = ex.spawn(async { 1 });
