@@ -68,13 +68,19 @@ fn twenty_jobs_run_at_once() {
 /// A burst that arrives while a thread sits idle: the idle thread takes one job and threads
 /// start for the others (the old pool counted the idle thread for every job of the burst, so
 /// they queued behind it).
+///
+/// In a child process, so that the pool's only thread is the one this test started, and the
+/// burst comes only once that thread waits for work.
 #[test]
 fn a_burst_after_a_quiet_spell_runs_at_once() {
-    watchdog(60, || {
-        wisp::block_on(wisp::unblock(|| ()));
-        // Give the thread time to go idle (if it has not, the burst just starts threads).
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(all_run_at_once(6), "the 6 jobs never all ran at once");
+    common::in_child_process("a_burst_after_a_quiet_spell_runs_at_once", || {
+        watchdog(60, || {
+            wisp::block_on(wisp::unblock(|| ()));
+            let pool = common::threads_named("wisp-blocking");
+            assert_eq!(pool.len(), 1, "one job, one pool thread");
+            common::wait_until_blocked(pool[0]);
+            assert!(all_run_at_once(6), "the 6 jobs never all ran at once");
+        });
     });
 }
 

@@ -110,3 +110,70 @@ fn retry_after_is_waited_on_the_virtual_clock() {
         real.elapsed()
     );
 }
+
+/// The seed's port refuses the first connection (a socket is bound to it but not listening);
+/// a task on the virtual clock starts listening at 100 ms, before the retry's backoff (500 ms)
+/// ends. The retry connects: the record is the 200, fetched at exactly 500 virtual ms.
+#[test]
+fn a_refused_connection_is_retried_after_the_backoff() {
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let root = format!("http://{addr}/");
+    let (listening_tx, listening_rx) = std::sync::mpsc::channel::<TcpListener>();
+    let server = thread::spawn(move || {
+        serve(
+            listening_rx.recv().unwrap(),
+            vec![response("200 OK", "", "ok")],
+        )
+        .join()
+        .unwrap()
+    });
+    let (records, waited) = watchdog(60, move || {
+        // The refusal and the answer come from the kernel and the server thread at once; the
+        // long grace keeps a loaded machine from jumping the clock past either.
+        wisp::test::Builder::new()
+            .io_grace(Duration::from_secs(30))
+            .block_on(async move {
+                let config = Config {
+                    retries: 1,
+                    respect_robots: false,
+                    ..Config::default()
+                };
+                let start = wisp::time::now();
+                wisp::spawn(async move {
+                    wisp::time::sleep(Duration::from_millis(100)).await;
+                    socket.listen(8).unwrap();
+                    listening_tx.send(socket.into()).unwrap();
+                })
+                .detach();
+                let records = RefCell::new(Vec::<Record>::new());
+                crawl(
+                    &config,
+                    vec![root],
+                    Hooks {
+                        on_record: Box::new(|r: &Record| records.borrow_mut().push(r.clone())),
+                        on_foreign_link: Box::new(|_| {}),
+                        stop: Arc::new(AtomicBool::new(false)),
+                    },
+                )
+                .await
+                .expect("crawl starts");
+                (records.into_inner(), wisp::time::now() - start)
+            })
+    });
+    assert_eq!(server.join().unwrap(), ["/"]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, Some(200), "{records:?}");
+    assert_eq!(records[0].error, None);
+    // Refused at 0 ms, retried after backoff(1) = 500 ms, answered at once.
+    assert_eq!(records[0].elapsed_ms, 500);
+    assert_eq!(waited, Duration::from_millis(500));
+}

@@ -12,8 +12,11 @@ use std::task::{Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use common::{in_child_process, panic_text, thread_cpu_time, watchdog};
+use common::{
+    in_child_process, os_thread_id, panic_text, thread_cpu_time, wait_until_blocked, watchdog,
+};
 use futures::FutureExt;
+use futures::channel::oneshot;
 use futures::task::AtomicWaker;
 use wisp::time::sleep;
 use wisp::{Executor, Task, block_on, join, join_all, race, spawn, yield_now};
@@ -185,22 +188,34 @@ fn dropping_a_task_on_another_thread_drops_the_future_on_the_executor_thread() {
         let ex = Executor::new();
         let me = thread::current().id();
         let (guard, dropped, by) = DropGuard::new();
+        /// Tells the block_on future when (and on which thread) the task's future was dropped.
+        struct SendOnDrop(Option<oneshot::Sender<ThreadId>>);
+        impl Drop for SendOnDrop {
+            fn drop(&mut self) {
+                let _ = self.0.take().unwrap().send(thread::current().id());
+            }
+        }
+        let (tx, rx) = oneshot::channel();
         let task: Task<()> = ex.spawn(async move {
             let _guard = guard;
+            let _tell = SendOnDrop(Some(tx));
             pending::<()>().await;
         });
-        ex.block_on(async {
+        let tid = os_thread_id();
+        let dropped_on = ex.block_on(async {
             yield_now().await;
-            // Send the handle away and drop it there, while this executor sleeps.
+            // Send the handle away and drop it there once this executor sleeps: the only way
+            // it learns of the cancellation is the wake from that thread.
             let t = thread::spawn(move || {
-                thread::sleep(Duration::from_millis(20));
+                wait_until_blocked(tid);
                 drop(task);
             });
-            while !dropped.load(Ordering::SeqCst) {
-                sleep(Duration::from_millis(2)).await;
-            }
+            let dropped_on = rx.await.expect("the future was dropped");
             t.join().unwrap();
+            dropped_on
         });
+        assert!(dropped.load(Ordering::SeqCst));
+        assert_eq!(dropped_on, me);
         assert_eq!(*by.lock().unwrap(), Some(me));
     });
 }
@@ -370,6 +385,146 @@ fn a_detached_panicking_task_does_not_stop_the_others() {
             assert_eq!(out, (0..10).collect::<Vec<_>>());
         })
     });
+}
+
+#[test]
+fn a_detached_task_panic_is_reported_on_stderr_with_its_message() {
+    let Some(stderr) = common::stderr_of_child_process(
+        "a_detached_task_panic_is_reported_on_stderr_with_its_message",
+        || {
+            block_on(async {
+                // Detached before it panics, with a `String` payload.
+                spawn(async { panic!("{}-{}", "late", 1) }).detach();
+                // Panicked (a `&str` payload) before it is detached.
+                let early = spawn(async { panic!("early-2") });
+                yield_until(10, || early.is_finished()).await;
+                early.detach();
+                // A payload that is no string.
+                spawn(async { std::panic::panic_any(3u8) }).detach();
+                yield_now().await;
+                yield_now().await;
+            });
+        },
+    ) else {
+        return;
+    };
+    assert!(
+        stderr.contains("wisp: a detached task panicked: late-1; the executor carries on"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("wisp: a detached task panicked: early-2\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("wisp: a detached task panicked: (a non-string panic payload)"),
+        "{stderr}"
+    );
+}
+
+/// Counts the wakes it gets.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_task_handle_polled_with_a_new_waker_wakes_that_one() {
+    // The handle moves from one awaiter to another (as inside a `race` that is re-polled by
+    // another task): the outcome must wake the waker of the latest poll.
+    let ex = Executor::new();
+    let go = Rc::new(Cell::new(false));
+    let g = go.clone();
+    let mut task = ex.spawn(poll_fn(move |cx| {
+        if g.get() {
+            Poll::Ready(5)
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }));
+    let (first, second) = (
+        Arc::new(CountingWaker::default()),
+        Arc::new(CountingWaker::default()),
+    );
+    let poll_with = |task: &mut Task<u32>, waker: &Arc<CountingWaker>| {
+        let waker = Waker::from(waker.clone());
+        std::pin::Pin::new(task).poll(&mut std::task::Context::from_waker(&waker))
+    };
+    assert!(poll_with(&mut task, &first).is_pending());
+    assert!(poll_with(&mut task, &second).is_pending());
+    go.set(true);
+    while ex.try_tick() {}
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the latest waker was not woken"
+    );
+    assert_eq!(
+        first.0.load(Ordering::SeqCst),
+        0,
+        "a replaced waker was woken"
+    );
+    assert_eq!(poll_with(&mut task, &second), Poll::Ready(5));
+}
+
+#[test]
+fn a_join_all_polled_with_a_new_waker_wakes_that_one() {
+    // A `JoinAll` moved from one awaiter to another: a child's wake must reach the waker of
+    // the latest poll, not the first one.
+    let go = Arc::new(AtomicBool::new(false));
+    let child_waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let (g, w) = (go.clone(), child_waker.clone());
+    let mut all = join_all([poll_fn(move |cx| {
+        if g.load(Ordering::SeqCst) {
+            Poll::Ready(7)
+        } else {
+            *w.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    })]);
+    let (first, second) = (
+        Arc::new(CountingWaker::default()),
+        Arc::new(CountingWaker::default()),
+    );
+    let mut poll_with = |waker: &Arc<CountingWaker>| {
+        let waker = Waker::from(waker.clone());
+        std::pin::Pin::new(&mut all).poll(&mut std::task::Context::from_waker(&waker))
+    };
+    assert!(poll_with(&first).is_pending());
+    assert!(poll_with(&second).is_pending());
+    go.store(true, Ordering::SeqCst);
+    child_waker
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the child waits")
+        .wake();
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the latest waker was not woken"
+    );
+    assert_eq!(
+        first.0.load(Ordering::SeqCst),
+        0,
+        "a replaced waker was woken"
+    );
+    assert_eq!(poll_with(&second), Poll::Ready(vec![7]));
+}
+
+#[test]
+fn a_task_handle_debug_says_whether_it_finished() {
+    let ex = Executor::new();
+    let task = ex.spawn(async { 1 });
+    assert_eq!(format!("{task:?}"), "Task { finished: false }");
+    assert!(ex.try_tick());
+    assert_eq!(format!("{task:?}"), "Task { finished: true }");
+    assert_eq!(ex.block_on(task), 1);
 }
 
 /// A future that never completes and panics when it is dropped.
@@ -685,8 +840,9 @@ fn cross_thread_wakes(as_task: bool) {
         poll_fn(move |cx| {
             polls.fetch_add(1, Ordering::Relaxed);
             waker.register(cx.waker());
-            if count.load(Ordering::SeqCst) >= THREADS * PER_THREAD {
-                Poll::Ready(())
+            let seen = count.load(Ordering::SeqCst);
+            if seen >= THREADS * PER_THREAD {
+                Poll::Ready(seen)
             } else {
                 Poll::Pending
             }
@@ -703,16 +859,27 @@ fn cross_thread_wakes(as_task: bool) {
             })
         })
         .collect();
-    if as_task {
-        block_on(async { spawn(wait).await });
+    // The real check is that this returns at all (the watchdog): a lost wake-up hangs it.
+    let seen = if as_task {
+        block_on(async { spawn(wait).await })
     } else {
-        block_on(wait);
-    }
+        block_on(wait)
+    };
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(count.load(Ordering::SeqCst), THREADS * PER_THREAD);
-    assert!(polls.load(Ordering::Relaxed) >= 1);
+    assert_eq!(
+        seen,
+        THREADS * PER_THREAD,
+        "Ready before the last increment"
+    );
+    // Polled only when woken: once first, then at most once per wake.
+    let polls = polls.load(Ordering::Relaxed);
+    assert!(
+        (1..=THREADS * PER_THREAD + 1).contains(&polls),
+        "{polls} polls for {} wakes",
+        THREADS * PER_THREAD
+    );
 }
 
 #[test]
@@ -731,14 +898,15 @@ fn spawner_spawns_from_other_threads_onto_a_sleeping_executor() {
         let ex = Executor::new();
         let spawner = ex.spawner();
         let me = thread::current().id();
+        let tid = os_thread_id();
         let (tx, mut rx) = futures::channel::mpsc::unbounded::<(usize, ThreadId)>();
         let threads: Vec<_> = (0..4)
             .map(|i| {
                 let spawner = spawner.clone();
                 let tx = tx.clone();
                 thread::spawn(move || {
-                    // Let the executor fall asleep first.
-                    thread::sleep(Duration::from_millis(30));
+                    // The executor has fallen asleep (waiting for the first message) first.
+                    wait_until_blocked(tid);
                     spawner
                         .spawn(async move {
                             yield_now().await;
@@ -785,6 +953,86 @@ fn spawner_task_output_is_awaitable_and_spawn_after_executor_drop_cancels() {
         let task = spawner.spawn(async { 12 });
         assert_eq!(pollster::block_on(task.cancel()), None);
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rousing a sleeping executor. In a child process each: no other test's timer or socket can
+// end the executor's sleep by chance, so only the rouse after the cross-thread push can.
+
+#[test]
+fn a_cross_thread_wake_rouses_an_executor_asleep_in_the_reactor() {
+    in_child_process(
+        "a_cross_thread_wake_rouses_an_executor_asleep_in_the_reactor",
+        || {
+            watchdog(20, || {
+                // The only executor of the process: asleep, it drives the reactor (`IN_POLLER`).
+                let me = os_thread_id();
+                // The block_on future, woken from another thread.
+                let (tx, rx) = oneshot::channel::<u8>();
+                let t = thread::spawn(move || {
+                    wait_until_blocked(me);
+                    tx.send(1).unwrap();
+                });
+                assert_eq!(block_on(rx), Ok(1));
+                t.join().unwrap();
+                // A task, woken from another thread.
+                let (tx, rx) = oneshot::channel::<u8>();
+                let t = thread::spawn(move || {
+                    wait_until_blocked(me);
+                    tx.send(2).unwrap();
+                });
+                assert_eq!(block_on(async { spawn(rx).await }), Ok(2));
+                t.join().unwrap();
+                // A task handed over by a Spawner.
+                let ex = Executor::new();
+                let spawner = ex.spawner();
+                let (tx, rx) = oneshot::channel::<u8>();
+                let t = thread::spawn(move || {
+                    wait_until_blocked(me);
+                    spawner.spawn(async move { tx.send(3).unwrap() }).detach();
+                });
+                assert_eq!(ex.block_on(rx), Ok(3));
+                t.join().unwrap();
+            });
+        },
+    );
+}
+
+#[test]
+fn a_cross_thread_wake_rouses_an_executor_parked_while_another_drives() {
+    in_child_process(
+        "a_cross_thread_wake_rouses_an_executor_parked_while_another_drives",
+        || {
+            watchdog(20, || {
+                // Another executor with nothing to do takes the reactor first and keeps it.
+                let (stop_tx, stop_rx) = oneshot::channel::<()>();
+                let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+                let driver = thread::spawn(move || {
+                    tid_tx.send(os_thread_id()).unwrap();
+                    block_on(stop_rx).unwrap();
+                });
+                wait_until_blocked(tid_rx.recv().unwrap());
+                // So this one parks (`PARKED`): only an unpark ends its sleep.
+                let me = os_thread_id();
+                let (tx, rx) = oneshot::channel::<u8>();
+                let t = thread::spawn(move || {
+                    wait_until_blocked(me);
+                    tx.send(1).unwrap();
+                });
+                assert_eq!(block_on(async { spawn(rx).await }), Ok(1));
+                t.join().unwrap();
+                let (tx, rx) = oneshot::channel::<u8>();
+                let t = thread::spawn(move || {
+                    wait_until_blocked(me);
+                    tx.send(2).unwrap();
+                });
+                assert_eq!(block_on(rx), Ok(2));
+                t.join().unwrap();
+                stop_tx.send(()).unwrap();
+                driver.join().unwrap();
+            });
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -870,6 +1118,103 @@ fn a_task_that_yields_forever_does_not_starve_other_tasks() {
     });
 }
 
+/// A task that yields forever, counting its polls in `polls` once `counting` says so, and
+/// stopping when `stop` is set or after `CAP` polls (so a starved waiter ends the test with a
+/// count instead of a hang).
+fn busy(
+    counting: impl Fn() -> bool + 'static,
+    polls: Rc<Cell<u32>>,
+    stop: Rc<Cell<bool>>,
+) -> Task<()> {
+    const CAP: u32 = 200_000;
+    spawn(async move {
+        while !stop.get() && polls.get() < CAP {
+            if counting() {
+                polls.set(polls.get() + 1);
+            }
+            yield_now().await;
+        }
+    })
+}
+
+/// Far above the 64-poll budget plus the polls of one batch, far below the `CAP` of [`busy`].
+const POLLS_BOUND: u32 = 1000;
+
+#[test]
+fn a_busy_task_lets_ready_io_in_within_the_poll_budget() {
+    // In a child process: another test's executor driving the reactor would deliver the event.
+    in_child_process(
+        "a_busy_task_lets_ready_io_in_within_the_poll_budget",
+        || {
+            watchdog(30, || {
+                block_on(async {
+                    let socket = wisp::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                    let addr = socket.local_addr().unwrap();
+                    let (polls, stop, sent) = (
+                        Rc::new(Cell::new(0)),
+                        Rc::new(Cell::new(false)),
+                        Rc::new(Cell::new(false)),
+                    );
+                    let s = sent.clone();
+                    let task = busy(
+                        move || {
+                            if !s.get() {
+                                // The datagram is in the socket's queue when `send_to` returns, and
+                                // the first reactor turn reports it.
+                                let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                                peer.send_to(b"x", addr).unwrap();
+                                s.set(true);
+                            }
+                            true
+                        },
+                        polls.clone(),
+                        stop.clone(),
+                    );
+                    // Registered before the busy task first runs (the block_on future is polled first).
+                    let mut buf = [0u8; 4];
+                    let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+                    stop.set(true);
+                    let after = polls.get();
+                    task.await;
+                    assert_eq!(n, 1);
+                    assert!(sent.get());
+                    assert!(
+                        after < POLLS_BOUND,
+                        "a ready datagram waited {after} polls of a busy task for a reactor turn"
+                    );
+                })
+            });
+        },
+    );
+}
+
+#[test]
+fn a_busy_task_lets_a_due_timer_fire_within_the_poll_budget() {
+    in_child_process(
+        "a_busy_task_lets_a_due_timer_fire_within_the_poll_budget",
+        || {
+            watchdog(30, || {
+                block_on(async {
+                    let deadline = Instant::now() + Duration::from_millis(5);
+                    // Past the millisecond tick the deadline rounds up to: due by then for sure.
+                    let due = deadline + Duration::from_millis(2);
+                    let (polls, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+                    let task = busy(move || Instant::now() >= due, polls.clone(), stop.clone());
+                    wisp::time::sleep_until(deadline).await;
+                    stop.set(true);
+                    let after = polls.get();
+                    task.await;
+                    assert!(Instant::now() >= deadline);
+                    assert!(
+                        after < POLLS_BOUND,
+                        "a due timer waited {after} polls of a busy task for a reactor turn"
+                    );
+                })
+            });
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Executor
 
@@ -888,6 +1233,55 @@ fn try_tick_on_an_empty_executor_returns_false_without_blocking() {
         assert!(ex.try_tick());
         assert!(!ex.try_tick());
         drop(task);
+    });
+}
+
+#[test]
+fn dropping_an_executor_drops_its_live_tasks_and_their_awaiters_learn_why() {
+    watchdog(10, || {
+        let me = thread::current().id();
+        let ex = Executor::new();
+        // Started: polled once, it waits.
+        let (guard, started_dropped, started_by) = DropGuard::new();
+        let started = ex.spawn(async move {
+            let _guard = guard;
+            pending::<u8>().await
+        });
+        assert!(ex.try_tick());
+        assert!(!ex.try_tick());
+        // Spawned, never polled.
+        let (guard, unstarted_dropped, unstarted_by) = DropGuard::new();
+        let unstarted = ex.spawn(async move {
+            let _guard = guard;
+            1u8
+        });
+        // Handed over by a Spawner, never adopted.
+        let (guard, injected_dropped, _) = DropGuard::new();
+        let injected = ex.spawner().spawn(async move {
+            let _guard = guard;
+            2u8
+        });
+        assert_eq!(ex.stats().alive, 2);
+        for flag in [&started_dropped, &unstarted_dropped, &injected_dropped] {
+            assert!(!flag.load(Ordering::SeqCst));
+        }
+        drop(ex);
+        for flag in [&started_dropped, &unstarted_dropped, &injected_dropped] {
+            assert!(
+                flag.load(Ordering::SeqCst),
+                "a future outlived its executor"
+            );
+        }
+        assert_eq!(*started_by.lock().unwrap(), Some(me));
+        assert_eq!(*unstarted_by.lock().unwrap(), Some(me));
+        assert!(started.is_finished() && unstarted.is_finished() && injected.is_finished());
+        // Awaiting one says why it will never have an output.
+        let payload = catch_unwind(AssertUnwindSafe(|| pollster::block_on(started)))
+            .expect_err("awaiting a task of a dropped executor must panic");
+        let text = panic_text(payload.as_ref());
+        assert!(text.contains("executor was dropped"), "{text:?}");
+        assert_eq!(pollster::block_on(unstarted.cancel()), None);
+        assert_eq!(pollster::block_on(injected.cancel()), None);
     });
 }
 
@@ -925,8 +1319,23 @@ fn run_until_stalled_runs_ready_tasks_and_returns_when_all_are_pending() {
 fn run_is_block_on() {
     let ex = Executor::new();
     let t = ex.spawn(async { 2 });
-    assert_eq!(watchdog(10, move || pollster::block_on(async { 0 }) + 1), 1);
-    assert_eq!(ex.run(async { t.await * 2 }), 4);
+    // `run` also runs the tasks nobody awaits: a detached one sets the flag the future waits for.
+    let flag = Rc::new(Cell::new(false));
+    let f = flag.clone();
+    ex.spawn(async move {
+        yield_now().await;
+        f.set(true);
+    })
+    .detach();
+    let out = ex.run(async {
+        assert!(
+            yield_until(100, || flag.get()).await,
+            "run did not run the tasks"
+        );
+        t.await * 2
+    });
+    assert_eq!(out, 4);
+    assert_eq!(ex.stats().alive, 0);
 }
 
 #[test]
@@ -1132,8 +1541,8 @@ fn an_idle_block_on_uses_almost_no_cpu() {
     });
     assert!(wall >= Duration::from_millis(300), "woke early: {wall:?}");
     assert!(
-        cpu < Duration::from_millis(15),
-        "block_on(sleep(300ms)) burned {cpu:?} of CPU (limit 15 ms): it does not sleep while idle"
+        cpu < Duration::from_millis(50),
+        "block_on(sleep(300ms)) burned {cpu:?} of CPU (limit 50 ms): it does not sleep while idle"
     );
 }
 
@@ -1145,8 +1554,8 @@ fn an_idle_block_on_waiting_for_a_task_uses_almost_no_cpu() {
         thread_cpu_time() - cpu0
     });
     assert!(
-        cpu < Duration::from_millis(10),
-        "burned {cpu:?} of CPU while idle"
+        cpu < Duration::from_millis(40),
+        "burned {cpu:?} of CPU while idle for 200 ms (limit 40 ms)"
     );
 }
 
@@ -1177,22 +1586,43 @@ fn many_threads_each_in_block_on_all_get_their_timers() {
 /// Thread A drives the reactor; B, then C park. A's and C's timers fire in the same turn; B's
 /// comes later. When A stops driving it hands the reactor to one parked thread: it must be one
 /// that still needs it (B), or B must be woken some other way once A and C are gone.
+///
+/// In a child process, so that A is the driver (no other test's executor is), and each thread
+/// starts only once the one before it sleeps. A round where the order did not hold before the
+/// shared deadline (a very slow machine) is not counted; five that held are required.
 #[test]
 fn a_parked_executor_is_not_left_without_a_driver() {
-    watchdog(10, || {
-        for _ in 0..5 {
-            let t0 = Instant::now();
-            let shared_deadline = t0 + Duration::from_millis(60);
-            let a = thread::spawn(move || block_on(wisp::time::sleep_until(shared_deadline)));
-            thread::sleep(Duration::from_millis(10));
-            let b = thread::spawn(move || {
-                block_on(wisp::time::sleep_until(t0 + Duration::from_millis(150)))
-            });
-            thread::sleep(Duration::from_millis(10));
-            let c = thread::spawn(move || block_on(wisp::time::sleep_until(shared_deadline)));
-            a.join().unwrap();
-            c.join().unwrap();
-            b.join().unwrap();
-        }
+    in_child_process("a_parked_executor_is_not_left_without_a_driver", || {
+        watchdog(60, || {
+            let mut held = 0;
+            for _ in 0..50 {
+                let t0 = Instant::now();
+                let shared_deadline = t0 + Duration::from_millis(200);
+                let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+                let start = |deadline: Instant| {
+                    let tid_tx = tid_tx.clone();
+                    let thread = thread::spawn(move || {
+                        tid_tx.send(os_thread_id()).unwrap();
+                        block_on(wisp::time::sleep_until(deadline))
+                    });
+                    wait_until_blocked(tid_rx.recv().unwrap());
+                    thread
+                };
+                let a = start(shared_deadline);
+                let b = start(t0 + Duration::from_millis(300));
+                let c = start(shared_deadline);
+                let in_order = Instant::now() < shared_deadline;
+                a.join().unwrap();
+                c.join().unwrap();
+                b.join().unwrap();
+                if in_order {
+                    held += 1;
+                    if held == 5 {
+                        return;
+                    }
+                }
+            }
+            panic!("the three threads never went to sleep in order before the deadline");
+        });
     });
 }

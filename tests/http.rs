@@ -19,6 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wisp::http::{Client, ClientBuilder, Error, Limits, ParseError, Phase, Response};
+use wisp::join;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -570,13 +571,23 @@ fn close_before_the_head_is_io_error() {
 
 #[test]
 fn connect_to_a_closed_port_is_connection_refused() {
-    run(|| async {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
+    // A socket bound to the port but not listening: a connect to it is refused, and the port
+    // stays taken for the whole test, so the client's connect cannot be given it as its own
+    // local port and connect to itself (TCP simultaneous open), as a freed port could.
+    let bound = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    bound
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = bound.local_addr().unwrap().as_socket().unwrap().port();
+    run(move || async move {
         let result = client().get(&format!("http://127.0.0.1:{port}/")).await;
         assert_matches!(result, Err(Error::Io(ref e)) if e.kind() == ErrorKind::ConnectionRefused);
+        drop(bound);
     });
 }
 
@@ -1987,5 +1998,343 @@ fn a_large_max_headers_still_counts_headers() {
             fetch(&client, &server.url("/")).await,
             Err(Error::Parse(ParseError::TooManyHeaders { limit: 40 }))
         );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The keep-alive pool: expiry, caps, eviction, liveness; connect timeout; drain limit
+// ---------------------------------------------------------------------------------------------
+
+/// Waits (up to 10 s) until every byte written on `stream` was acknowledged by the peer's
+/// kernel: the bytes are then in the peer's receive queue, whoever reads them next.
+#[allow(unsafe_code)]
+fn wait_acked(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let start = Instant::now();
+    loop {
+        let mut unacked: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ on a TCP socket writes the count of unsent and unacknowledged bytes
+        // into the `c_int` it is given, which lives for the whole call.
+        let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut unacked) };
+        assert_eq!(
+            rc,
+            0,
+            "ioctl(TIOCOUTQ): {}",
+            std::io::Error::last_os_error()
+        );
+        if unacked == 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never acknowledged"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Runs the body on the virtual clock with no timer but the test's own: the client has no
+/// timeouts and the run no deadlock limit, so however slow the server thread, the clock can
+/// only jump to the test's own sleeps (and only once nothing else is running).
+fn run_untimed<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    watchdog(60, move || {
+        wisp::test::Builder::new()
+            .deadlock_grace(Duration::MAX)
+            .block_on(f())
+    });
+}
+
+/// A client without any timeout, for [`run_untimed`].
+fn untimed() -> ClientBuilder {
+    Client::builder()
+        .connect_timeout(Duration::MAX)
+        .idle_timeout(Duration::MAX)
+        .total_timeout(None)
+}
+
+#[test]
+fn an_idle_connection_is_reused_until_it_expires_exactly() {
+    // On the virtual clock, so "idle for exactly the expiry" is exact.
+    run_untimed(|| async {
+        let server = serve_http(|head| ok(target(head)));
+        let client = untimed()
+            .idle_expiry(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let (_, body) = fetch(&client, &server.url("/1")).await.unwrap();
+        assert_eq!(body, b"/1");
+        wisp::time::sleep(Duration::from_millis(4999)).await;
+        let (_, body) = fetch(&client, &server.url("/2")).await.unwrap();
+        assert_eq!(body, b"/2");
+        assert_eq!(
+            server.accepted(),
+            1,
+            "a connection idle 4.999 s of 5 s was not reused"
+        );
+        wisp::time::sleep(Duration::from_secs(5)).await;
+        let (_, body) = fetch(&client, &server.url("/3")).await.unwrap();
+        assert_eq!(body, b"/3");
+        assert_eq!(
+            server.accepted(),
+            2,
+            "a connection idle for its whole expiry was reused"
+        );
+    });
+}
+
+#[test]
+fn expired_connections_behind_the_newest_are_closed_at_checkout() {
+    run_untimed(|| async {
+        // Two connections to one origin, idle since t = 0 and t = 3 s; at t = 6 s the newer
+        // one is taken and the older (expired) one is closed: its server side sees EOF.
+        let closed = Arc::new(AtomicUsize::new(0));
+        let c = closed.clone();
+        let server = serve(move |_, peer| {
+            while let Some(head) = peer.read_head() {
+                if !peer.send(&ok(target(&head))) {
+                    break;
+                }
+            }
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let client = untimed()
+            .idle_expiry(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        // Both at once, so each has its own connection.
+        let (a, b) = join(client.get(&server.url("/a")), client.get(&server.url("/b"))).await;
+        assert_eq!(a.unwrap().bytes().await.unwrap(), b"/a");
+        wisp::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(b.unwrap().bytes().await.unwrap(), b"/b");
+        assert_eq!(server.accepted(), 2);
+        wisp::time::sleep(Duration::from_secs(3)).await;
+        let (_, body) = fetch(&client, &server.url("/c")).await.unwrap();
+        assert_eq!(body, b"/c");
+        assert_eq!(server.accepted(), 2, "the newer connection was not reused");
+        server.wait_finished(1);
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn the_per_origin_cap_keeps_only_that_many_idle_connections() {
+    run(|| async {
+        let server = serve_http(|head| ok(target(head)));
+        let client = builder().max_idle(1, 10).build().unwrap();
+        // Two at once: two connections; both go back, the cap keeps one.
+        let (a, b) = join(client.get(&server.url("/a")), client.get(&server.url("/b"))).await;
+        assert_eq!(a.unwrap().bytes().await.unwrap(), b"/a");
+        assert_eq!(b.unwrap().bytes().await.unwrap(), b"/b");
+        assert_eq!(server.accepted(), 2);
+        // Two at once again: one reuses the kept connection, one needs a new one.
+        let (c, d) = join(client.get(&server.url("/c")), client.get(&server.url("/d"))).await;
+        assert_eq!(c.unwrap().bytes().await.unwrap(), b"/c");
+        assert_eq!(d.unwrap().bytes().await.unwrap(), b"/d");
+        assert_eq!(
+            server.accepted(),
+            3,
+            "the cap of one idle connection per origin"
+        );
+    });
+}
+
+#[test]
+fn the_total_cap_evicts_the_connection_idle_longest() {
+    run(|| async {
+        let servers: Vec<Server> = (0..3)
+            .map(|_| serve_http(|head| ok(target(head))))
+            .collect();
+        let client = builder().max_idle(10, 2).build().unwrap();
+        let get = |i: usize| {
+            let (client, url) = (client.clone(), servers[i].url("/"));
+            async move { fetch(&client, &url).await.unwrap() }
+        };
+        get(0).await;
+        get(1).await;
+        // Idle: 0 (older), 1. A third origin's connection evicts 0, the one idle longest.
+        get(2).await;
+        get(1).await;
+        assert_eq!(
+            servers[1].accepted(),
+            1,
+            "the newer idle connection was evicted"
+        );
+        get(0).await;
+        assert_eq!(
+            servers[0].accepted(),
+            2,
+            "the oldest idle connection was kept"
+        );
+        // Idle now: 2 (older), then 1, then 0 came back: 2 was evicted.
+        get(1).await;
+        assert_eq!(servers[1].accepted(), 1);
+        get(2).await;
+        assert_eq!(servers[2].accepted(), 2);
+    });
+}
+
+#[test]
+fn an_idle_connection_that_turned_readable_is_not_reused() {
+    // The server answers, then (once the connection is idle in the pool) sends bytes nobody
+    // asked for. Reusing it would read them as the next response.
+    let (idle_tx, idle_rx) = std::sync::mpsc::channel::<()>();
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+    let idle_rx = Mutex::new(Some(idle_rx));
+    let sent_tx = Mutex::new(Some(sent_tx));
+    let server = serve(move |index, peer| {
+        let Some(head) = peer.read_head() else { return };
+        if index == 0 {
+            peer.send(&ok(target(&head)));
+            let idle_rx = idle_rx.lock().unwrap().take().unwrap();
+            idle_rx.recv().unwrap();
+            peer.send(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n");
+            wait_acked(&peer.stream);
+            sent_tx.lock().unwrap().take().unwrap().send(()).unwrap();
+            peer.wait_close();
+        } else {
+            peer.send(&ok(target(&head)));
+            peer.wait_close();
+        }
+    });
+    run(move || async move {
+        let client = client();
+        let (_, body) = fetch(&client, &server.url("/a")).await.unwrap();
+        assert_eq!(body, b"/a");
+        idle_tx.send(()).unwrap();
+        // A blocking wait on purpose: nothing else runs on this executor meanwhile.
+        sent_rx.recv().unwrap();
+        let (status, body) = fetch(&client, &server.url("/b")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"/b"[..]));
+        assert_eq!(server.accepted(), 2);
+        assert_eq!(
+            server.request_lines().len(),
+            2,
+            "a request went to the dead connection"
+        );
+    });
+}
+
+#[test]
+fn a_connection_with_bytes_after_the_body_is_not_reused() {
+    run(|| async {
+        let server = serve(|index, peer| {
+            let Some(head) = peer.read_head() else { return };
+            if index == 0 {
+                // One write: the body, then a stray response nobody asked for.
+                let mut bytes = ok(target(&head));
+                bytes.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray");
+                peer.send(&bytes);
+                peer.wait_close();
+            } else {
+                peer.send(&ok(target(&head)));
+                peer.wait_close();
+            }
+        });
+        let client = client();
+        let (_, body) = fetch(&client, &server.url("/a")).await.unwrap();
+        assert_eq!(body, b"/a");
+        // Closed at the end of the body, not kept in the pool until the next checkout.
+        server.wait_finished(1);
+        let (status, body) = fetch(&client, &server.url("/b")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"/b"[..]));
+        assert_eq!(server.accepted(), 2);
+    });
+}
+
+#[test]
+fn a_connect_that_gets_no_answer_ends_with_the_connect_timeout() {
+    // A backlog-0 listener on 127.0.0.1, never accepted from, filled until a connect to it
+    // stays pending: Linux then drops the SYNs, so the client's connect never completes.
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut filled = Vec::new();
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(stream) => filled.push(stream),
+            Err(e) if e.kind() == ErrorKind::TimedOut => break,
+            Err(e) => panic!("connect to the backlog-0 listener failed instead: {e:?}"),
+        }
+        assert!(
+            filled.len() < 32,
+            "32 connects all completed: the test premise failed"
+        );
+    }
+    run(move || async move {
+        let client = builder()
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let result = client.get(&format!("http://{addr}/")).await;
+        let elapsed = start.elapsed();
+        assert_matches!(
+            result,
+            Err(Error::Timeout {
+                phase: Phase::Connect
+            })
+        );
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+        drop((socket, filled));
+    });
+}
+
+#[test]
+fn a_redirect_body_past_the_drain_limit_is_not_drained() {
+    // An endless chunked body on a 302: draining it would never end. Past the limit (64 KiB)
+    // the connection is dropped and the redirect followed on a new one.
+    run(|| async {
+        let server = serve(|_, peer| {
+            let Some(head) = peer.read_head() else { return };
+            if target(&head) == "/from" {
+                peer.send(
+                    b"HTTP/1.1 302 Found\r\nLocation: /to\r\nTransfer-Encoding: chunked\r\n\r\n",
+                );
+                let chunk = format!("1000\r\n{}\r\n", "x".repeat(0x1000));
+                while peer.send(chunk.as_bytes()) {}
+            } else {
+                peer.send(&ok("arrived"));
+                peer.wait_close();
+            }
+        });
+        // No body limit: only the drain limit stops the draining.
+        let client = builder().max_body(u64::MAX).build().unwrap();
+        let (status, body) = fetch(&client, &server.url("/from")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"arrived"[..]));
+        assert_eq!(server.accepted(), 2);
+    });
+}
+
+#[test]
+fn a_small_redirect_body_is_drained_and_its_connection_reused() {
+    run(|| async {
+        let server = serve_http(|head| {
+            if target(head) == "/from" {
+                let body = "y".repeat(60 * 1024);
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: /to\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes()
+            } else {
+                ok("arrived")
+            }
+        });
+        let (status, body) = fetch(&client(), &server.url("/from")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"arrived"[..]));
+        assert_eq!(server.accepted(), 1);
     });
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use common::{Rng, thread_cpu_time, watchdog};
+use common::{Rng, in_child_process, os_thread_id, thread_cpu_time, wait_until_blocked, watchdog};
 use wisp::time::{
     Elapsed, Interval, MissedTick, Sleep, interval, interval_at, sleep, sleep_until, timeout,
 };
@@ -653,11 +653,25 @@ fn timer_types_and_tasks_are_send() {
 /// notifies the driver) and, a moment later, a near one, then parks. The near timer must fire.
 /// If it is inserted while the driver is between computing its next deadline and publishing
 /// `waiting_until`, the driver is not notified and waits for the far timer instead: a hang.
+///
+/// In a child process, so that no other test's executor is the driver, and the loop starts only
+/// once the driver thread sleeps in the poller.
 #[test]
 fn a_timer_inserted_while_another_thread_drives_is_not_missed() {
+    in_child_process(
+        "a_timer_inserted_while_another_thread_drives_is_not_missed",
+        timer_inserted_while_another_thread_drives,
+    );
+}
+
+fn timer_inserted_while_another_thread_drives() {
     let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
-    let driver = std::thread::spawn(move || block_on(stop_rx));
-    std::thread::sleep(Duration::from_millis(20));
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let driver = std::thread::spawn(move || {
+        tid_tx.send(os_thread_id()).unwrap();
+        block_on(stop_rx)
+    });
+    wait_until_blocked(tid_rx.recv().unwrap());
     watchdog(60, || {
         for i in 0..8000u32 {
             block_on(async move {

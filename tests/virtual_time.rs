@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use common::watchdog;
+use common::{os_thread_id, panic_text, wait_until_blocked, watchdog};
 use proptest::prelude::*;
 use wisp::time::{Elapsed, Timeout, interval, now, sleep, sleep_until, timeout};
 
@@ -230,6 +230,62 @@ fn pause_and_resume() {
     });
 }
 
+/// Runs `future` on a test executor that reports a deadlock after 50 ms; returns the report.
+fn deadlock_report_of<F: Future>(builder: wisp::test::Builder, future: F) -> String {
+    let builder = builder.deadlock_grace(Duration::from_millis(50));
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        builder.block_on(future);
+    }))
+    .expect_err("the run must be reported as a deadlock");
+    panic_text(payload.as_ref())
+}
+
+#[test]
+fn a_run_idle_with_the_clock_paused_does_not_jump_and_is_a_deadlock() {
+    watchdog(30, || {
+        // Paused by `pause()`: the only timer pending cannot fire, nothing else can wake the run.
+        let text = deadlock_report_of(wisp::test::Builder::new(), async {
+            wisp::test::pause();
+            sleep(Duration::from_secs(1)).await;
+        });
+        assert!(text.contains("deadlock"), "{text}");
+        assert!(text.contains("The virtual clock is paused"), "{text}");
+        assert!(text.contains("(1 paused timers)"), "{text}");
+        // Paused from the start by the builder.
+        let text = deadlock_report_of(wisp::test::Builder::new().paused(true), async {
+            let first = wisp::spawn(sleep(Duration::from_secs(2)));
+            let second = wisp::spawn(sleep(Duration::from_secs(3)));
+            first.await;
+            second.await;
+        });
+        assert!(text.contains("The virtual clock is paused"), "{text}");
+        assert!(text.contains("(2 paused timers)"), "{text}");
+    });
+}
+
+#[test]
+fn resume_lets_a_paused_clock_jump_to_the_next_deadline_again() {
+    watchdog(30, || {
+        wisp::test::Builder::new()
+            .paused(true)
+            .deadlock_grace(Duration::from_secs(5))
+            .block_on(async {
+                let start = now();
+                let task = wisp::spawn(async {
+                    sleep(Duration::from_secs(10)).await;
+                    now()
+                });
+                wisp::yield_now().await; // let the task register its timer
+                wisp::test::advance(Duration::from_secs(4)).await;
+                assert!(!task.is_finished(), "a paused clock jumped");
+                assert_eq!(now() - start, Duration::from_secs(4));
+                wisp::test::resume();
+                // Idle again: now the clock jumps to the deadline (paused, this is a deadlock).
+                assert_eq!(task.await - start, Duration::from_secs(10));
+            });
+    });
+}
+
 #[test]
 fn interval_ticks_on_the_virtual_clock() {
     watchdog(30, || {
@@ -326,25 +382,35 @@ fn a_timeout_deadline_counts_from_its_first_pending_poll() {
 /// late; the answer ends the wait as soon as it arrives.
 #[test]
 fn real_io_is_seen_before_the_clock_jumps() {
-    watchdog(30, || {
-        let builder = wisp::test::Builder::new().io_grace(Duration::from_secs(5));
+    watchdog(120, || {
+        // The grace is finite (the path that sets a real alarm) but far longer than any delay of
+        // a loaded machine: the server answers once the client sleeps, and the answer must come
+        // before the virtual hour of timeout, without the clock moving.
+        let builder = wisp::test::Builder::new().io_grace(Duration::from_secs(60));
         builder.block_on(async {
             let listener = wisp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
+            let client_thread = os_thread_id();
             let server = std::thread::spawn(move || {
-                // A real server on another thread, answering at once.
+                // A real server on another thread.
                 let l = listener.into_std().unwrap();
                 let (mut s, _) = l.accept().unwrap();
+                // The client says it is about to read; once its thread sleeps, it waits in the
+                // I/O grace with the timeout pending: only then does the answer go out.
+                let mut go = [0u8; 1];
+                std::io::Read::read_exact(&mut s, &mut go).unwrap();
+                wait_until_blocked(client_thread);
                 std::io::Write::write_all(&mut s, b"hi").unwrap();
             });
             let client = wisp::net::TcpStream::connect(addr).await.unwrap();
+            client.write_all(b"g").await.unwrap();
             let mut buf = [0u8; 2];
             // A virtual hour of timeout: the answer comes within the I/O grace, not after.
             let start = now();
             let read = timeout(Duration::from_secs(3600), client.read_exact(&mut buf)).await;
             assert!(read.is_ok());
             assert_eq!(&buf, b"hi");
-            assert!(now() - start < Duration::from_secs(3600));
+            assert_eq!(now(), start, "the clock moved while I/O could still arrive");
             server.join().unwrap();
         });
     });

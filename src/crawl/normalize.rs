@@ -110,15 +110,68 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
+    /// Scheme and host case, default ports and dot-segments are left to `Url::parse`; these pin
+    /// that `normalize` of such a parse is the canonical form (an upgrade of `url` that changed
+    /// it, or a `normalize` that undid it, would show here).
     #[test]
-    fn url_parse_already_canonicalizes_scheme_host_port_dots() {
+    fn normalize_of_a_parsed_url_has_canonical_scheme_host_port_and_dots() {
+        let cases = [
+            ("HTTP://Example.COM:80/a/./b/../c", "http://example.com/a/c"),
+            ("https://x.org:443/", "https://x.org/"),
+            ("http://x.org:8080/", "http://x.org:8080/"),
+            ("http://x.org/a/%2e%2E/b", "http://x.org/b"),
+        ];
+        for (input, canonical) in cases {
+            assert_eq!(normalize(&u(input)).as_str(), canonical, "{input}");
+        }
+    }
+
+    #[test]
+    fn normalize_leaves_a_canonical_url_as_it_is() {
+        for s in [
+            "http://x.org/",
+            "http://x.org/a%7E?q=%2F&r",
+            "https://x.org:8443/a?",
+        ] {
+            assert_eq!(normalize(&u(s)).as_str(), s);
+        }
+    }
+
+    #[test]
+    fn an_escape_at_the_very_end_is_uppercased() {
+        // `%7e` ends the path (i + 2 is the last index), then the query.
         assert_eq!(
-            u("HTTP://Example.COM:80/a/./b/../c").as_str(),
-            "http://example.com/a/c"
+            normalize(&u("http://x.org/a%7e")).as_str(),
+            "http://x.org/a%7E"
         );
-        assert_eq!(u("https://x.org:443/").as_str(), "https://x.org/");
-        assert_eq!(u("http://x.org:8080/").as_str(), "http://x.org:8080/");
-        assert_eq!(u("http://x.org/a/%2e%2E/b").as_str(), "http://x.org/b");
+        assert_eq!(
+            normalize(&u("http://x.org/a?b=%7e")).as_str(),
+            "http://x.org/a?b=%7E"
+        );
+        // Only one hex digit left: not an escape, and no read past the end.
+        assert_eq!(
+            normalize(&u("http://x.org/a%7?b%e")).as_str(),
+            "http://x.org/a%7?b%e"
+        );
+    }
+
+    #[test]
+    fn only_the_query_changes_when_only_the_query_has_lowercase_escapes() {
+        assert_eq!(
+            normalize(&u("http://x.org/A%2F?q=%2f")).as_str(),
+            "http://x.org/A%2F?q=%2F"
+        );
+        assert_eq!(
+            normalize(&u("http://x.org/%2f?q=%2F")).as_str(),
+            "http://x.org/%2F?q=%2F"
+        );
+    }
+
+    #[test]
+    fn escapes_next_to_multibyte_text_keep_the_text() {
+        assert_eq!(upper_hex_escapes("é%c3%a9ü"), "é%C3%A9ü");
+        assert_eq!(upper_hex_escapes("%%e9%"), "%%E9%");
+        assert_eq!(upper_hex_escapes(""), "");
     }
 
     #[test]

@@ -65,6 +65,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn connect_failures_are_transient_and_other_errors_are_not() {
+        let refused = Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert!(transient_error(&refused));
+        assert!(transient_error(&Error::Timeout {
+            phase: Phase::Connect
+        }));
+        // A server that accepted and then stalled, or answered nonsense, is not retried.
+        assert!(!transient_error(&Error::Timeout { phase: Phase::Idle }));
+        assert!(!transient_error(&Error::Timeout {
+            phase: Phase::Total
+        }));
+        assert!(!transient_error(&Error::TooManyRedirects { limit: 1 }));
+    }
+
+    #[test]
+    fn only_429_and_503_ask_to_come_back() {
+        for status in [429, 503] {
+            assert!(transient_status(status), "{status}");
+        }
+        for status in [200, 404, 500, 502, 504] {
+            assert!(!transient_status(status), "{status}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_250_ms_up_to_64_times() {
+        // 250 ms * 2^attempt, the exponent capped at 6 (16 s), the whole at 30 s.
+        assert_eq!(backoff(0, None), Duration::from_millis(250));
+        assert_eq!(backoff(3, None), Duration::from_secs(2));
+        assert_eq!(backoff(6, None), Duration::from_secs(16));
+        assert_eq!(backoff(7, None), Duration::from_secs(16));
+        assert_eq!(backoff(u32::MAX, None), Duration::from_secs(16));
+        assert_eq!(backoff(0, Some(Duration::ZERO)), Duration::ZERO);
+        assert_eq!(
+            backoff(0, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         assert_eq!(backoff(1, None), Duration::from_millis(500));
         assert_eq!(backoff(2, None), Duration::from_secs(1));

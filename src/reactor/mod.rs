@@ -89,22 +89,29 @@ static REACTOR: OnceLock<Reactor> = OnceLock::new();
 /// If the operating system refuses to create a poller (out of file descriptors at start-up):
 /// without one no future could ever wait, so there is nothing sensible to fall back to.
 pub(crate) fn get() -> &'static Reactor {
-    REACTOR.get_or_init(|| Reactor {
-        poller: Poller::new()
-            .unwrap_or_else(|e| panic!("wisp: cannot create the reactor's poller: {e}")),
-        driver: Mutex::new(Events::new()),
-        timers: Mutex::new(Timers {
-            wheel: Wheel::new(),
-            waiting_until: None,
-        }),
-        parked: Mutex::new(Vec::new()),
-        helper_driving: AtomicBool::new(false),
-        foreign_waiters: AtomicBool::new(false),
-        io_sources: Mutex::new(Slab::default()),
-        generation: AtomicU64::new(0),
-        sources: AtomicUsize::new(0),
-        origin: Instant::now(),
-    })
+    REACTOR.get_or_init(Reactor::new)
+}
+
+impl Reactor {
+    /// A reactor of its own: the process's one is [`get`]; unit tests build private ones.
+    fn new() -> Reactor {
+        Reactor {
+            poller: Poller::new()
+                .unwrap_or_else(|e| panic!("wisp: cannot create the reactor's poller: {e}")),
+            driver: Mutex::new(Events::new()),
+            timers: Mutex::new(Timers {
+                wheel: Wheel::new(),
+                waiting_until: None,
+            }),
+            parked: Mutex::new(Vec::new()),
+            helper_driving: AtomicBool::new(false),
+            foreign_waiters: AtomicBool::new(false),
+            io_sources: Mutex::new(Slab::default()),
+            generation: AtomicU64::new(0),
+            sources: AtomicUsize::new(0),
+            origin: Instant::now(),
+        }
+    }
 }
 
 /// Calls wakers outside any lock; a panicking waker is reported and does not stop the others.
@@ -236,19 +243,18 @@ impl Reactor {
         // caller loops and tries again, so it is not worth surfacing.
         let _ = self.poller.wait(events, timeout);
         self.timers.lock().waiting_until = None;
-        self.dispatch(events);
+        if !events.is_empty() {
+            self.dispatch(events.iter());
+        }
         self.fire_timers(Instant::now());
     }
 
     /// Hands each I/O event to its source and wakes the tasks waiting on it.
-    fn dispatch(&self, events: &Events) {
-        if events.is_empty() {
-            return;
-        }
-        let mut ready = Vec::with_capacity(events.len());
+    fn dispatch(&self, events: impl Iterator<Item = polling::Event>) {
+        let mut ready = Vec::with_capacity(events.size_hint().0);
         {
             let sources = self.io_sources.lock();
-            for event in events.iter() {
+            for event in events {
                 let Some(source) = sources.get(event.key & 0xffff_ffff) else {
                     continue;
                 };

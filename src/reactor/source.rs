@@ -182,3 +182,60 @@ fn add_to_poller(poller: &polling::Poller, fd: BorrowedFd<'_>, key: usize) -> io
     // and nothing else can close it since `io` is never handed out by value while registered.
     unsafe { poller.add_with_mode(fd.as_raw_fd(), interest, polling::PollMode::Edge) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A non-blocking UDP socket on 127.0.0.1, just something to register.
+    fn socket() -> std::net::UdpSocket {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        socket
+    }
+
+    #[test]
+    fn an_event_for_a_closed_socket_does_not_reach_the_one_that_reused_its_slot() {
+        // A reactor of its own: no other test registers in it meanwhile.
+        let reactor = Reactor::new();
+        let old = socket();
+        let old_source = reactor.register(old.as_fd()).unwrap();
+        let stale_key = old_source.key;
+        reactor.deregister(&old_source, old.as_fd()).unwrap();
+        let new = socket();
+        let new_source = reactor.register(new.as_fd()).unwrap();
+        assert_eq!(
+            new_source.key & 0xffff_ffff,
+            stale_key & 0xffff_ffff,
+            "the slot is reused"
+        );
+        assert_ne!(new_source.key, stale_key, "under a new generation");
+        // An event for the old socket, still in flight when it closed.
+        reactor.dispatch([polling::Event::all(stale_key)].into_iter());
+        assert_eq!(
+            new_source.ticks[Direction::Read as usize].load(Ordering::Acquire),
+            0
+        );
+        assert_eq!(
+            new_source.ticks[Direction::Write as usize].load(Ordering::Acquire),
+            0
+        );
+        // The new socket's own event does reach it, one direction at a time.
+        reactor.dispatch([polling::Event::readable(new_source.key)].into_iter());
+        assert_eq!(
+            new_source.ticks[Direction::Read as usize].load(Ordering::Acquire),
+            1
+        );
+        assert_eq!(
+            new_source.ticks[Direction::Write as usize].load(Ordering::Acquire),
+            0
+        );
+        reactor.dispatch([polling::Event::writable(new_source.key)].into_iter());
+        assert_eq!(
+            new_source.ticks[Direction::Write as usize].load(Ordering::Acquire),
+            1
+        );
+        reactor.deregister(&new_source, new.as_fd()).unwrap();
+        assert!(!reactor.has_io_sources());
+    }
+}

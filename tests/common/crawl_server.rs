@@ -172,6 +172,28 @@ impl Server {
     pub fn hits_of(&self, target: &str) -> usize {
         self.hits.borrow().iter().filter(|t| *t == target).count()
     }
+
+    /// How many connections were made to this server before this call, counted exactly: a
+    /// probe connection made now is accepted after every connection established before it (the
+    /// kernel's accept queue is first in, first out), so once the server has read the probe's
+    /// request, every earlier connection has been counted too. (Reading `conns` right after a
+    /// crawl may miss a connection the server task has not accepted yet.)
+    pub async fn conns_before_a_probe(&self) -> usize {
+        let probe = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        probe
+            .write_all(b"GET /conns-probe HTTP/1.1\r\nHost: probe\r\n\r\n")
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        while self.hits_of("/conns-probe") == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the probe was never read"
+            );
+            sleep(Duration::from_millis(1)).await;
+        }
+        self.conns.get() - 1
+    }
 }
 
 pub async fn bind() -> (TcpListener, u16) {

@@ -65,22 +65,51 @@ pub fn in_child_process(test_name: &str, body: impl FnOnce()) {
     );
 }
 
-/// CPU time (user + system) consumed so far by the calling thread.
+/// Runs `body` in a child process as [`in_child_process`] does, and returns what the child
+/// wrote on stderr (for the reports wisp prints there). In the child, runs `body` and returns
+/// `None`: the caller then returns at once.
+pub fn stderr_of_child_process(test_name: &str, body: impl FnOnce()) -> Option<String> {
+    const CHILD: &str = "WISP_TEST_CHILD";
+    const FINISHED: &str = "wisp test child finished";
+    if std::env::var(CHILD).as_deref() == Ok(test_name) {
+        body();
+        println!("{FINISHED}");
+        return None;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, test_name)
+        .output()
+        .expect("run the test binary as a child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && stdout.contains(FINISHED),
+        "the child process running {test_name} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    Some(stderr)
+}
+
+/// CPU time (user + system) consumed so far by the calling thread, to the nanosecond.
+///
+/// `CLOCK_THREAD_CPUTIME_ID` is the scheduler's exact account; `getrusage(RUSAGE_THREAD)`, which
+/// this used before, is sampled at the timer tick (4 ms at 250 Hz), so a bound of 10 ms on it
+/// could fail by two ticks of bad luck.
 #[allow(unsafe_code)]
 pub fn thread_cpu_time() -> Duration {
-    // SAFETY: `rusage` is a plain C struct for which all-zero bytes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable `rusage` that lives for the whole call; RUSAGE_THREAD
-    // is supported on Linux (since 2.6.26) and only writes into `usage`.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    // SAFETY: `timespec` is a plain C struct for which all-zero bytes is a valid value.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is a valid, writable `timespec` that lives for the whole call; the clock id is
+    // supported on Linux (since 2.6.12) and the call only writes into `ts`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(
         rc,
         0,
-        "getrusage(RUSAGE_THREAD) failed: {}",
+        "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed: {}",
         std::io::Error::last_os_error()
     );
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.
@@ -111,4 +140,71 @@ impl Rng {
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next() % (hi - lo)
     }
+}
+
+/// The kernel's id of the calling thread, for [`wait_until_blocked`].
+#[allow(unsafe_code)]
+pub fn os_thread_id() -> i32 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `gettid` has no preconditions and only returns the caller's thread id.
+        unsafe { libc::gettid() }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0
+    }
+}
+
+/// Waits until the thread `tid` (from [`os_thread_id`], in this process) is blocked in the kernel
+/// (state `S`, asleep in a system call: for an executor with nothing to do, the poller's wait or
+/// its park), for up to 10 s; panics if it never is. This is how a test orders "the executor has
+/// gone to sleep" before "another thread wakes it", without guessing with a sleep.
+///
+/// Only meaningful where nothing else could block that thread meanwhile: an executor thread that
+/// runs no blocking code of its own. Linux only (`/proc`); elsewhere it waits 100 ms.
+pub fn wait_until_blocked(tid: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        let path = format!("/proc/self/task/{tid}/stat");
+        let start = std::time::Instant::now();
+        loop {
+            let stat = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("read {path}: {e} (has the thread exited?)"));
+            // "tid (comm) S ...": the state follows the last ')' (comm may hold anything).
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("?");
+            if state == "S" {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "thread {tid} never went to sleep (state {state:?})"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = tid;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The kernel ids of this process's threads named `name` (Linux only; empty elsewhere).
+pub fn threads_named(name: &str) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim_end() == name)
+                .then(|| task.file_name().to_str()?.parse().ok())
+                .flatten()
+        })
+        .collect()
 }
