@@ -6,9 +6,12 @@
 //! ```
 //!
 //! Under `cfg(wisp_loom)` the atomics, mutexes and thread parking these parts use are loom's
-//! (`crate::sync`). Each model states the invariant it checks. Not modelled: the reactor's driver
-//! hand-off between executor threads, which waits in `Poller::wait` (a syscall loom cannot
-//! explore); `tests/wake_stress.rs` and `tests/executor.rs` exercise it on real threads.
+//! (`crate::sync`), and the reactor's poller is a stand-in whose wait ends only at a `notify`
+//! (`reactor/poller.rs`), so the reactor's own sleep and hand-off code runs here too. Each model
+//! states the invariant it checks. Not modelled: timers and sockets (the stand-in has neither),
+//! and so not the hand-off's own duty, a driver that stops unparking another idle executor to
+//! watch them; `tests/wake_stress.rs`, `tests/timers.rs` and `tests/net.rs` exercise those on
+//! real threads.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use std::task::{Context, Poll, Waker};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::reactor::park::Sleep;
+use crate::reactor::{self, park::Sleep};
 use crate::run_queue::RunQueue;
 use crate::task::{Header, TaskQueue};
 
@@ -188,5 +191,45 @@ fn loom_an_executor_going_to_sleep_is_woken_by_a_push_from_another_thread() {
         parker.set(Sleep::Awake);
         pusher.join().unwrap();
         assert_eq!(drain(&queue), [1]);
+    });
+}
+
+/// An executor's idle loop: sleep in the reactor until its run queue has work.
+fn idle_until_work(queue: &TaskQueue) {
+    while !queue.has_remote_work() {
+        reactor::sleep(queue.parker(), || queue.has_remote_work());
+    }
+}
+
+/// Two executors go idle on the one reactor: whichever gets it drives (waits in the poller),
+/// the other parks. Another thread then gives each of them work. However the race for the
+/// driver goes, and however the hand-off goes when the driver stops, each executor wakes for
+/// its own work: no wake-up is lost and nobody sleeps for good (loom reports a deadlock if one
+/// could).
+#[test]
+fn loom_two_idle_executors_share_the_reactor_and_each_wakes_for_its_work() {
+    let mut builder = loom::model::Builder::new();
+    // Two preemptions already cover a wake racing each step of the other executor's sleep;
+    // more only multiply the run time.
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let (tx, rx) = loom::sync::mpsc::channel();
+        let executors: Vec<_> = (0..2)
+            .map(|_| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    let queue = Arc::new(TaskQueue::for_current_thread());
+                    tx.send(queue.clone()).unwrap();
+                    idle_until_work(&queue);
+                    drain(&queue)
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            rx.recv().unwrap().push(1);
+        }
+        for executor in executors {
+            assert_eq!(executor.join().unwrap(), [1]);
+        }
     });
 }

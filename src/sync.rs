@@ -35,9 +35,9 @@ pub(crate) mod atomic {
 /// Thread handles and parking for the parker: std's, or loom's under `cfg(wisp_loom)`.
 pub(crate) mod thread {
     #[cfg(wisp_loom)]
-    pub(crate) use loom::thread::{Thread, current};
+    pub(crate) use loom::thread::{Thread, current, park};
     #[cfg(not(wisp_loom))]
-    pub(crate) use std::thread::{Thread, current};
+    pub(crate) use std::thread::{Thread, current, park};
 }
 
 /// `std::sync::Mutex` whose `lock` and `try_lock` ignore poisoning (see the module docs).
@@ -83,6 +83,12 @@ impl Condvar {
 
     pub(crate) fn notify_one(&self) {
         self.0.notify_one();
+    }
+
+    /// Waits for a notification (or a spurious wake-up: callers loop on their condition).
+    #[cfg(wisp_loom)]
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits for a notification or `timeout`; the flag says whether the time ran out.

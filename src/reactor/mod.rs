@@ -20,6 +20,7 @@
 //! registered and the turn would not block.
 
 pub(crate) mod park;
+mod poller;
 mod source;
 
 use std::cell::Cell;
@@ -27,17 +28,16 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Waker;
-use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
-
-use polling::{Events, Poller};
 
 use crate::current_waker;
 use crate::slab::Slab;
 use crate::sync::Mutex;
+use crate::sync::thread::{self, Thread};
 use crate::time::wheel::{TimerKey, Wheel};
 
 use park::{Parker, Sleep};
+use poller::{Events, Poller};
 use source::Source;
 pub(crate) use source::{Direction, Registered};
 
@@ -80,6 +80,7 @@ struct Timers {
     waiting_until: Option<u64>,
 }
 
+#[cfg(not(wisp_loom))]
 static REACTOR: OnceLock<Reactor> = OnceLock::new();
 
 /// The process's reactor, created on first use.
@@ -88,8 +89,20 @@ static REACTOR: OnceLock<Reactor> = OnceLock::new();
 ///
 /// If the operating system refuses to create a poller (out of file descriptors at start-up):
 /// without one no future could ever wait, so there is nothing sensible to fall back to.
+#[cfg(not(wisp_loom))]
 pub(crate) fn get() -> &'static Reactor {
     REACTOR.get_or_init(Reactor::new)
+}
+
+// A reactor per loom model run (loom's statics are made again for each interleaving).
+#[cfg(wisp_loom)]
+loom::lazy_static! {
+    static ref LOOM_REACTOR: Reactor = Reactor::new();
+}
+
+#[cfg(wisp_loom)]
+pub(crate) fn get() -> &'static Reactor {
+    &LOOM_REACTOR
 }
 
 impl Reactor {
@@ -408,9 +421,10 @@ pub(crate) fn ensure_driven(waker: &Waker) {
 
 /// Starts the helper thread if it is not running, and wakes it up to look whether it is needed.
 fn rouse_helper() {
-    static HELPER: OnceLock<Option<Thread>> = OnceLock::new();
+    // A thread of the OS's own, even in the loom models (which never start it).
+    static HELPER: OnceLock<Option<std::thread::Thread>> = OnceLock::new();
     let helper = HELPER.get_or_init(|| {
-        let started = thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name("wisp-reactor".into())
             .spawn(helper_main);
         match started {

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use super::Reactor;
+use super::poller::Poller;
 use crate::io_owner::{self, Counted};
 use crate::sync::Mutex;
 
@@ -174,7 +175,9 @@ impl Reactor {
 
 /// The crate's one `unsafe` block.
 #[allow(unsafe_code)]
-fn add_to_poller(poller: &polling::Poller, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+// Under `cfg(wisp_loom)` the poller is a stand-in whose `add_with_mode` is safe.
+#[cfg_attr(wisp_loom, allow(unused_unsafe))]
+fn add_to_poller(poller: &Poller, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
     let interest = polling::Event::all(key);
     // SAFETY: `Poller::add` requires that the fd be deleted from the poller before it is closed.
     // The only caller is `Registered::new`, and a `Registered` owns the socket (`io`): both its
