@@ -8,10 +8,10 @@
 //! Under `cfg(wisp_loom)` the atomics, mutexes and thread parking these parts use are loom's
 //! (`crate::sync`), and the reactor's poller is a stand-in whose wait ends only at a `notify`
 //! (`reactor/poller.rs`), so the reactor's own sleep and hand-off code runs here too. Each model
-//! states the invariant it checks. Not modelled: timers and sockets (the stand-in has neither),
-//! and so not the hand-off's own duty, a driver that stops unparking another idle executor to
-//! watch them; `tests/wake_stress.rs`, `tests/timers.rs` and `tests/net.rs` exercise those on
-//! real threads.
+//! states the invariant it checks. A socket's readiness is modelled by an event only the
+//! driver delivers (`Reactor::post_event`); timers and real sockets are not (the stand-in has
+//! neither): `tests/wake_stress.rs`, `tests/timers.rs` and `tests/net.rs` exercise those on real
+//! threads.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -231,5 +231,43 @@ fn loom_two_idle_executors_share_the_reactor_and_each_wakes_for_its_work() {
         for executor in executors {
             assert_eq!(executor.join().unwrap(), [1]);
         }
+    });
+}
+
+/// The hand-off: one executor drives, the other parks; the driver's own work arrives, so it
+/// stops driving; then an event for the parked one arrives, which only a driver can deliver (a
+/// socket's readiness). The driver that stopped must have handed the reactor to the parked
+/// executor, which now drives and gets its event; without the hand-off nobody would wait in the
+/// poller and the event would never be delivered (loom reports the deadlock).
+#[test]
+fn loom_a_driver_that_stops_hands_the_reactor_to_a_parked_executor() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let (tx, rx) = loom::sync::mpsc::channel();
+        let executors: Vec<_> = (0..2)
+            .map(|_| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    let queue = Arc::new(TaskQueue::for_current_thread());
+                    // A task of this executor, waiting (polled once, not queued).
+                    let header = Header::new(0, queue.clone());
+                    assert!(header.begin_poll());
+                    assert!(!header.end_poll());
+                    tx.send((queue.clone(), Waker::from(header))).unwrap();
+                    idle_until_work(&queue);
+                    drain(&queue)
+                })
+            })
+            .collect();
+        let (first, _) = rx.recv().unwrap();
+        let (_, second_task) = rx.recv().unwrap();
+        // Work for the first by a push, for the second by an event through the poller.
+        first.push(7);
+        reactor::get().post_event(second_task);
+        let done: Vec<VecDeque<usize>> = executors.into_iter().map(|e| e.join().unwrap()).collect();
+        let mut keys: Vec<usize> = done.into_iter().flatten().collect();
+        keys.sort();
+        assert_eq!(keys, [0, 7]);
     });
 }

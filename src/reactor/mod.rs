@@ -137,6 +137,12 @@ fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
 }
 
 impl Reactor {
+    /// An event for `waker` that only the driver delivers, as a socket's readiness (loom models).
+    #[cfg(wisp_loom)]
+    pub(crate) fn post_event(&self, waker: Waker) {
+        self.poller.post(waker);
+    }
+
     /// Wakes the thread inside `Poller::wait`, or makes the next wait return at once.
     pub(crate) fn notify(&self) {
         // It only fails if the eventfd cannot be written, which cannot happen while it exists.

@@ -36,16 +36,18 @@ mod stand_in {
     }
 
     /// A wait that returns at a `notify` (made before or during it), or at once for a zero
-    /// timeout; like `polling`'s, a `notify` with nobody waiting ends the next wait.
+    /// timeout; like `polling`'s, a `notify` with nobody waiting ends the next wait. An event
+    /// ([`Poller::post`]) is delivered by whoever waits, as readiness is: its waker is called by
+    /// the driving thread when its wait ends.
     pub(crate) struct Poller {
-        notified: Mutex<bool>,
+        notified: Mutex<(bool, Vec<std::task::Waker>)>,
         woken: Condvar,
     }
 
     impl Poller {
         pub(crate) fn new() -> io::Result<Poller> {
             Ok(Poller {
-                notified: Mutex::new(false),
+                notified: Mutex::new((false, Vec::new())),
                 woken: Condvar::new(),
             })
         }
@@ -55,21 +57,36 @@ mod stand_in {
             _events: &mut Events,
             timeout: Option<Duration>,
         ) -> io::Result<usize> {
-            let mut notified = self.notified.lock();
+            let mut state = self.notified.lock();
             if timeout != Some(Duration::ZERO) {
                 // The models set no timer: only a notify can end this wait.
-                while !*notified {
-                    notified = self.woken.wait(notified);
+                while !state.0 {
+                    state = self.woken.wait(state);
                 }
             }
-            *notified = false;
+            state.0 = false;
+            let events = std::mem::take(&mut state.1);
+            drop(state);
+            for waker in events {
+                waker.wake();
+            }
             Ok(0)
         }
 
         pub(crate) fn notify(&self) -> io::Result<()> {
-            *self.notified.lock() = true;
+            self.notified.lock().0 = true;
             self.woken.notify_one();
             Ok(())
+        }
+
+        /// An event for `waker`, as a socket's readiness: only a thread waiting in the poller
+        /// (the reactor's driver) delivers it.
+        pub(crate) fn post(&self, waker: std::task::Waker) {
+            let mut state = self.notified.lock();
+            state.1.push(waker);
+            state.0 = true;
+            drop(state);
+            self.woken.notify_one();
         }
 
         pub(crate) fn add_with_mode(
