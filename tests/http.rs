@@ -2338,3 +2338,70 @@ fn a_small_redirect_body_is_drained_and_its_connection_reused() {
         assert_eq!(server.accepted(), 1);
     });
 }
+
+#[test]
+fn a_pool_bound_of_zero_on_either_side_keeps_nothing() {
+    for (per_origin, total) in [(0, 5), (5, 0)] {
+        run(move || async move {
+            let server = serve_http(|head| ok(target(head)));
+            let client = builder().max_idle(per_origin, total).build().unwrap();
+            for path in ["/a", "/b"] {
+                let (_, body) = fetch(&client, &server.url(path)).await.unwrap();
+                assert_eq!(body, path.as_bytes());
+            }
+            assert_eq!(
+                server.accepted(),
+                2,
+                "max_idle({per_origin}, {total}) kept a connection"
+            );
+        });
+    }
+}
+
+#[test]
+fn a_connection_dropped_by_the_per_origin_cap_frees_its_place_in_the_total() {
+    run(|| async {
+        let (a, b) = (
+            serve_http(|head| ok(target(head))),
+            serve_http(|head| ok(target(head))),
+        );
+        let client = builder().max_idle(1, 2).build().unwrap();
+        // Two at once to A: both come back, the per-origin cap drops one: one idle in all.
+        let (x, y) = join(client.get(&a.url("/x")), client.get(&a.url("/y"))).await;
+        assert_eq!(x.unwrap().bytes().await.unwrap(), b"/x");
+        assert_eq!(y.unwrap().bytes().await.unwrap(), b"/y");
+        assert_eq!(a.accepted(), 2);
+        // B's connection makes two: within the total, so A's stays.
+        fetch(&client, &b.url("/")).await.unwrap();
+        fetch(&client, &a.url("/z")).await.unwrap();
+        assert_eq!(a.accepted(), 2, "A's idle connection was evicted for B's");
+        assert_eq!(b.accepted(), 1);
+    });
+}
+
+#[test]
+fn an_expired_connection_closed_at_checkout_frees_its_place_in_the_total() {
+    run_untimed(|| async {
+        let (a, b) = (
+            serve_http(|head| ok(target(head))),
+            serve_http(|head| ok(target(head))),
+        );
+        let client = untimed()
+            .max_idle(10, 2)
+            .idle_expiry(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        // Two idle connections to A, since t = 0 and t = 3 s.
+        let (x, y) = join(client.get(&a.url("/x")), client.get(&a.url("/y"))).await;
+        assert_eq!(x.unwrap().bytes().await.unwrap(), b"/x");
+        wisp::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(y.unwrap().bytes().await.unwrap(), b"/y");
+        // At t = 6 s the checkout takes the newer one and closes the expired one: then one is
+        // idle in all, and B's connection fits beside it.
+        wisp::time::sleep(Duration::from_secs(3)).await;
+        fetch(&client, &a.url("/z")).await.unwrap();
+        fetch(&client, &b.url("/")).await.unwrap();
+        fetch(&client, &a.url("/w")).await.unwrap();
+        assert_eq!(a.accepted(), 2, "A's idle connection was evicted for B's");
+    });
+}
