@@ -22,6 +22,7 @@ use url::Url;
 use super::config::{Config, Hooks};
 use super::fetch::{Fetched, blank_record, fetch};
 use super::frontier::{Chain, Frontier, Item, Offered, Reoffer};
+use super::journal::{Change, Journal, Stored};
 use super::mailbox::Mailbox;
 use super::normalize::{Key, key_of_normalized, normalize};
 use super::record::Record;
@@ -52,8 +53,21 @@ pub async fn crawl(
 pub async fn crawl_with_progress(
     config: &Config,
     seeds: impl IntoIterator<Item = String>,
+    hooks: Hooks<'_>,
+    progress: impl FnMut(&Progress),
+) -> Result<Summary, Error> {
+    run_crawl(config, seeds, hooks, progress, None).await
+}
+
+/// The crawl, with a journal when it is resumable: a journal that holds a crawl already is
+/// resumed (its URLs loaded, the seeds only named again), and a stop leaves every URL without a
+/// final record to the next run instead of writing "interrupted" records.
+pub(crate) async fn run_crawl(
+    config: &Config,
+    seeds: impl IntoIterator<Item = String>,
     mut hooks: Hooks<'_>,
     mut progress: impl FnMut(&Progress),
+    mut journal: Option<&mut dyn Journal>,
 ) -> Result<Summary, Error> {
     let started = now();
     let builder = || {
@@ -89,10 +103,22 @@ pub async fn crawl_with_progress(
         },
     };
     let mut crawl = Crawl::new(config);
-    for seed in seeds {
-        crawl.add_seed(seed.trim(), &mut hooks);
+    let resuming = journal.as_ref().is_some_and(|j| j.resuming());
+    if let Some(journal) = journal.as_deref_mut() {
+        crawl.frontier.journal(true);
+        crawl.journaling = true;
+        if resuming {
+            let loaded = journal.load(&mut |stored| crawl.restore(stored));
+            if let Err(e) = loaded {
+                crawl.journal_failed(e);
+            }
+        }
     }
-    if config.sitemaps {
+    for seed in seeds {
+        // A resumed crawl's seeds were queued by its first run; they still set the scope.
+        crawl.add_seed(seed.trim(), &mut hooks, !resuming);
+    }
+    if config.sitemaps && !resuming {
         let client = builder()
             .max_body(sitemap::MAX_BYTES)
             .max_redirects(5)
@@ -111,7 +137,7 @@ pub async fn crawl_with_progress(
         }
     }
     crawl
-        .run(&clients, &mut hooks, &mut progress, started)
+        .run(&clients, &mut hooks, &mut progress, started, &mut journal)
         .await;
     crawl.summary.elapsed = now().saturating_duration_since(started);
     crawl.summary.p50 = crawl.latency.percentile(0.50);
@@ -231,6 +257,11 @@ struct Crawl {
     reoffer: Reoffer,
     /// Scratch: records released by the frontier.
     released: Vec<Record>,
+    /// A journal is kept (its changes are noted by the frontier).
+    journaling: bool,
+    /// A journaled crawl was stopped (a stop request, or the journal failed): URLs without a
+    /// final record are left to the next run, with no "interrupted" record.
+    leave_to_next_run: bool,
 }
 
 impl Crawl {
@@ -258,22 +289,88 @@ impl Crawl {
             stopping: false,
             reoffer: Vec::new(),
             released: Vec::new(),
+            journaling: false,
+            leave_to_next_run: false,
         }
     }
 
-    fn add_seed(&mut self, seed: &str, hooks: &mut Hooks<'_>) {
+    /// A URL of the crawl being resumed.
+    fn restore(&mut self, stored: Stored) {
+        match stored {
+            Stored::Settled { key, depth } => self.frontier.restore_settled(key, depth),
+            Stored::Unfetched {
+                key,
+                url,
+                depth,
+                referrer,
+            } => {
+                let Ok(url) = Url::parse(&url) else {
+                    return;
+                };
+                if url.host_str().is_none() {
+                    return;
+                }
+                let item = Item {
+                    host: authority(&url),
+                    url,
+                    chain: None,
+                    referrer: referrer.map(Rc::from),
+                };
+                // Not journaled again: the store has it. Lowerings it causes are.
+                self.frontier.journal(false);
+                self.frontier
+                    .offer(key, item, depth, false, &mut self.reoffer);
+                self.frontier.journal(true);
+                self.reoffer.clear();
+            }
+        }
+    }
+
+    /// The journal cannot take more: the crawl stops as after a stop request, and says why.
+    fn journal_failed(&mut self, error: String) {
+        if self.summary.state_error.is_none() {
+            self.summary.state_error = Some(error);
+        }
+        self.stopping = true;
+        self.leave_to_next_run = true;
+        self.journaling = false;
+        self.frontier.journal(false);
+        self.frontier.changes().clear();
+    }
+
+    /// Hands the frontier's changes to the journal, and commits when a batch is due.
+    fn sync(&mut self, journal: &mut Option<&mut dyn Journal>, force: bool) {
+        let Some(journal) = journal.as_deref_mut() else {
+            return;
+        };
+        if !self.journaling {
+            return;
+        }
+        let result = journal
+            .write(self.frontier.changes())
+            .and_then(|()| journal.commit(force));
+        if let Err(e) = result {
+            self.journal_failed(e);
+        }
+    }
+
+    fn add_seed(&mut self, seed: &str, hooks: &mut Hooks<'_>, offer: bool) {
         if seed.is_empty() {
             return;
         }
         let url = match Url::parse(seed) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => url,
             Ok(url) => {
-                let error = format!("unsupported URL scheme {:?}", url.scheme());
-                self.emit(error_record(seed, error), hooks);
+                if offer {
+                    let error = format!("unsupported URL scheme {:?}", url.scheme());
+                    self.emit_unkeyed(error_record(seed, error), hooks);
+                }
                 return;
             }
             Err(e) => {
-                self.emit(error_record(seed, format!("invalid URL: {e}")), hooks);
+                if offer {
+                    self.emit_unkeyed(error_record(seed, format!("invalid URL: {e}")), hooks);
+                }
                 return;
             }
         };
@@ -281,7 +378,19 @@ impl Crawl {
             self.scope.hosts.insert(host.to_ascii_lowercase());
         }
         self.seed_origins.insert(normalize(&url).origin());
-        self.offer(normalize(&url), 0, None, hooks);
+        if offer {
+            self.offer(normalize(&url), 0, None, hooks);
+        }
+    }
+
+    /// A record of no URL the frontier knows (a seed that is not a URL).
+    fn emit_unkeyed(&mut self, record: Record, hooks: &mut Hooks<'_>) {
+        self.frontier.note(Change::Recorded {
+            key: None,
+            depth: record.depth,
+            json: record.to_json(),
+        });
+        self.emit(record, hooks);
     }
 
     /// Offers a normalized, in-scope URL at `depth`, then whatever that lowering sets free.
@@ -349,7 +458,12 @@ impl Crawl {
 
     /// Writes the records whose depth is final.
     fn flush(&mut self, hooks: &mut Hooks<'_>) {
-        let queued_counts = !self.stopping && self.budget_left();
+        if self.summary.state_error.is_some() {
+            // The state cannot take them: they are left to the next run.
+            return;
+        }
+        // URLs left to the next run still count: a record deeper than they allow is not final.
+        let queued_counts = self.leave_to_next_run || (!self.stopping && self.budget_left());
         let mut released = std::mem::take(&mut self.released);
         self.frontier.release(queued_counts, &mut released);
         for record in released.drain(..) {
@@ -544,6 +658,7 @@ impl Crawl {
         hooks: &mut Hooks<'_>,
         progress: &mut dyn FnMut(&Progress),
         started: Instant,
+        journal: &mut Option<&mut dyn Journal>,
     ) {
         let mut grace_until: Option<Instant> = None;
         let mut last_progress = now();
@@ -562,6 +677,7 @@ impl Crawl {
                 grace_until = Some(later(now(), self.config.grace));
                 self.stopping = true;
                 self.summary.interrupted = true;
+                self.leave_to_next_run |= self.journaling;
             }
             let wake_at = if self.stopping {
                 None
@@ -573,6 +689,7 @@ impl Crawl {
             let chains_left = !self.stopping && self.frontier.queued_chains() > 0;
             if self.in_flight.is_empty() && !takes_more && !chains_left {
                 self.finish(hooks);
+                self.sync(journal, true);
                 return;
             }
             if let Some(until) = grace_until
@@ -580,6 +697,13 @@ impl Crawl {
             {
                 self.abandon_in_flight(hooks);
                 self.finish(hooks);
+                self.sync(journal, true);
+                return;
+            }
+            self.sync(journal, false);
+            if self.summary.state_error.is_some() {
+                // Nothing fetched from now on could be kept: stop at once.
+                self.abandon_in_flight(hooks);
                 return;
             }
             // Wait for a result, a host's delay, or (to notice a stop request) 100 ms.
@@ -602,6 +726,11 @@ impl Crawl {
     /// and every held record is written.
     fn finish(&mut self, hooks: &mut Hooks<'_>) {
         self.stopping = true;
+        if self.leave_to_next_run {
+            // The chains start again from their first URL, which has no record yet.
+            self.flush(hooks);
+            return;
+        }
         for (key, item) in self.frontier.take_chains() {
             let mut record = blank_record(&item);
             record.error = Some(INTERRUPTED_REDIRECT.into());
@@ -725,7 +854,9 @@ impl Crawl {
         if claimed && foreign {
             (hooks.on_foreign_link)(&next);
         }
-        if !claimed || foreign || self.stopping {
+        // Stopping, a chain is recorded as interrupted; or, left to the next run, it stays
+        // queued (never dispatched now) and its first URL is fetched again.
+        if !claimed || foreign || (self.stopping && !self.leave_to_next_run) {
             // Already taken, or another's: the record names the target, which is not fetched
             // again here.
             record.redirects += 1;
@@ -759,6 +890,12 @@ impl Crawl {
 
     /// The grace period is over: every fetch still running ends with an "interrupted" record.
     fn abandon_in_flight(&mut self, hooks: &mut Hooks<'_>) {
+        if self.leave_to_next_run {
+            // Cancelled without a record: the next run fetches them again. They stay in flight
+            // for the frontier, so that no deeper record counts as final.
+            self.in_flight.clear();
+            return;
+        }
         let mut flights: Vec<(u64, InFlight)> = self.in_flight.drain().collect();
         flights.sort_by_key(|(id, _)| *id);
         for (_, flight) in flights {
@@ -839,7 +976,7 @@ mod tests {
                 stop: Arc::new(AtomicBool::new(false)),
             };
             let mut crawl = Crawl::new(&config);
-            crawl.add_seed("http://h.invalid/", &mut hooks);
+            crawl.add_seed("http://h.invalid/", &mut hooks, true);
             let (key, item) = crawl.frontier.take("h.invalid", 0).expect("queued");
             crawl.hosts.insert(
                 "h.invalid".into(),
@@ -873,6 +1010,54 @@ mod tests {
         assert_eq!(
             records[0].error.as_deref(),
             Some("internal error: the fetch panicked: boom")
+        );
+    }
+
+    /// A journal that cannot be written (a full or read-only disk) stops the crawl, which ends
+    /// with the reason in its summary instead of going on without a state.
+    #[test]
+    fn a_failing_journal_stops_the_crawl_with_its_error() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+
+        struct Full;
+        impl Journal for Full {
+            fn write(&mut self, _: &mut Vec<Change>) -> Result<(), String> {
+                Err("database or disk is full".into())
+            }
+            fn commit(&mut self, _: bool) -> Result<(), String> {
+                Ok(())
+            }
+            fn resuming(&self) -> bool {
+                false
+            }
+            fn load(&mut self, _: &mut dyn FnMut(Stored)) -> Result<(), String> {
+                Ok(())
+            }
+        }
+        let config = Config {
+            respect_robots: false,
+            ..Config::default()
+        };
+        let records = std::cell::Cell::new(0);
+        let hooks = Hooks {
+            on_record: Box::new(|_: &Record| records.set(records.get() + 1)),
+            on_foreign_link: Box::new(|_| {}),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let mut journal = Full;
+        // Nothing listens on port 9 of 127.0.0.1 in a test: the fetch fails fast, if it starts.
+        let seeds = ["http://127.0.0.1:9/".to_string()];
+        let summary =
+            crate::block_on(run_crawl(&config, seeds, hooks, |_| {}, Some(&mut journal))).unwrap();
+        assert_eq!(
+            summary.state_error.as_deref(),
+            Some("database or disk is full")
+        );
+        assert_eq!(
+            records.get(),
+            0,
+            "the seed is left to the next run, without a record"
         );
     }
 

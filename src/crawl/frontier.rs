@@ -38,6 +38,7 @@ use std::time::Instant;
 
 use url::Url;
 
+use super::journal::Change;
 use super::normalize::Key;
 use super::record::Record;
 
@@ -139,6 +140,9 @@ pub(crate) struct Frontier {
     held_at: BTreeMap<u32, Vec<Key>>,
     held_bytes: usize,
     max_depth: u32,
+    /// With a journal (`--state`): what changed since the engine last took [`Frontier::changes`].
+    journaling: bool,
+    changes: Vec<Change>,
 }
 
 fn add(counts: &mut BTreeMap<u32, u64>, depth: u32) {
@@ -160,6 +164,30 @@ impl Frontier {
             max_depth,
             ..Frontier::default()
         }
+    }
+
+    /// From now on, note every change a journal needs (see [`Change`]).
+    pub fn journal(&mut self, on: bool) {
+        self.journaling = on;
+    }
+
+    /// The changes noted since the last call, oldest first.
+    pub fn changes(&mut self) -> &mut Vec<Change> {
+        &mut self.changes
+    }
+
+    /// Notes a change made outside the frontier (a record without a key), in order.
+    pub fn note(&mut self, change: Change) {
+        if self.journaling {
+            self.changes.push(change);
+        }
+    }
+
+    /// A URL a resumed crawl has settled already (recorded, or another shard's): known at its
+    /// final depth, never queued.
+    pub fn restore_settled(&mut self, key: Key, depth: u32) {
+        let stage = Stage::Done;
+        self.entries.entry(key).or_insert(Entry { depth, stage });
     }
 
     /// URLs waiting on a queue (stale copies not counted).
@@ -195,7 +223,16 @@ impl Frontier {
         if foreign {
             let stage = Stage::Done;
             self.entries.insert(key, Entry { depth, stage });
+            self.note(Change::Seen { key });
             return Offered::Foreign;
+        }
+        if self.journaling {
+            self.changes.push(Change::Queued {
+                key,
+                url: item.url.to_string(),
+                depth,
+                referrer: item.referrer.clone(),
+            });
         }
         self.enqueue(key, &item.host, depth, false);
         let stage = Stage::Queued(Box::new(item));
@@ -251,6 +288,9 @@ impl Frontier {
                 continue;
             }
             let old = entry.depth;
+            if self.journaling && !matches!(entry.stage, Stage::Done) {
+                self.changes.push(Change::Lowered { key, depth });
+            }
             match &entry.stage {
                 Stage::Queued(item) => {
                     entry.depth = depth;
@@ -495,6 +535,21 @@ impl Frontier {
                 entry.stage = Stage::Done;
                 let held = self.held.remove(&key).expect("pending entries are held");
                 self.held_bytes -= held.bytes;
+                if self.journaling {
+                    self.changes.push(Change::Recorded {
+                        key: Some(key),
+                        depth,
+                        json: held.record.to_json(),
+                    });
+                    // A chain's target was fetched under its first URL: not on its own again.
+                    if let Some(target) = held.record.final_url.as_deref()
+                        && held.record.redirects > 0
+                        && let Ok(target) = Url::parse(target)
+                    {
+                        let key = super::normalize::key(&target);
+                        self.changes.push(Change::Seen { key });
+                    }
+                }
                 out.push(held.record);
             }
         }

@@ -37,6 +37,9 @@ mod config;
 mod engine;
 mod fetch;
 mod frontier;
+// Only the state (`--state`) keeps a journal so far.
+#[cfg_attr(not(feature = "state"), allow(dead_code))]
+mod journal;
 pub mod links;
 mod mailbox;
 pub mod normalize;
@@ -49,6 +52,8 @@ pub mod save;
 mod scope;
 pub mod shard;
 mod sitemap;
+#[cfg(feature = "state")]
+pub mod state;
 mod stats;
 mod timestamp;
 

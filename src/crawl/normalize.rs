@@ -55,6 +55,18 @@ pub fn normalize(url: &Url) -> Url {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Key([u8; 16]);
 
+impl Key {
+    /// The key as bytes, as a store keeps it.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0
+    }
+
+    /// A key a store gave back.
+    pub fn from_bytes(bytes: [u8; 16]) -> Key {
+        Key(bytes)
+    }
+}
+
 /// The [`Key`] of `url` after [`normalize`]: equal keys mean "already visited".
 pub fn key(url: &Url) -> Key {
     key_of_normalized(&normalize(url))

@@ -38,6 +38,8 @@ pub struct Summary {
     pub p99: Duration,
     /// The crawl was stopped (signal) before the frontier emptied.
     pub interrupted: bool,
+    /// The crawl's state (`--state`) could not be written, which stopped the crawl: why.
+    pub state_error: Option<String>,
 }
 
 impl Summary {

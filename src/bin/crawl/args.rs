@@ -35,6 +35,12 @@ pub struct Cli {
     pub demo_pages: usize,
     /// `--stats`: a table of the records by host after the summary.
     pub stats: bool,
+    /// `--state PATH`: the crawl's state on disk, to resume it.
+    pub state: Option<String>,
+    /// `--force`: resume even with options that change the crawl's meaning.
+    pub force: bool,
+    /// `--export-jsonl FILE`: write every record of `--state` to FILE, and crawl nothing.
+    pub export_jsonl: Option<String>,
 }
 
 /// Every long option, for "did you mean": keep in step with the `match` in [`parse`].
@@ -74,6 +80,9 @@ const LONG_OPTIONS: &[&str] = &[
     "quiet",
     "demo-pages",
     "stats",
+    "state",
+    "force",
+    "export-jsonl",
 ];
 
 /// Reads the arguments (without the program name). An `Err` is a message for the user, and
@@ -88,6 +97,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         quiet: false,
         demo_pages: SiteConfig::default().pages,
         stats: false,
+        state: None,
+        force: false,
+        export_jsonl: None,
     };
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(explain)? {
@@ -156,6 +168,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Long("jsonl") => cli.jsonl = Some(non_empty(&mut parser, &name)?),
             Short('q') | Long("quiet") => cli.quiet = true,
             Long("stats") => cli.stats = true,
+            Long("state") => cli.state = Some(non_empty(&mut parser, &name)?),
+            Long("force") => cli.force = true,
+            Long("export-jsonl") => cli.export_jsonl = Some(non_empty(&mut parser, &name)?),
             Long("demo-pages") => {
                 let n = positive(&name, &text(&mut parser, &name)?)?;
                 if n > MAX_DEMO_PAGES {
@@ -167,6 +182,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Short(other) => return Err(format!("unknown option -{other} (see --help)")),
             Value(seed) => cli.seeds.push(seed_url(seed)?),
         }
+    }
+    if cli.export_jsonl.is_some() {
+        if cli.state.is_none() {
+            return Err("--export-jsonl needs --state PATH: the state it exports".into());
+        }
+        if !cli.seeds.is_empty() || !cli.inputs.is_empty() {
+            return Err(
+                "--export-jsonl writes the records of --state and crawls nothing: \
+                        give it no URL"
+                    .into(),
+            );
+        }
+    }
+    if cli.force && cli.state.is_none() {
+        return Err("--force only means something with --state".into());
     }
     Ok(Parsed::Run(Box::new(cli)))
 }
@@ -461,6 +491,14 @@ Output:
                             errors are still written to stderr)
       --stats               after the summary, a table by host on stderr: records, 2xx, 3xx,
                             4xx, 5xx, errors, bytes
+      --state PATH          keep the crawl's state in the file PATH (SQLite): run the same
+                            command again to resume it after Ctrl-C or a crash. No URL with
+                            a record is fetched again; --jsonl FILE is cut back to the
+                            records the state holds and appended to. Resuming with other
+                            seeds, --depth, scope or filters is refused (needs the `state`
+                            feature: cargo run --release --features state --bin crawl)
+      --force               with --state, resume even with those options changed
+      --export-jsonl FILE   write every record of --state to FILE ('-' for stdout) and exit
   -h, --help                this help
   -V, --version             the version
 

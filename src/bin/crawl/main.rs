@@ -3,6 +3,7 @@
 //!
 //! - [`args`]: the command line and `--help`.
 //! - [`output`]: where records go, and what a write error does.
+//! - [`resume`]: `--state`, the crawl's state on disk, and `--export-jsonl`.
 //! - [`status_line`]: the progress line on stderr.
 //! - [`summary`]: the closing line, with statuses by class and errors by kind.
 
@@ -11,6 +12,7 @@ mod args;
 #[allow(dead_code)]
 mod demo;
 mod output;
+mod resume;
 mod status_line;
 mod summary;
 
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use args::{Cli, Parsed};
 use demo::{Site, SiteConfig};
-use output::{Output, Sink, plural};
+use output::{Output, plural};
 use status_line::StatusLine;
 use wisp::crawl::{Hooks, Record, crawl_with_progress};
 
@@ -80,9 +82,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<Status, (Status, String)> {
+fn run(mut cli: Cli) -> Result<Status, (Status, String)> {
     let bad = |message: String| (Status::BadArguments, message);
-    let mut seeds = cli.seeds;
+    let mut seeds = std::mem::take(&mut cli.seeds);
     for input in &cli.inputs {
         let reader: Box<dyn BufRead> = if input == "-" {
             Box::new(std::io::stdin().lock())
@@ -94,15 +96,30 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
         read_seeds(reader, &mut seeds).map_err(|e| bad(format!("--input {input}: {e}")))?;
     }
     let demo = seeds.is_empty() && cli.inputs.is_empty();
+    // Before any output file is touched: a refused resume leaves them as they are.
+    let mut state = resume::open(&cli, &seeds)?;
+    if let Some(path) = cli.export_jsonl.as_deref() {
+        let Some(state) = &state else {
+            return Err(bad("--export-jsonl needs --state PATH".into()));
+        };
+        let n = resume::export(state, path)?;
+        if !cli.quiet {
+            say(&format!(
+                "{} written to {path}",
+                plural(n, "record", "records")
+            ));
+        }
+        return Ok(Status::Ok);
+    }
 
     let output_error = |message: String| (Status::Output, message);
     let jsonl = match cli.jsonl.as_deref() {
         None => None,
-        Some(path) => Some(Sink::open("--jsonl", path).map_err(output_error)?),
+        Some(path) => Some(resume::jsonl_sink(path, state.as_ref()).map_err(output_error)?),
     };
     let links_out = match cli.links_out.as_deref() {
         None => None,
-        Some(path) => Some(Sink::open("--links-out", path).map_err(output_error)?),
+        Some(path) => Some(resume::links_sink(path, state.as_ref()).map_err(output_error)?),
     };
     // Stdout carries the per-URL lines, or the JSON records with `--jsonl -`.
     let lines = !cli.quiet && cli.jsonl.as_deref() != Some("-");
@@ -154,10 +171,13 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
             on_foreign_link: Box::new(|url| out.borrow_mut().foreign_link(url)),
             stop: stop.clone(),
         };
+        let progress = |p: &wisp::crawl::Progress| out.borrow_mut().progress(p);
         // The client is built from the options (`--ca-file`): a failure here is theirs.
-        crawl_with_progress(&config, seeds, hooks, |p| out.borrow_mut().progress(p))
-            .await
-            .map_err(|e| bad(format!("cannot start: {e}")))
+        let summary = match state.as_mut() {
+            Some(state) => resume::crawl(&config, seeds, hooks, progress, state).await,
+            None => crawl_with_progress(&config, seeds, hooks, progress).await,
+        };
+        summary.map_err(|e| bad(format!("cannot start: {e}")))
     })?;
 
     let mut out = out.into_inner();
@@ -179,8 +199,19 @@ fn run(cli: Cli) -> Result<Status, (Status, String)> {
     if cli.stats {
         let _ = std::io::stderr().write_all(out.tally.host_table().as_bytes());
     }
+    if !quiet && let Some(held) = resume::held(state.as_ref()) {
+        let again = if summary.interrupted {
+            ": run the same command again to go on"
+        } else {
+            ""
+        };
+        say(&format!("{held}{again}"));
+    }
     Ok(if let Some(failure) = &out.failed {
         say(failure);
+        Status::Output
+    } else if let Some(failure) = &summary.state_error {
+        say(&format!("the crawl stopped: {failure}"));
         Status::Output
     } else if summary.save_errors > 0 {
         say(&format!(

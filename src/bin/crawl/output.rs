@@ -5,7 +5,9 @@
 //! away, as `head` does) asks the crawl to stop, as Ctrl-C does, and is otherwise quiet; any
 //! other failure is kept (the first one) for the closing message and the exit status.
 
-use std::io::{ErrorKind, Write};
+use std::cell::Cell;
+use std::io::{ErrorKind, Seek, Write};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,6 +23,9 @@ pub struct Sink {
     option: &'static str,
     to_stdout: bool,
     writer: Box<dyn Write>,
+    /// With `--state`: every record is flushed at once and its bytes counted here, so that a
+    /// commit of the state covers exactly the records on disk (see `wisp::crawl::state`).
+    counted: Option<Rc<Cell<u64>>>,
 }
 
 impl Sink {
@@ -36,7 +41,49 @@ impl Sink {
             option,
             to_stdout,
             writer,
+            counted: None,
         })
+    }
+
+    /// Opens `path` to go on after its first `keep` bytes (what a resumed crawl's state
+    /// covers): the rest, written after the last commit, is cut off. A file shorter than that
+    /// is not this crawl's output, and is refused. A missing file is created when `keep` is 0.
+    #[cfg_attr(not(feature = "state"), allow(dead_code))]
+    pub fn resume(option: &'static str, path: &str, keep: u64) -> Result<Sink, String> {
+        if path == "-" {
+            return Sink::open(option, path);
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(keep == 0)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("{option} {path}: {e}"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| format!("{option} {path}: {e}"))?
+            .len();
+        if len < keep {
+            return Err(format!(
+                "{option} {path} holds {len} bytes, but the state's records cover {keep}: it is                  not this crawl's output (--export-jsonl FILE writes them all from the state)"
+            ));
+        }
+        file.set_len(keep)
+            .and_then(|()| file.seek(std::io::SeekFrom::End(0)).map(drop))
+            .map_err(|e| format!("{option} {path}: {e}"))?;
+        Ok(Sink {
+            option,
+            to_stdout: false,
+            writer: Box::new(std::io::BufWriter::new(file)),
+            counted: None,
+        })
+    }
+
+    /// Counts the bytes of every record into `counter` (which starts at what the file holds),
+    /// flushing each one.
+    #[cfg_attr(not(feature = "state"), allow(dead_code))]
+    pub fn count_into(&mut self, counter: Rc<Cell<u64>>) {
+        self.counted = Some(counter);
     }
 }
 
@@ -95,9 +142,13 @@ impl Output {
             if on_screen {
                 self.status.hide();
             }
-            let mut written = writeln!(sink.writer, "{}", record.to_json());
-            if on_screen && written.is_ok() {
+            let line = record.to_json();
+            let mut written = writeln!(sink.writer, "{line}");
+            if (on_screen || sink.counted.is_some()) && written.is_ok() {
                 written = sink.writer.flush();
+            }
+            if let (Some(counter), Ok(())) = (&sink.counted, &written) {
+                counter.set(counter.get() + line.len() as u64 + 1);
             }
             if on_screen {
                 self.status.restore();
@@ -135,6 +186,7 @@ impl Output {
                 option,
                 to_stdout,
                 mut writer,
+                ..
             } = sink;
             if let Err(e) = writer.flush() {
                 self.failed_on(option, to_stdout, &e);

@@ -1,0 +1,576 @@
+//! A crawl's state in an SQLite file (`crawl --state PATH`): run the same command again and it
+//! goes on where it stopped, after Ctrl-C or a crash.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::sync::atomic::AtomicBool;
+//! use wisp::crawl::state::{State, crawl_resumable};
+//! use wisp::crawl::{Config, Hooks};
+//!
+//! let config = Config::default();
+//! let seeds = vec!["http://example.com/".to_string()];
+//! let mut state = State::open("crawl.state".as_ref()).unwrap();
+//! state.check(&config, &seeds, false).unwrap(); // refuses a changed --depth, scope, ...
+//! let hooks = Hooks {
+//!     on_record: Box::new(|record| println!("{}", record.to_json())),
+//!     on_foreign_link: Box::new(|_| {}),
+//!     stop: Arc::new(AtomicBool::new(false)),
+//! };
+//! let summary = wisp::block_on(crawl_resumable(&config, seeds, hooks, |_| {}, &mut state));
+//! ```
+//!
+//! # What it holds, and what survives
+//!
+//! The engine's decisions come in through the [`Journal`] interface: every URL the crawl knows
+//! (`urls`: its key, URL, depth, the page it was found on, and whether it has a record), every
+//! record written (`records`, in order, for `--export-jsonl`), and the options that give the
+//! crawl its meaning (`meta`). They are committed in batches, [`COMMIT_EVERY`] apart or every
+//! [`COMMIT_CHANGES`] changes, in SQLite's write-ahead log with `synchronous = NORMAL`: a
+//! committed batch survives the process being killed (`kill -9`), though not a power cut of the
+//! machine at that moment; the file is never left half-written. After a crash, what was not
+//! committed is lost: the URLs fetched since the last batch are fetched again, and the records
+//! written since it are cut off the JSONL file ([`State::committed_output`]).
+//!
+//! Not yet kept: robots.txt rules (fetched again on resume, once per origin) and when each host
+//! may be fetched next. The frontier is also still held in memory while the crawl runs.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::config::{Config, Hooks};
+use super::engine::run_crawl;
+use super::journal::{Change, Journal, Stored};
+use super::normalize::Key;
+use super::stats::{Progress, Summary};
+use crate::http::Error;
+use crate::time::now;
+
+/// SQLite's `application_id` of a wisp state file: "wisp" in ASCII.
+const APPLICATION_ID: i32 = 0x7769_7370;
+/// The layout this code writes and reads (`user_version`).
+const SCHEMA_VERSION: i32 = 1;
+/// Longest time between two commits.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
+/// Most changes in one batch before it is committed.
+pub const COMMIT_CHANGES: usize = 5_000;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+-- done: 0 = to fetch, 1 = recorded, 2 = seen (another shard's, or a redirect chain's target)
+CREATE TABLE urls (
+    key BLOB PRIMARY KEY,
+    url TEXT,
+    depth INTEGER NOT NULL,
+    referrer TEXT,
+    done INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX urls_to_fetch ON urls (done, seq);
+CREATE TABLE records (seq INTEGER PRIMARY KEY, json TEXT NOT NULL);
+";
+
+/// Why a state file cannot be used, in words for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateError(pub String);
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// An open crawl state (see the module documentation).
+pub struct State {
+    conn: Connection,
+    /// The file held a crawl when it was opened.
+    resuming: bool,
+    /// Changes in the open transaction.
+    pending: usize,
+    last_commit: Instant,
+    next_seq: i64,
+    /// Bytes of JSONL output written, set by the program as it writes; committed with each
+    /// batch, so that a resumed run can cut off what came after.
+    output: Rc<Cell<u64>>,
+    committed_output: u64,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("resuming", &self.resuming)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// Opens the state at `path`, creating it if there is no file (or an empty one). Anything
+    /// else than a wisp state is refused here, before the crawl fetches anything: another
+    /// SQLite database, a file that is not one, a state written by a newer wisp.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        let name = path.display();
+        let fail = |what: &str, e: rusqlite::Error| StateError(format!("{name}: {what}: {e}"));
+        let conn = Connection::open(path).map_err(|e| fail("cannot open", e))?;
+        // Reading the header is where a file that is not a database shows.
+        let read = |pragma: &str| conn.pragma_query_value(None, pragma, |row| row.get::<_, i32>(0));
+        let (app, version) = match (read("application_id"), read("user_version")) {
+            (Ok(app), Ok(version)) => (app, version),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(StateError(format!(
+                    "{name} is not a wisp crawl state (not an SQLite database: {e})"
+                )));
+            }
+        };
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(|e| fail("cannot read", e))?;
+        let fresh = app == 0 && version == 0 && tables == 0;
+        if !fresh && app != APPLICATION_ID {
+            return Err(StateError(format!(
+                "{name} is an SQLite database, but not a wisp crawl state"
+            )));
+        }
+        if !fresh && version > SCHEMA_VERSION {
+            return Err(StateError(format!(
+                "{name} was written by a newer wisp (state version {version}; this one reads \
+                 version {SCHEMA_VERSION})"
+            )));
+        }
+        if !fresh && version < 1 {
+            return Err(StateError(format!(
+                "{name} is not a complete wisp crawl state (version {version})"
+            )));
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+            .map_err(|e| fail("cannot set up", e))?;
+        if fresh {
+            let setup = format!(
+                "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+                 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            );
+            conn.execute_batch(&setup)
+                .map_err(|e| fail("cannot write", e))?;
+        }
+        let meta = |key: &str| -> Result<Option<String>, StateError> {
+            conn.query_row("SELECT value FROM meta WHERE name = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| fail("cannot read", e))
+        };
+        let resuming = meta("seeds")?.is_some();
+        let committed_output = meta("output_bytes")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let next_seq: i64 = conn
+            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM urls", [], |row| {
+                row.get(0)
+            })
+            .map_err(|e| fail("cannot read", e))?;
+        conn.execute_batch("BEGIN")
+            .map_err(|e| fail("cannot write", e))?;
+        Ok(State {
+            conn,
+            resuming,
+            pending: 0,
+            last_commit: now(),
+            next_seq,
+            output: Rc::new(Cell::new(committed_output)),
+            committed_output,
+        })
+    }
+
+    /// Whether the file held a crawl: running it resumes that crawl.
+    pub fn resuming(&self) -> bool {
+        self.resuming
+    }
+
+    /// Records the options that give the crawl its meaning, or, when resuming, refuses those
+    /// that changed, naming the option (with `force`: takes the new values instead).
+    pub fn check(
+        &mut self,
+        config: &Config,
+        seeds: &[String],
+        force: bool,
+    ) -> Result<(), StateError> {
+        for (option, value) in meaning(config, seeds) {
+            let stored: Option<String> = self
+                .conn
+                .query_row("SELECT value FROM meta WHERE name = ?1", [option], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(|e| StateError(format!("cannot read the state: {e}")))?;
+            if let Some(stored) = &stored
+                && *stored != value
+                && !force
+            {
+                let shown = |v: &str| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.replace('\n', " ")
+                    }
+                };
+                return Err(StateError(format!(
+                    "this state is a crawl with {option} {}, not {}: run it with the same \
+                     {option}, or give --force to go on with the new one",
+                    shown(stored),
+                    shown(&value)
+                )));
+            }
+            if stored.as_deref() != Some(&value) {
+                self.conn
+                    .execute(
+                        "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        params![option, value],
+                    )
+                    .map_err(|e| StateError(format!("cannot write the state: {e}")))?;
+            }
+        }
+        Journal::commit(self, true).map_err(StateError)
+    }
+
+    /// Where the program counts the bytes of JSONL it has written (and flushed): each commit
+    /// stores the count with the records it covers.
+    pub fn output_counter(&self) -> Rc<Cell<u64>> {
+        self.output.clone()
+    }
+
+    /// The JSONL bytes the last commit covered when the state was opened: a resumed run cuts its
+    /// `--jsonl` file back to this length (what came after has no committed record) and
+    /// appends from there.
+    pub fn committed_output(&self) -> u64 {
+        self.committed_output
+    }
+
+    /// Writes every record of the crawl, in the order they were written, one JSON line each.
+    /// Returns how many.
+    pub fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64, StateError> {
+        let read = |e: rusqlite::Error| StateError(format!("cannot read the state: {e}"));
+        let mut statement = self
+            .conn
+            .prepare("SELECT json FROM records ORDER BY seq")
+            .map_err(read)?;
+        let mut rows = statement.query([]).map_err(read)?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(read)? {
+            let json: String = row.get(0).map_err(read)?;
+            writeln!(out, "{json}").map_err(|e| StateError(e.to_string()))?;
+            n += 1;
+        }
+        out.flush().map_err(|e| StateError(e.to_string()))?;
+        Ok(n)
+    }
+
+    /// URLs with a record, and URLs still to fetch.
+    pub fn counts(&self) -> Result<(u64, u64), StateError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FILTER (WHERE done = 1), count(*) FILTER (WHERE done = 0)
+                 FROM urls",
+                [],
+                |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(|e| StateError(format!("cannot read the state: {e}")))
+    }
+
+    fn apply(&mut self, change: &Change) -> rusqlite::Result<()> {
+        match change {
+            Change::Queued {
+                key,
+                url,
+                depth,
+                referrer,
+            } => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO urls (key, url, depth, referrer, done, seq)
+                         VALUES (?1, ?2, ?3, ?4, 0, ?5) ON CONFLICT (key) DO NOTHING",
+                    )?
+                    .execute(params![
+                        key.to_bytes(),
+                        url,
+                        depth,
+                        referrer.as_deref(),
+                        seq
+                    ])?;
+            }
+            Change::Lowered { key, depth } => {
+                self.conn
+                    .prepare_cached("UPDATE urls SET depth = ?2 WHERE key = ?1 AND done = 0")?
+                    .execute(params![key.to_bytes(), depth])?;
+            }
+            Change::Seen { key } => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO urls (key, depth, done, seq) VALUES (?1, 0, 2, ?2)
+                         ON CONFLICT (key) DO UPDATE SET done = 2 WHERE done = 0",
+                    )?
+                    .execute(params![key.to_bytes(), seq])?;
+            }
+            Change::Recorded { key, depth, json } => {
+                if let Some(key) = key {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.conn
+                        .prepare_cached(
+                            "INSERT INTO urls (key, depth, done, seq) VALUES (?1, ?2, 1, ?3)
+                             ON CONFLICT (key) DO UPDATE
+                             SET done = 1, depth = excluded.depth, url = NULL, referrer = NULL",
+                        )?
+                        .execute(params![key.to_bytes(), depth, seq])?;
+                }
+                self.conn
+                    .prepare_cached("INSERT INTO records (json) VALUES (?1)")?
+                    .execute([json])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What `fail` says when a write of the state fails (a full disk says so itself).
+fn write_error(e: rusqlite::Error) -> String {
+    format!("cannot write the crawl state: {e}")
+}
+
+impl Journal for State {
+    fn write(&mut self, changes: &mut Vec<Change>) -> Result<(), String> {
+        for change in changes.iter() {
+            self.apply(change).map_err(write_error)?;
+        }
+        self.pending += changes.len();
+        changes.clear();
+        Ok(())
+    }
+
+    fn commit(&mut self, force: bool) -> Result<(), String> {
+        let due = force
+            || self.pending >= COMMIT_CHANGES
+            || now().saturating_duration_since(self.last_commit) >= COMMIT_EVERY;
+        if !due || (self.pending == 0 && !force) {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                "INSERT INTO meta (name, value) VALUES ('output_bytes', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [self.output.get().to_string()],
+            )
+            .and_then(|_| self.conn.execute_batch("COMMIT; BEGIN"))
+            .map_err(write_error)?;
+        self.pending = 0;
+        self.last_commit = now();
+        Ok(())
+    }
+
+    fn resuming(&self) -> bool {
+        self.resuming
+    }
+
+    fn load(&mut self, each: &mut dyn FnMut(Stored)) -> Result<(), String> {
+        let read = |e: rusqlite::Error| format!("cannot read the crawl state: {e}");
+        let key = |bytes: Vec<u8>| -> Option<Key> { Some(Key::from_bytes(bytes.try_into().ok()?)) };
+        let mut settled = self
+            .conn
+            .prepare("SELECT key, depth FROM urls WHERE done != 0")
+            .map_err(read)?;
+        let mut rows = settled.query([]).map_err(read)?;
+        while let Some(row) = rows.next().map_err(read)? {
+            if let Some(key) = key(row.get(0).map_err(read)?) {
+                let depth = row.get(1).map_err(read)?;
+                each(Stored::Settled { key, depth });
+            }
+        }
+        let mut unfetched = self
+            .conn
+            .prepare("SELECT key, url, depth, referrer FROM urls WHERE done = 0 ORDER BY seq")
+            .map_err(read)?;
+        let mut rows = unfetched.query([]).map_err(read)?;
+        while let Some(row) = rows.next().map_err(read)? {
+            if let Some(key) = key(row.get(0).map_err(read)?) {
+                each(Stored::Unfetched {
+                    key,
+                    url: row
+                        .get::<_, Option<String>>(1)
+                        .map_err(read)?
+                        .unwrap_or_default(),
+                    depth: row.get(2).map_err(read)?,
+                    referrer: row.get(3).map_err(read)?,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        // What the last batch holds; a failure here was reported by the crawl already.
+        let _ = Journal::commit(self, true);
+    }
+}
+
+/// The options that change what a crawl is, by the command line's names, with their values in
+/// a stable text form. Resuming with any of them changed is refused (see [`State::check`]).
+fn meaning(config: &Config, seeds: &[String]) -> Vec<(&'static str, String)> {
+    let list = |items: Vec<String>| items.join("\n");
+    let patterns =
+        |p: &[super::UrlPattern]| list(p.iter().map(|p| p.as_str().to_string()).collect());
+    vec![
+        ("seeds", list(seeds.to_vec())),
+        ("--depth", config.max_depth.to_string()),
+        (
+            "--same-host/--any-host",
+            if config.same_host {
+                "--same-host"
+            } else {
+                "--any-host"
+            }
+            .to_string(),
+        ),
+        ("--allow-host", list(config.allow_hosts.clone())),
+        ("--accept-regex", patterns(&config.accept_urls)),
+        ("--reject-regex", patterns(&config.reject_urls)),
+        ("--accept-type", list(config.accept_types.clone())),
+        ("--reject-type", list(config.reject_types.clone())),
+        (
+            "--shard",
+            config
+                .shard
+                .map_or(String::new(), |(i, n)| format!("{i}/{n}")),
+        ),
+        (
+            "--ignore-robots",
+            if config.respect_robots { "no" } else { "yes" }.to_string(),
+        ),
+    ]
+}
+
+/// [`crawl_with_progress`](super::crawl_with_progress) with its state in `state`: a state that
+/// holds a crawl is resumed (no URL with a record is fetched again; the seeds only set the
+/// scope), and a stop leaves the URLs without a final record to the next run instead of
+/// writing "interrupted" records. A failure to write the state stops the crawl
+/// ([`Summary::state_error`]).
+pub async fn crawl_resumable(
+    config: &Config,
+    seeds: impl IntoIterator<Item = String>,
+    hooks: Hooks<'_>,
+    progress: impl FnMut(&Progress),
+    state: &mut State,
+) -> Result<Summary, Error> {
+    run_crawl(config, seeds, hooks, progress, Some(state)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("wisp-state-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("crawl.state")
+    }
+
+    fn queued(i: u32) -> Change {
+        let url = format!("http://h/{i:08}/{}", "x".repeat(200));
+        Change::Queued {
+            key: super::super::normalize::key(&url::Url::parse(&url).unwrap()),
+            url,
+            depth: 1,
+            referrer: None,
+        }
+    }
+
+    /// A full disk (here: SQLite's page limit, which fails the same way) is an error that
+    /// names it, never a panic; and the file still holds every batch committed before it.
+    #[test]
+    fn a_full_disk_is_an_error_and_the_committed_batches_stay() {
+        let path = temp("full");
+        let mut state = State::open(&path).unwrap();
+        state
+            .check(&Config::default(), &["http://h/".into()], false)
+            .unwrap();
+        let mut changes: Vec<Change> = (0..100).map(queued).collect();
+        state.write(&mut changes).unwrap();
+        state.commit(true).unwrap();
+        state
+            .conn
+            .pragma_update(None, "max_page_count", 40)
+            .unwrap();
+        let mut error = None;
+        for batch in 1..1000 {
+            let mut changes: Vec<Change> = (batch * 100..batch * 100 + 100).map(queued).collect();
+            if let Err(e) = state.write(&mut changes).and_then(|()| state.commit(true)) {
+                error = Some(e);
+                break;
+            }
+        }
+        let error = error.expect("the page limit is reached");
+        assert!(error.contains("full"), "{error}");
+        drop(state);
+        let mut state = State::open(&path).unwrap();
+        assert!(state.resuming());
+        let (recorded, to_fetch) = state.counts().unwrap();
+        assert_eq!(recorded, 0);
+        assert!(
+            to_fetch >= 100 && to_fetch % 100 == 0,
+            "{to_fetch}: whole batches"
+        );
+        let mut loaded = 0;
+        state.load(&mut |_| loaded += 1).unwrap();
+        assert_eq!(loaded, to_fetch);
+    }
+
+    #[test]
+    fn a_url_recorded_is_settled_and_a_lowered_one_keeps_its_new_depth() {
+        let path = temp("settle");
+        let mut state = State::open(&path).unwrap();
+        state
+            .check(&Config::default(), &["http://h/".into()], false)
+            .unwrap();
+        let Change::Queued { key: a, .. } = queued(1) else {
+            unreachable!()
+        };
+        let Change::Queued { key: b, .. } = queued(2) else {
+            unreachable!()
+        };
+        let mut changes = vec![
+            queued(1),
+            queued(2),
+            Change::Lowered { key: b, depth: 0 },
+            Change::Recorded {
+                key: Some(a),
+                depth: 1,
+                json: "{\"url\":\"a\"}".into(),
+            },
+        ];
+        state.write(&mut changes).unwrap();
+        drop(state);
+        let mut state = State::open(&path).unwrap();
+        let mut loaded = Vec::new();
+        state.load(&mut |s| loaded.push(s)).unwrap();
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(loaded[0], Stored::Settled { key: a, depth: 1 });
+        assert!(matches!(&loaded[1], Stored::Unfetched { key, depth: 0, .. } if *key == b));
+        let mut out = Vec::new();
+        assert_eq!(state.export_jsonl(&mut out).unwrap(), 1);
+        assert_eq!(out, b"{\"url\":\"a\"}\n");
+    }
+}

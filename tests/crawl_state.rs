@@ -1,0 +1,374 @@
+//! `crawl --state`: a crawl killed (SIGKILL) or interrupted (SIGINT) mid-way and run again with
+//! the same command ends with exactly one record per URL, and no URL whose record was written
+//! is fetched again; a resume with another meaning is refused; files that are not a wisp state
+//! are refused before anything is fetched. The site is served on 127.0.0.1 from a thread of
+//! this test process, so it outlives the crawl processes.
+#![cfg(feature = "state")]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::crawl_server::*;
+
+const CRAWL_BIN: &str = env!("CARGO_BIN_EXE_crawl");
+
+/// Pages of the test site.
+const PAGES: usize = 300;
+
+/// The links of page i: a tree (3i+1 .. 3i+3) with links back to the root and across
+/// (i / 2, i + 7), so a resumed run meets recorded pages again.
+fn links_of(i: usize) -> Vec<usize> {
+    let mut links: Vec<usize> = (3 * i + 1..=3 * i + 3).collect();
+    links.extend([0, i / 2, i + 7]);
+    links.retain(|l| *l < PAGES);
+    links
+}
+
+/// The shortest hop count from page 0 to every page.
+fn depths() -> Vec<u32> {
+    let mut depth = vec![u32::MAX; PAGES];
+    depth[0] = 0;
+    let mut queue = std::collections::VecDeque::from([0]);
+    while let Some(i) = queue.pop_front() {
+        for l in links_of(i) {
+            if depth[l] == u32::MAX {
+                depth[l] = depth[i] + 1;
+                queue.push_back(l);
+            }
+        }
+    }
+    depth
+}
+
+/// The site: `/p/<i>` for i < PAGES, each answered after `delay`, so that a crawl takes a
+/// few seconds (the server answers one connection at a time).
+fn site(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
+    let (port, heads) = serve_on_thread(move |target| {
+        let Some(i) = target
+            .strip_prefix("/p/")
+            .and_then(|i| i.parse::<usize>().ok())
+            .filter(|i| *i < PAGES)
+        else {
+            return response("404 Not Found", "text/plain", "", b"no\n");
+        };
+        std::thread::sleep(delay);
+        let mut body = String::from("<html><body>");
+        for link in links_of(i) {
+            body.push_str(&format!("<a href=\"/p/{link}\">{link}</a>"));
+        }
+        body.push_str("</body></html>");
+        response("200 OK", "text/html", "", body.as_bytes())
+    });
+    (format!("http://127.0.0.1:{port}/p/0"), heads)
+}
+
+/// The command of both runs, but for the User-Agent, which tells their requests apart (a
+/// request of the killed run may still wait in the server's backlog).
+fn args<'a>(seed: &'a str, state: &'a str, jsonl: &'a str, agent: &'a str) -> Vec<&'a str> {
+    vec![
+        "-q",
+        "--depth",
+        "10",
+        "-c",
+        "4",
+        "--per-host",
+        "4",
+        "-U",
+        agent,
+        "--state",
+        state,
+        "--jsonl",
+        jsonl,
+        seed,
+    ]
+}
+
+/// The request targets of the run with User-Agent `agent`.
+fn targets_of(heads: &Mutex<Vec<String>>, agent: &str) -> Vec<String> {
+    heads
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h.contains(&format!("User-Agent: {agent}\r\n")))
+        .filter_map(|h| h.split(' ').nth(1).map(str::to_string))
+        .collect()
+}
+
+fn start(args: &[&str]) -> Child {
+    Command::new(CRAWL_BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn lines(path: &str) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `url` of a JSON record line.
+fn url_of(line: &str) -> String {
+    let rest = line
+        .strip_prefix("{\"url\":\"")
+        .expect("a record starts with its url");
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// Waits (up to 60 s) until the JSONL file holds at least `n` records.
+fn wait_for_records(path: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines(path).len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "the crawl wrote no {n} records in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The lines two runs' files share from the start: the records of the first run that the
+/// second kept.
+fn common_prefix(before: &[String], after: &[String]) -> usize {
+    before.iter().zip(after).take_while(|(a, b)| a == b).count()
+}
+
+/// Stops the first run with `signal` once it wrote 40 records, runs the same command again to
+/// its end, and checks the union.
+fn stop_and_resume(signal: i32, tag: &str) {
+    let (seed, heads) = site(Duration::from_millis(10));
+    let dir = TempDir::new(tag);
+    let state = dir.path().join("crawl.state").display().to_string();
+    let jsonl = dir.path().join("records.jsonl").display().to_string();
+    let mut first = start(&args(&seed, &state, &jsonl, "first-run"));
+    wait_for_records(&jsonl, 40);
+    assert_eq!(send_signal(first.id(), signal), 0);
+    let status = first.wait().unwrap();
+    let before = lines(&jsonl);
+    assert!(
+        before.len() < PAGES,
+        "the first run was stopped before its end ({} records)",
+        before.len()
+    );
+
+    let second = crawl_binary(&args(&seed, &state, &jsonl, "second-run"));
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let after = lines(&jsonl);
+
+    // Exactly one record per page, none of them "interrupted".
+    let urls: Vec<String> = after.iter().map(|l| url_of(l)).collect();
+    let unique: BTreeSet<&String> = urls.iter().collect();
+    assert_eq!(unique.len(), urls.len(), "a URL has two records");
+    assert_eq!(urls.len(), PAGES, "every page has its record");
+    assert!(after.iter().all(|l| !l.contains("interrupted")));
+    // Depths are exact across the runs.
+    let depths = depths();
+    for line in &after {
+        let i: usize = url_of(line).rsplit('/').next().unwrap().parse().unwrap();
+        assert!(
+            line.contains(&format!("\"depth\":{},", depths[i])),
+            "{line}"
+        );
+    }
+
+    // The first run's records that stand were not fetched again by the second.
+    let kept = common_prefix(&before, &after);
+    // 40 records took 400 ms at least: batches of 100 ms were committed before the stop.
+    assert!(kept > 0, "no record of the first run was kept");
+    let fetched_again: BTreeMap<String, usize> =
+        targets_of(&heads, "second-run")
+            .into_iter()
+            .fold(BTreeMap::new(), |mut m, t| {
+                *m.entry(t).or_default() += 1;
+                m
+            });
+    for line in &after[..kept] {
+        let url = url_of(line);
+        let target = &url[url.find("/p/").unwrap()..];
+        assert!(
+            !fetched_again.contains_key(target),
+            "{target} was fetched again after its record was written"
+        );
+    }
+    // The second run fetched each of the others once.
+    for line in &after[kept..] {
+        let url = url_of(line);
+        let target = &url[url.find("/p/").unwrap()..];
+        assert_eq!(fetched_again.get(target), Some(&1), "{target}");
+    }
+    // What --export-jsonl writes from the state is the file, line for line.
+    let exported = dir.path().join("export.jsonl").display().to_string();
+    let out = crawl_binary(&["-q", "--state", &state, "--export-jsonl", &exported]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(lines(&exported), after);
+    if signal == SIGINT {
+        assert_eq!(status.code(), Some(130));
+    } else {
+        assert_eq!(status.code(), None, "killed by a signal");
+    }
+}
+
+const SIGINT: i32 = 2;
+const SIGKILL: i32 = 9;
+
+/// kill(2) through the `kill` program (no `unsafe` in the tests).
+fn send_signal(pid: u32, signal: i32) -> i32 {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    status.code().unwrap_or(-1)
+}
+
+#[test]
+fn a_crawl_killed_mid_way_resumes_with_one_record_per_url() {
+    stop_and_resume(SIGKILL, "state-kill");
+}
+
+#[test]
+fn a_crawl_interrupted_by_ctrl_c_resumes_with_one_record_per_url() {
+    stop_and_resume(SIGINT, "state-int");
+}
+
+#[test]
+fn a_resume_with_another_depth_is_refused_unless_forced() {
+    let (seed, heads) = site(Duration::ZERO);
+    let dir = TempDir::new("state-depth");
+    let state = dir.path().join("s").display().to_string();
+    let jsonl = dir.path().join("r.jsonl").display().to_string();
+    let out = crawl_binary(&[
+        "-q", "--depth", "1", "--state", &state, "--jsonl", &jsonl, &seed,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let records = lines(&jsonl);
+    assert_eq!(records.len(), 5, "the seed and its four links (1, 2, 3, 7)");
+    let fetched = heads.lock().unwrap().len();
+
+    let out = crawl_binary(&[
+        "-q", "--depth", "2", "--state", &state, "--jsonl", &jsonl, &seed,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("--depth 1, not 2"), "{message}");
+    assert!(message.contains("--force"), "{message}");
+    assert_eq!(
+        lines(&jsonl),
+        records,
+        "a refused resume leaves the output alone"
+    );
+    assert_eq!(heads.lock().unwrap().len(), fetched, "nothing was fetched");
+
+    let other = format!("{seed}?other");
+    let out = crawl_binary(&["-q", "--depth", "1", "--state", &state, &other]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seeds"));
+
+    // Forced: the first five are not fetched again, and the crawl has nothing else to do.
+    let out = crawl_binary(&[
+        "-q", "--depth", "2", "--force", "--state", &state, "--jsonl", &jsonl, &seed,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = lines(&jsonl);
+    assert_eq!(&all[..5], &records[..]);
+    assert_eq!(
+        all.len(),
+        5,
+        "depth-2 links of recorded depth-1 pages are not offered again"
+    );
+    // Resuming a finished crawl fetches nothing.
+    let out = crawl_binary(&[
+        "-q", "--depth", "2", "--state", &state, "--jsonl", &jsonl, &seed,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(lines(&jsonl), all);
+}
+
+/// Runs the program on a bad `--state` file and checks it says `expected` with status 2, having
+/// fetched nothing.
+fn refused(state: &std::path::Path, expected: &str) {
+    let (seed, heads) = site(Duration::ZERO);
+    let state = state.display().to_string();
+    let out = crawl_binary(&["-q", "--state", &state, &seed]);
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{message}");
+    assert!(message.contains(expected), "{message}");
+    assert!(heads.lock().unwrap().is_empty(), "nothing was fetched");
+}
+
+#[test]
+fn a_file_that_is_not_a_wisp_state_is_refused_before_anything_is_fetched() {
+    let dir = TempDir::new("state-bad");
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, vec![0x5a; 10_000]).unwrap();
+    refused(
+        &garbage,
+        "is not a wisp crawl state (not an SQLite database",
+    );
+
+    let other = dir.path().join("other.sqlite");
+    let conn = rusqlite::Connection::open(&other).unwrap();
+    conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(conn);
+    refused(&other, "is an SQLite database, but not a wisp crawl state");
+
+    let newer = dir.path().join("newer.state");
+    let (seed, _) = site(Duration::ZERO);
+    let out = crawl_binary(&[
+        "-q",
+        "--depth",
+        "0",
+        "--state",
+        &newer.display().to_string(),
+        &seed,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let conn = rusqlite::Connection::open(&newer).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    refused(&newer, "was written by a newer wisp (state version 99");
+
+    refused(&dir.path().join("no/such/dir/s"), "cannot open");
+}
+
+#[test]
+fn a_state_without_urls_or_with_export_and_urls_is_a_usage_error() {
+    let dir = TempDir::new("state-usage");
+    let state = dir.path().join("s").display().to_string();
+    let out = crawl_binary(&["-q", "--state", &state]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--state needs seed URLs"));
+    let out = crawl_binary(&["--export-jsonl", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --state"));
+    let out = crawl_binary(&[
+        "--state",
+        &state,
+        "--export-jsonl",
+        "-",
+        "http://127.0.0.1:9/",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = crawl_binary(&["--force", "http://127.0.0.1:9/"]);
+    assert_eq!(out.status.code(), Some(2));
+}
