@@ -34,8 +34,11 @@
 //! timeout: without a level barrier, the silent fetches overlap the crawl and each other, so the
 //! crawl should take at most the plain crawl's time plus one timeout, plus 20 %.
 //!
+//! With the `state` feature, a last row crawls the 1 KiB site in memory and with its state in
+//! SQLite (`--state`), interleaved: `cargo bench --features state --bench crawl`.
+//!
 //! `WISP_BENCH_ROUNDS` (default 5) and `WISP_BENCH_SCALE` (default 1.0, scales the page count)
-//! tune it; `WISP_BENCH_ONLY=16` runs one row.
+//! tune it; `WISP_BENCH_ONLY=16` runs one row (`=silent`, `=state`: one section).
 
 mod common;
 // The bench needs the site and its expected set, not the rest of what the tests check.
@@ -686,5 +689,110 @@ fn main() {
             if matches_site { "yes" } else { "NO (MISMATCH)" },
         );
     }
-    silent_row(rounds);
+    if wanted("silent") {
+        silent_row(rounds);
+    }
+    #[cfg(feature = "state")]
+    if wanted("state") {
+        state_row(rounds);
+    }
+}
+
+/// Whether `WISP_BENCH_ONLY` (if set) names this section.
+fn wanted(section: &str) -> bool {
+    match std::env::var("WISP_BENCH_ONLY") {
+        Ok(only) => section.contains(&only),
+        Err(_) => true,
+    }
+}
+
+/// The `--state` row: the 1 KiB site crawled in memory and with its state in a new SQLite file
+/// (`wisp::crawl::state`), interleaved; the target is at least 80 % of the in-memory pages/s.
+/// `cargo bench --features state --bench crawl` (with `WISP_BENCH_ONLY=state`: only this row).
+#[cfg(feature = "state")]
+fn state_row(rounds: usize) {
+    use wisp::crawl::state::{State, crawl_resumable};
+    let root = site(SMALL).root.clone();
+    let config = Config {
+        concurrency: CONCURRENCY,
+        per_host: CONCURRENCY,
+        max_depth: MAX_DEPTH,
+        ..Config::default()
+    };
+    let dir = std::env::temp_dir().join(format!("wisp-bench-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut memory, mut stored, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut pair = [0.0; 2];
+        for k in 0..2 {
+            let with_state = (round + k) % 2 == 1;
+            let records = std::cell::Cell::new(0u64);
+            let hooks = Hooks {
+                on_record: Box::new(|_| records.set(records.get() + 1)),
+                on_foreign_link: Box::new(|_| {}),
+                stop: Arc::new(AtomicBool::new(false)),
+            };
+            let ex = wisp::Executor::new();
+            let path = dir.join(format!("round-{round}.state"));
+            let start = Instant::now();
+            let summary = if with_state {
+                let mut state = State::open(&path).unwrap();
+                state.check(&config, &[root.clone()], false).unwrap();
+                let summary = ex
+                    .block_on(crawl_resumable(
+                        &config,
+                        [root.clone()],
+                        hooks,
+                        |_| {},
+                        &mut state,
+                    ))
+                    .unwrap();
+                drop(state);
+                summary
+            } else {
+                ex.block_on(crawl(&config, [root.clone()], hooks)).unwrap()
+            };
+            let took = start.elapsed().as_secs_f64();
+            assert_eq!(summary.records, records.get());
+            assert!(summary.state_error.is_none());
+            let rate = summary.records as f64 / took;
+            eprintln!(
+                "    {}: {} records in {took:.2} s, {rate:.0} pages/s",
+                if with_state {
+                    "with --state"
+                } else {
+                    "in memory"
+                },
+                summary.records
+            );
+            pair[usize::from(with_state)] = rate;
+            let _ = std::fs::remove_file(&path);
+            for side in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(path.with_extension(format!("state{side}")));
+            }
+        }
+        memory.push(pair[0]);
+        stored.push(pair[1]);
+        ratios.push(pair[1] / pair[0]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let ratio = median(ratios);
+    println!();
+    println!(
+        "--state: the {}-page 1 KiB site crawled as above (wisp), in memory and with the crawl's \
+         state in a new SQLite file (commits every {} ms); median of {rounds} interleaved rounds.",
+        scaled(PAGES, 100),
+        wisp::crawl::state::COMMIT_EVERY.as_millis()
+    );
+    println!();
+    println!("| crawl | pages/s | with state / in memory |");
+    println!("|---|---|---|");
+    println!("| in memory | {:.0} | |", median(memory));
+    println!("| with --state | {:.0} | {ratio:.2} |", median(stored));
+    println!();
+    println!(
+        "TARGET (issue: crawl state on disk): with --state at least 0.80 of the in-memory \
+         pages/s: {}",
+        if ratio >= 0.80 { "met" } else { "MISSED" }
+    );
 }
