@@ -6,6 +6,9 @@
 #![cfg(feature = "state")]
 
 mod common;
+#[allow(dead_code)]
+#[path = "../src/bin/crawl/demo/mod.rs"]
+mod demo;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -371,4 +374,124 @@ fn a_state_without_urls_or_with_export_and_urls_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     let out = crawl_binary(&["--force", "http://127.0.0.1:9/"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The library: a frontier that keeps only a few URLs in memory, the rest in the state
+// ---------------------------------------------------------------------------------------------
+
+/// `(path and query, depth, status, error)` of every record, sorted.
+type Seen = Vec<(String, u32, Option<u16>, Option<String>)>;
+
+fn seen(records: &[wisp::crawl::Record]) -> Seen {
+    let mut out: Seen = records
+        .iter()
+        .map(|r| (target(&r.url), r.depth, r.status, r.error.clone()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Crawls `root` with its state in `path` (a window of `memory` URLs), stopping after `stop_at`
+/// records if given. Returns the records of this run.
+async fn crawl_with_state(
+    root: &str,
+    path: &std::path::Path,
+    memory: usize,
+    stop_at: Option<usize>,
+) -> (wisp::crawl::Summary, Vec<wisp::crawl::Record>) {
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use wisp::crawl::state::{State, crawl_resumable};
+    let config = demo_config();
+    let mut state = State::open(path).unwrap();
+    state.set_memory_urls(memory);
+    state.check(&config, &[root.to_string()], false).unwrap();
+    let records = RefCell::new(Vec::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let hooks = wisp::crawl::Hooks {
+        on_record: Box::new(|r: &wisp::crawl::Record| {
+            records.borrow_mut().push(r.clone());
+            if stop_at.is_some_and(|n| records.borrow().len() >= n) {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }),
+        on_foreign_link: Box::new(|_| {}),
+        stop: stop.clone(),
+    };
+    let summary = crawl_resumable(&config, [root.to_string()], hooks, |_| {}, &mut state)
+        .await
+        .unwrap();
+    (summary, records.into_inner())
+}
+
+/// Fails with the records only one side has.
+fn assert_same(got: &Seen, want: &Seen) {
+    let got_set: BTreeSet<_> = got.iter().collect();
+    let want_set: BTreeSet<_> = want.iter().collect();
+    let extra: Vec<_> = got_set.difference(&want_set).take(10).collect();
+    let missing: Vec<_> = want_set.difference(&got_set).take(10).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty() && got.len() == want.len(),
+        "{} records, {} expected; not expected: {extra:?}; missing: {missing:?}",
+        got.len(),
+        want.len()
+    );
+}
+
+fn demo_config() -> wisp::crawl::Config {
+    wisp::crawl::Config {
+        max_depth: 4,
+        concurrency: 16,
+        per_host: 16,
+        ..wisp::crawl::Config::default()
+    }
+}
+
+/// With 8 URLs in memory and thousands in the state, the crawl of the demo site (redirects,
+/// 404s, robots.txt) has the same records, at the same exact depths, as the in-memory crawl.
+#[test]
+fn a_crawl_with_most_urls_on_disk_is_the_in_memory_crawl() {
+    run(|| async {
+        let site = Arc::new(demo::Site::generate(demo::SiteConfig {
+            pages: 2000,
+            ..demo::SiteConfig::default()
+        }));
+        let root = site.clone().serve().await.unwrap();
+        let (_, in_memory, _) = crawl_all(&demo_config(), vec![root.clone()], no_stop()).await;
+        assert!(in_memory.len() > 1500, "{}", in_memory.len());
+        let dir = TempDir::new("state-spill");
+        let (summary, on_disk) = crawl_with_state(&root, &dir.path().join("s"), 8, None).await;
+        assert!(summary.state_error.is_none());
+        assert_unique(&on_disk);
+        assert_same(&seen(&on_disk), &seen(&in_memory));
+    });
+}
+
+/// The same, stopped three times and resumed: across the runs, one record per URL, and the
+/// union is the in-memory crawl.
+#[test]
+fn a_spilling_crawl_stopped_and_resumed_is_the_in_memory_crawl() {
+    run(|| async {
+        let site = Arc::new(demo::Site::generate(demo::SiteConfig {
+            pages: 2000,
+            ..demo::SiteConfig::default()
+        }));
+        let root = site.clone().serve().await.unwrap();
+        let (_, in_memory, _) = crawl_all(&demo_config(), vec![root.clone()], no_stop()).await;
+        let dir = TempDir::new("state-spill-resume");
+        let path = dir.path().join("s");
+        let mut all = Vec::new();
+        for _ in 0..3 {
+            let (summary, records) = crawl_with_state(&root, &path, 8, Some(300)).await;
+            assert!(summary.interrupted);
+            assert!(records.len() >= 300, "{}", records.len());
+            all.extend(records);
+        }
+        let (summary, records) = crawl_with_state(&root, &path, 8, None).await;
+        assert!(!summary.interrupted && summary.state_error.is_none());
+        all.extend(records);
+        assert_unique(&all);
+        assert_same(&seen(&all), &seen(&in_memory));
+    });
 }

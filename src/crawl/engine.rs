@@ -22,7 +22,7 @@ use url::Url;
 use super::config::{Config, Hooks};
 use super::fetch::{Fetched, blank_record, fetch};
 use super::frontier::{Chain, Frontier, Item, Offered, Reoffer};
-use super::journal::{Change, Journal, Stored};
+use super::journal::{Change, Journal, Lookup, Spilled};
 use super::mailbox::Mailbox;
 use super::normalize::{Key, key_of_normalized, normalize};
 use super::record::Record;
@@ -67,7 +67,7 @@ pub(crate) async fn run_crawl(
     seeds: impl IntoIterator<Item = String>,
     mut hooks: Hooks<'_>,
     mut progress: impl FnMut(&Progress),
-    mut journal: Option<&mut dyn Journal>,
+    journal: Option<&mut dyn Journal>,
 ) -> Result<Summary, Error> {
     let started = now();
     let builder = || {
@@ -102,17 +102,10 @@ pub(crate) async fn run_crawl(
             Some(seeds.build()?)
         },
     };
-    let mut crawl = Crawl::new(config);
     let resuming = journal.as_ref().is_some_and(|j| j.resuming());
-    if let Some(journal) = journal.as_deref_mut() {
-        crawl.frontier.journal(true);
-        crawl.journaling = true;
-        if resuming {
-            let loaded = journal.load(&mut |stored| crawl.restore(stored));
-            if let Err(e) = loaded {
-                crawl.journal_failed(e);
-            }
-        }
+    let mut crawl = Crawl::new(config, journal);
+    if resuming {
+        crawl.resume();
     }
     for seed in seeds {
         // A resumed crawl's seeds were queued by its first run; they still set the scope.
@@ -137,7 +130,7 @@ pub(crate) async fn run_crawl(
         }
     }
     crawl
-        .run(&clients, &mut hooks, &mut progress, started, &mut journal)
+        .run(&clients, &mut hooks, &mut progress, started)
         .await;
     crawl.summary.elapsed = now().saturating_duration_since(started);
     crawl.summary.p50 = crawl.latency.percentile(0.50);
@@ -236,7 +229,7 @@ struct InFlight {
     _task: Task<()>,
 }
 
-struct Crawl {
+struct Crawl<'j> {
     /// Shared with the fetch tasks without a copy per URL.
     config: Rc<Config>,
     frontier: Frontier,
@@ -257,6 +250,9 @@ struct Crawl {
     reoffer: Reoffer,
     /// Scratch: records released by the frontier.
     released: Vec<Record>,
+    /// The store the crawl's decisions go to, and its URLs wait in (see `journal.rs`); `None`
+    /// once it failed.
+    journal: Option<&'j mut dyn Journal>,
     /// A journal is kept (its changes are noted by the frontier).
     journaling: bool,
     /// A journaled crawl was stopped (a stop request, or the journal failed): URLs without a
@@ -264,8 +260,8 @@ struct Crawl {
     leave_to_next_run: bool,
 }
 
-impl Crawl {
-    fn new(config: &Config) -> Crawl {
+impl<'j> Crawl<'j> {
+    fn new(config: &Config, journal: Option<&'j mut dyn Journal>) -> Crawl<'j> {
         let scope = Scope {
             hosts: config
                 .allow_hosts
@@ -274,9 +270,14 @@ impl Crawl {
                 .collect(),
             any: !config.same_host,
         };
+        let mut frontier = Frontier::new(config.max_depth);
+        if journal.is_some() {
+            frontier.journal(true);
+            frontier.spill();
+        }
         Crawl {
             config: Rc::new(config.clone()),
-            frontier: Frontier::new(config.max_depth),
+            frontier,
             hosts: HashMap::new(),
             scope,
             seed_origins: HashSet::new(),
@@ -289,39 +290,134 @@ impl Crawl {
             stopping: false,
             reoffer: Vec::new(),
             released: Vec::new(),
-            journaling: false,
+            journaling: journal.is_some(),
+            journal,
             leave_to_next_run: false,
         }
     }
 
-    /// A URL of the crawl being resumed.
-    fn restore(&mut self, stored: Stored) {
-        match stored {
-            Stored::Settled { key, depth } => self.frontier.restore_settled(key, depth),
-            Stored::Unfetched {
-                key,
-                url,
-                depth,
-                referrer,
-            } => {
-                let Ok(url) = Url::parse(&url) else {
-                    return;
-                };
-                if url.host_str().is_none() {
-                    return;
+    /// A resumed crawl: every URL without a record waits in the store.
+    fn resume(&mut self) {
+        let Some(journal) = self.journal.as_deref_mut() else {
+            return;
+        };
+        match journal.resume() {
+            Ok(depths) => {
+                for (depth, n) in depths {
+                    self.frontier.add_spilled(depth, n);
                 }
-                let item = Item {
-                    host: authority(&url),
-                    url,
-                    chain: None,
-                    referrer: referrer.map(Rc::from),
-                };
-                // Not journaled again: the store has it. Lowerings it causes are.
-                self.frontier.journal(false);
-                self.frontier
-                    .offer(key, item, depth, false, &mut self.reoffer);
-                self.frontier.journal(true);
-                self.reoffer.clear();
+            }
+            Err(e) => self.journal_failed(e),
+        }
+    }
+
+    /// Brings spilled URLs back into memory when the window runs low, or when the store holds
+    /// shallower URLs than memory does (the shallowest go first, and with the window of held
+    /// records full only those may start).
+    fn refill(&mut self) {
+        if self.frontier.spilled() == 0 || self.journal.is_none() {
+            return;
+        }
+        let want = self
+            .journal
+            .as_deref()
+            .map_or(0, |j| j.memory_urls())
+            .max(1);
+        let memory = self.frontier.memory_queued() as usize;
+        let (spilled, in_memory) = self.frontier.shallowest();
+        let shallower = match (spilled, in_memory) {
+            (Some(s), Some(m)) => s < m,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let n = if memory < want / 2 {
+            want - memory
+        } else if shallower && (memory < 2 * want || self.frontier.window_full()) {
+            (want / 8).max(1)
+        } else {
+            return;
+        };
+        if !self.write_changes() {
+            return;
+        }
+        let mut taken = Vec::new();
+        let result = match self.journal.as_deref_mut() {
+            Some(journal) => journal.unspill(n, &mut |spilled| taken.push(spilled)),
+            None => return,
+        };
+        if let Err(e) = result {
+            self.journal_failed(e);
+            return;
+        }
+        if taken.is_empty() {
+            // The counts said there were some: never wait for URLs the store does not have.
+            self.frontier.forget_spilled();
+        }
+        for Spilled {
+            key,
+            url,
+            depth,
+            referrer,
+        } in taken
+        {
+            let Some(url) = Url::parse(&url).ok().filter(|u| u.host_str().is_some()) else {
+                // Not a URL (the store was edited by hand): counted out, never fetched.
+                self.frontier.drop_spilled(depth);
+                continue;
+            };
+            let item = Item {
+                host: authority(&url),
+                url,
+                chain: None,
+                referrer: referrer.map(Rc::from),
+            };
+            self.frontier.unspilled(key, item, depth);
+        }
+    }
+
+    /// Hands the frontier's changes to the journal (not committed); false if it failed.
+    fn write_changes(&mut self) -> bool {
+        let Some(journal) = self.journal.as_deref_mut() else {
+            return false;
+        };
+        match journal.write(self.frontier.changes()) {
+            Ok(()) => true,
+            Err(e) => {
+                self.journal_failed(e);
+                false
+            }
+        }
+    }
+
+    /// What the store knows of a URL not in memory (after the changes so far are written).
+    fn look_up(&mut self, key: Key) -> Option<Lookup> {
+        if !self.write_changes() {
+            return None;
+        }
+        match self.journal.as_deref_mut()?.lookup(key) {
+            Ok(found) => Some(found),
+            Err(e) => {
+                self.journal_failed(e);
+                None
+            }
+        }
+    }
+
+    /// Lowerings the frontier could not apply in memory: spilled URLs are lowered in the store.
+    fn lower_on_disk(&mut self) {
+        loop {
+            let lowerings = self.frontier.take_disk_lowerings();
+            if lowerings.is_empty() {
+                return;
+            }
+            for (key, depth) in lowerings {
+                match self.look_up(key) {
+                    Some(Lookup::Spilled { depth: old }) => {
+                        self.frontier.lower_spilled(key, old, depth);
+                    }
+                    Some(Lookup::Settled) => self.frontier.cache_settled(key),
+                    Some(Lookup::Unknown) | None => {}
+                }
             }
         }
     }
@@ -334,22 +430,20 @@ impl Crawl {
         self.stopping = true;
         self.leave_to_next_run = true;
         self.journaling = false;
+        self.journal = None;
         self.frontier.journal(false);
         self.frontier.changes().clear();
     }
 
     /// Hands the frontier's changes to the journal, and commits when a batch is due.
-    fn sync(&mut self, journal: &mut Option<&mut dyn Journal>, force: bool) {
-        let Some(journal) = journal.as_deref_mut() else {
-            return;
-        };
-        if !self.journaling {
+    fn sync(&mut self, force: bool) {
+        if !self.write_changes() {
             return;
         }
-        let result = journal
-            .write(self.frontier.changes())
-            .and_then(|()| journal.commit(force));
-        if let Err(e) = result {
+        let Some(journal) = self.journal.as_deref_mut() else {
+            return;
+        };
+        if let Err(e) = journal.commit(force) {
             self.journal_failed(e);
         }
     }
@@ -406,6 +500,7 @@ impl Crawl {
         while let Some((url, depth, referrer)) = self.reoffer.pop() {
             self.offer_one(url, depth, referrer.as_ref(), hooks);
         }
+        self.lower_on_disk();
         first
     }
 
@@ -417,12 +512,25 @@ impl Crawl {
         hooks: &mut Hooks<'_>,
     ) -> Option<Key> {
         let k = key_of_normalized(&url);
-        if self.frontier.depth(&k).is_some() {
+        if self.frontier.knows(&k) {
             // Most links are known already: no allocation for them.
             self.frontier.lower(k, depth, &mut self.reoffer);
             return Some(k);
         }
-        if self.frontier.known() >= self.config.max_frontier {
+        let spilling = self.journal.is_some();
+        if spilling {
+            match self.look_up(k)? {
+                Lookup::Unknown => {}
+                Lookup::Settled => {
+                    self.frontier.cache_settled(k);
+                    return Some(k);
+                }
+                Lookup::Spilled { depth: old } => {
+                    self.frontier.lower_spilled(k, old, depth);
+                    return Some(k);
+                }
+            }
+        } else if self.frontier.known() >= self.config.max_frontier {
             // Full: a new URL would grow memory past the bound. Known ones were lowered above.
             self.summary.dropped += 1;
             return None;
@@ -435,6 +543,13 @@ impl Crawl {
         if foreign {
             // Handed off once: the frontier remembers it as seen.
             (hooks.on_foreign_link)(&url);
+        } else if spilling
+            && self.frontier.memory_queued()
+                >= self.journal.as_deref().map_or(0, |j| j.memory_urls()) as u64
+        {
+            // Memory holds its window: this one waits in the store.
+            self.frontier.spill_new(k, &url, depth, referrer);
+            return Some(k);
         }
         let item = Item {
             host: authority(&url),
@@ -462,6 +577,7 @@ impl Crawl {
             // The state cannot take them: they are left to the next run.
             return;
         }
+        self.lower_on_disk();
         // URLs left to the next run still count: a record deeper than they allow is not final.
         let queued_counts = self.leave_to_next_run || (!self.stopping && self.budget_left());
         let mut released = std::mem::take(&mut self.released);
@@ -658,7 +774,6 @@ impl Crawl {
         hooks: &mut Hooks<'_>,
         progress: &mut dyn FnMut(&Progress),
         started: Instant,
-        journal: &mut Option<&mut dyn Journal>,
     ) {
         let mut grace_until: Option<Instant> = None;
         let mut last_progress = now();
@@ -682,6 +797,7 @@ impl Crawl {
             let wake_at = if self.stopping {
                 None
             } else {
+                self.refill();
                 self.dispatch(clients)
             };
             self.flush(hooks);
@@ -689,7 +805,7 @@ impl Crawl {
             let chains_left = !self.stopping && self.frontier.queued_chains() > 0;
             if self.in_flight.is_empty() && !takes_more && !chains_left {
                 self.finish(hooks);
-                self.sync(journal, true);
+                self.sync(true);
                 return;
             }
             if let Some(until) = grace_until
@@ -697,10 +813,10 @@ impl Crawl {
             {
                 self.abandon_in_flight(hooks);
                 self.finish(hooks);
-                self.sync(journal, true);
+                self.sync(true);
                 return;
             }
-            self.sync(journal, false);
+            self.sync(false);
             if self.summary.state_error.is_some() {
                 // Nothing fetched from now on could be kept: stop at once.
                 self.abandon_in_flight(hooks);
@@ -843,16 +959,34 @@ impl Crawl {
             return;
         };
         let next_key = key_of_normalized(&next);
-        let claimed = self.frontier.claim(next_key, depth, &mut self.reoffer);
+        // A target the store holds (recorded, or waiting there) is known, as one in memory.
+        let in_store = if self.journal.is_some() && !self.frontier.knows(&next_key) {
+            match self.look_up(next_key) {
+                Some(Lookup::Settled) => {
+                    self.frontier.cache_settled(next_key);
+                    true
+                }
+                Some(Lookup::Spilled { depth: old }) => {
+                    self.frontier.lower_spilled(next_key, old, depth);
+                    true
+                }
+                Some(Lookup::Unknown) | None => false,
+            }
+        } else {
+            false
+        };
+        let claimed = !in_store && self.frontier.claim(next_key, depth, &mut self.reoffer);
         while let Some((url, d, referrer)) = self.reoffer.pop() {
             self.offer_one(url, d, referrer.as_ref(), hooks);
         }
+        self.lower_on_disk();
         let foreign = self
             .config
             .shard
             .is_some_and(|(i, n)| shard_of(&host, n) != i);
         if claimed && foreign {
             (hooks.on_foreign_link)(&next);
+            self.frontier.note(Change::Seen { key: next_key });
         }
         // Stopping, a chain is recorded as interrupted; or, left to the next run, it stays
         // queued (never dispatched now) and its first URL is fetched again.
@@ -867,6 +1001,7 @@ impl Crawl {
             self.frontier.settle(key, record, Vec::new(), Vec::new());
             return;
         }
+        self.frontier.claimed_by(key, next_key);
         let chain = match &item.chain {
             Some(chain) => Chain {
                 first_url: chain.first_url.clone(),
@@ -975,7 +1110,7 @@ mod tests {
                 on_foreign_link: Box::new(|_| {}),
                 stop: Arc::new(AtomicBool::new(false)),
             };
-            let mut crawl = Crawl::new(&config);
+            let mut crawl = Crawl::new(&config, None);
             crawl.add_seed("http://h.invalid/", &mut hooks, true);
             let (key, item) = crawl.frontier.take("h.invalid", 0).expect("queued");
             crawl.hosts.insert(
@@ -1031,7 +1166,16 @@ mod tests {
             fn resuming(&self) -> bool {
                 false
             }
-            fn load(&mut self, _: &mut dyn FnMut(Stored)) -> Result<(), String> {
+            fn memory_urls(&self) -> usize {
+                10
+            }
+            fn resume(&mut self) -> Result<Vec<(u32, u64)>, String> {
+                Ok(Vec::new())
+            }
+            fn lookup(&mut self, _: Key) -> Result<Lookup, String> {
+                Ok(Lookup::Unknown)
+            }
+            fn unspill(&mut self, _: usize, _: &mut dyn FnMut(Spilled)) -> Result<(), String> {
                 Ok(())
             }
         }

@@ -32,7 +32,7 @@
 //! skipped when it comes up. A list per depth names the hosts with work at that depth, so the
 //! engine starts the shallowest URL first, round robin across hosts within a depth.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -143,7 +143,23 @@ pub(crate) struct Frontier {
     /// With a journal (`--state`): what changed since the engine last took [`Frontier::changes`].
     journaling: bool,
     changes: Vec<Change>,
+    /// With a journal that holds what memory does not (see `journal.rs`): URLs to fetch that
+    /// wait in the store, counted by depth (they count as unfetched, like `queued_at`).
+    spilling: bool,
+    spilled_at: BTreeMap<u32, u64>,
+    spilled: u64,
+    /// Recorded keys dropped from `entries` (the store has them), a bounded cache: oldest out.
+    settled: HashSet<Key>,
+    settled_order: VecDeque<Key>,
+    /// Lowerings of URLs not in memory, for the engine to take to the store.
+    disk_lowerings: Vec<(Key, u32)>,
+    /// Per redirect chain (by its first URL's key), the URLs it was followed to
+    /// ([`Frontier::claim`]): they are settled with the chain's record.
+    chain_claims: HashMap<Key, Vec<Key>>,
 }
+
+/// Recorded keys a spilling frontier remembers without asking the store.
+const SETTLED_CACHE: usize = 100_000;
 
 fn add(counts: &mut BTreeMap<u32, u64>, depth: u32) {
     *counts.entry(depth).or_insert(0) += 1;
@@ -183,16 +199,109 @@ impl Frontier {
         }
     }
 
-    /// A URL a resumed crawl has settled already (recorded, or another shard's): known at its
-    /// final depth, never queued.
-    pub fn restore_settled(&mut self, key: Key, depth: u32) {
-        let stage = Stage::Done;
-        self.entries.entry(key).or_insert(Entry { depth, stage });
+    /// From now on, keep only a window of the URLs to fetch in memory: the others are spilled
+    /// to the journal's store, and a recorded URL leaves memory for a bounded cache.
+    pub fn spill(&mut self) {
+        self.spilling = true;
     }
 
-    /// URLs waiting on a queue (stale copies not counted).
-    pub fn queued(&self) -> u64 {
+    /// Whether the URL is known here (in memory, or in the cache of recorded keys). A spilling
+    /// frontier may not know a URL the store has.
+    pub fn knows(&self, key: &Key) -> bool {
+        self.entries.contains_key(key) || self.settled.contains(key)
+    }
+
+    /// Remembers a key the store says is recorded.
+    pub fn cache_settled(&mut self, key: Key) {
+        if self.settled.len() >= SETTLED_CACHE
+            && let Some(old) = self.settled_order.pop_front()
+        {
+            self.settled.remove(&old);
+        }
+        if self.settled.insert(key) {
+            self.settled_order.push_back(key);
+        }
+    }
+
+    /// URLs to fetch held in memory (spilled ones not counted).
+    pub fn memory_queued(&self) -> u64 {
         self.queued
+    }
+
+    /// URLs to fetch that wait in the store.
+    pub fn spilled(&self) -> u64 {
+        self.spilled
+    }
+
+    /// The shallowest depth of a spilled URL, and of a URL to fetch in memory.
+    pub fn shallowest(&self) -> (Option<u32>, Option<u32>) {
+        let first = |m: &BTreeMap<u32, u64>| m.keys().next().copied();
+        (first(&self.spilled_at), first(&self.queued_at))
+    }
+
+    /// A new URL that goes to the store, not to memory.
+    pub fn spill_new(&mut self, key: Key, url: &Url, depth: u32, referrer: Option<&Rc<str>>) {
+        self.changes.push(Change::Queued {
+            key,
+            url: url.to_string(),
+            depth,
+            referrer: referrer.cloned(),
+            spilled: true,
+        });
+        self.add_spilled(depth, 1);
+    }
+
+    /// Counts `n` URLs the store holds at `depth` (a resumed crawl's, at its start).
+    pub fn add_spilled(&mut self, depth: u32, n: u64) {
+        *self.spilled_at.entry(depth).or_insert(0) += n;
+        self.spilled += n;
+    }
+
+    /// A spilled URL got a shorter path: the store was told ([`Change::Lowered`]).
+    pub fn lower_spilled(&mut self, key: Key, from: u32, to: u32) {
+        if to < from {
+            sub(&mut self.spilled_at, from);
+            add(&mut self.spilled_at, to);
+            self.changes.push(Change::Lowered { key, depth: to });
+        }
+    }
+
+    /// Lowerings of URLs that are not in memory, for the engine to look up in the store.
+    pub fn take_disk_lowerings(&mut self) -> Vec<(Key, u32)> {
+        std::mem::take(&mut self.disk_lowerings)
+    }
+
+    /// The store has no spilled URL left, whatever the counts say.
+    pub fn forget_spilled(&mut self) {
+        self.spilled_at.clear();
+        self.spilled = 0;
+    }
+
+    /// A spilled URL the store gave back that cannot be fetched: no longer counted.
+    pub fn drop_spilled(&mut self, depth: u32) {
+        if self.spilled > 0 {
+            sub(&mut self.spilled_at, depth);
+            self.spilled -= 1;
+        }
+    }
+
+    /// A spilled URL the store gave back: queued in memory (the store knows it is).
+    pub fn unspilled(&mut self, key: Key, item: Item, depth: u32) {
+        if self.spilled == 0 {
+            return;
+        }
+        sub(&mut self.spilled_at, depth);
+        self.spilled -= 1;
+        let journaling = std::mem::replace(&mut self.journaling, false);
+        let mut reoffer = Vec::new();
+        self.offer(key, item, depth, false, &mut reoffer);
+        self.journaling = journaling;
+    }
+
+    /// URLs waiting to be fetched: on a queue in memory (stale copies not counted) or
+    /// spilled to the store.
+    pub fn queued(&self) -> u64 {
+        self.queued + self.spilled
     }
 
     /// URLs known: queued, in flight, fetched, or seen only (another shard's, a redirect's).
@@ -232,6 +341,7 @@ impl Frontier {
                 url: item.url.to_string(),
                 depth,
                 referrer: item.referrer.clone(),
+                spilled: false,
             });
         }
         self.enqueue(key, &item.host, depth, false);
@@ -243,6 +353,9 @@ impl Frontier {
     /// Marks a URL seen without queueing it (the target of a redirect chain that goes on under
     /// its first URL). False if it was known: then it is only lowered.
     pub fn claim(&mut self, key: Key, depth: u32, reoffer: &mut Reoffer) -> bool {
+        if self.settled.contains(&key) {
+            return false;
+        }
         if self.entries.contains_key(&key) {
             self.lower(key, depth, reoffer);
             return false;
@@ -250,6 +363,12 @@ impl Frontier {
         let stage = Stage::Done;
         self.entries.insert(key, Entry { depth, stage });
         true
+    }
+
+    /// The redirect chain of `chain` (its first URL's key) is followed to `target`, which
+    /// [`Frontier::claim`] took: settled with the chain's record.
+    pub fn claimed_by(&mut self, chain: Key, target: Key) {
+        self.chain_claims.entry(chain).or_default().push(target);
     }
 
     /// Puts `key` on `host`'s queue at `depth`: at the back, or at the front for a redirect's
@@ -282,6 +401,10 @@ impl Frontier {
         let mut work = vec![(key, depth)];
         while let Some((key, depth)) = work.pop() {
             let Some(entry) = self.entries.get_mut(&key) else {
+                if self.spilling && !self.settled.contains(&key) {
+                    // Perhaps spilled: the engine asks the store.
+                    self.disk_lowerings.push((key, depth));
+                }
                 continue;
             };
             if depth >= entry.depth {
@@ -493,7 +616,9 @@ impl Frontier {
     fn min_unfetched(&self, queued_counts: bool) -> Option<u32> {
         let flying = self.in_flight_at.keys().next().copied();
         let queued = if queued_counts {
-            self.queued_at.keys().next().copied()
+            let memory = self.queued_at.keys().next().copied();
+            let spilled = self.spilled_at.keys().next().copied();
+            memory.into_iter().chain(spilled).min()
         } else {
             self.chains_at.keys().next().copied()
         };
@@ -533,6 +658,11 @@ impl Frontier {
                     continue;
                 }
                 entry.stage = Stage::Done;
+                if self.spilling {
+                    // The store has it from now on (the change below says so).
+                    self.entries.remove(&key);
+                    self.cache_settled(key);
+                }
                 let held = self.held.remove(&key).expect("pending entries are held");
                 self.held_bytes -= held.bytes;
                 if self.journaling {
@@ -541,13 +671,16 @@ impl Frontier {
                         depth,
                         json: held.record.to_json(),
                     });
-                    // A chain's target was fetched under its first URL: not on its own again.
-                    if let Some(target) = held.record.final_url.as_deref()
-                        && held.record.redirects > 0
-                        && let Ok(target) = Url::parse(target)
-                    {
-                        let key = super::normalize::key(&target);
-                        self.changes.push(Change::Seen { key });
+                }
+                // The URLs a redirect chain was followed to were fetched under its first URL:
+                // never on their own.
+                for target in self.chain_claims.remove(&key).unwrap_or_default() {
+                    if self.journaling {
+                        self.changes.push(Change::Seen { key: target });
+                    }
+                    if self.spilling {
+                        self.entries.remove(&target);
+                        self.cache_settled(target);
                     }
                 }
                 out.push(held.record);

@@ -1,19 +1,29 @@
 //! What a crawl tells a durable store as it goes, so that a later run can go on where it
-//! stopped: the interface between the engine and a store such as [`State`](super::state).
+//! stopped, and where the URLs it has no room for in memory wait: the interface between the
+//! engine and a store such as [`State`](super::state).
 //!
-//! The engine stays in memory and in charge; the journal only hears of its decisions, in
-//! batches ([`Journal::write`]), and makes them durable now and then ([`Journal::commit`],
-//! about every 100 ms: a commit per record would cost more than the fetch). What a store holds
-//! after a commit is enough to resume:
+//! The engine stays in charge; the journal hears of its decisions, in batches
+//! ([`Journal::write`]), and makes them durable now and then ([`Journal::commit`], about every
+//! 100 ms: a commit per record would cost more than the fetch). What a store holds after a
+//! commit is enough to resume:
 //!
 //! - every URL the crawl knows that has no record yet, with its depth (tentative: only ever
-//!   lowered) and the page it was found on: fetched again by the next run;
+//!   lowered) and the page it was found on: fetched by this run or the next;
 //! - every URL whose record was written: never fetched again;
 //! - URLs handed to another shard: not handed off twice.
 //!
 //! A URL in flight, or fetched with its record still held back (its depth not final), has no
 //! record in the store: after a crash or a stop it is fetched again, which costs one request and
 //! keeps "one record per URL" true across runs.
+//!
+//! # Memory
+//!
+//! With a journal, the store is also the frontier's back room. The frontier keeps in memory
+//! only a window of the URLs to fetch (about [`Journal::memory_urls`], the shallowest), the URLs
+//! in flight or held, and a bounded cache of recorded keys; every other URL is *spilled*: the
+//! store has it, and the frontier only counts it by depth (the counts keep depths exact, see
+//! the frontier). A link not in memory is looked up in the store ([`Journal::lookup`]), and the
+//! window is refilled from it, shallowest first ([`Journal::unspill`]).
 
 use std::rc::Rc;
 
@@ -22,12 +32,13 @@ use super::normalize::Key;
 /// One decision of the engine, in the order it was made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
-    /// A new URL to fetch (`url` normalized).
+    /// A new URL to fetch (`url` normalized); `spilled`: it waits in the store, not in memory.
     Queued {
         key: Key,
         url: String,
         depth: u32,
         referrer: Option<Rc<str>>,
+        spilled: bool,
     },
     /// A known URL without a record got a shorter path.
     Lowered { key: Key, depth: u32 },
@@ -42,21 +53,29 @@ pub(crate) enum Change {
     },
 }
 
-/// A URL as a store gives it back to a resuming crawl.
+/// A spilled URL, as the store gives it back to the frontier.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Stored {
-    /// Known, no record yet: to fetch.
-    Unfetched {
-        key: Key,
-        url: String,
-        depth: u32,
-        referrer: Option<String>,
-    },
-    /// Recorded, or another shard's: never fetched by this crawl again.
-    Settled { key: Key, depth: u32 },
+pub(crate) struct Spilled {
+    pub key: Key,
+    pub url: String,
+    pub depth: u32,
+    pub referrer: Option<String>,
 }
 
-/// A durable store of a crawl's decisions (see the module documentation).
+/// What the store knows of a URL the frontier does not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    Unknown,
+    /// Recorded, or seen: final.
+    Settled,
+    /// To fetch, waiting in the store at this (tentative) depth.
+    Spilled {
+        depth: u32,
+    },
+}
+
+/// A durable store of a crawl's decisions (see the module documentation). Reads see every
+/// change written before them, committed or not.
 pub(crate) trait Journal {
     /// Takes the changes into the store's current batch (not yet durable).
     fn write(&mut self, changes: &mut Vec<Change>) -> Result<(), String>;
@@ -67,6 +86,16 @@ pub(crate) trait Journal {
     /// Whether the store holds a crawl already (the run resumes it: no seeding).
     fn resuming(&self) -> bool;
 
-    /// Every URL of the crawl being resumed, unfetched ones in the order they were queued.
-    fn load(&mut self, each: &mut dyn FnMut(Stored)) -> Result<(), String>;
+    /// About how many URLs to fetch the frontier keeps in memory.
+    fn memory_urls(&self) -> usize;
+
+    /// At the start of a resumed crawl: every URL without a record is spilled (the last run's
+    /// memory is gone); returns how many there are at each depth.
+    fn resume(&mut self) -> Result<Vec<(u32, u64)>, String>;
+
+    /// What the store knows of `key`.
+    fn lookup(&mut self, key: Key) -> Result<Lookup, String>;
+
+    /// Takes up to `n` spilled URLs back into memory, shallowest first, then oldest.
+    fn unspill(&mut self, n: usize, each: &mut dyn FnMut(Spilled)) -> Result<(), String>;
 }

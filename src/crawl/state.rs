@@ -45,7 +45,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::config::{Config, Hooks};
 use super::engine::run_crawl;
-use super::journal::{Change, Journal, Stored};
+use super::journal::{Change, Journal, Lookup, Spilled};
 use super::normalize::Key;
 use super::stats::{Progress, Summary};
 use crate::http::Error;
@@ -59,19 +59,23 @@ const SCHEMA_VERSION: i32 = 1;
 pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 /// Most changes in one batch before it is committed.
 pub const COMMIT_CHANGES: usize = 5_000;
+/// URLs to fetch a crawl keeps in memory by default; the others wait in the file.
+pub const MEMORY_URLS: usize = 20_000;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 -- done: 0 = to fetch, 1 = recorded, 2 = seen (another shard's, or a redirect chain's target)
+-- spilled: 1 = to fetch and not in the crawl's memory (it waits here)
 CREATE TABLE urls (
     key BLOB PRIMARY KEY,
     url TEXT,
     depth INTEGER NOT NULL,
     referrer TEXT,
     done INTEGER NOT NULL,
+    spilled INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX urls_to_fetch ON urls (done, seq);
+CREATE INDEX urls_spilled ON urls (depth, seq) WHERE done = 0 AND spilled = 1;
 CREATE TABLE records (seq INTEGER PRIMARY KEY, json TEXT NOT NULL);
 ";
 
@@ -100,6 +104,7 @@ pub struct State {
     /// batch, so that a resumed run can cut off what came after.
     output: Rc<Cell<u64>>,
     committed_output: u64,
+    memory_urls: usize,
 }
 
 impl fmt::Debug for State {
@@ -186,7 +191,14 @@ impl State {
             next_seq,
             output: Rc::new(Cell::new(committed_output)),
             committed_output,
+            memory_urls: MEMORY_URLS,
         })
+    }
+
+    /// How many URLs to fetch the crawl keeps in memory ([`MEMORY_URLS`] unless set); the
+    /// others wait in the file, shallowest back first. Fewer costs more reads of the file.
+    pub fn set_memory_urls(&mut self, n: usize) {
+        self.memory_urls = n.max(1);
     }
 
     /// Whether the file held a crawl: running it resumes that crawl.
@@ -292,25 +304,29 @@ impl State {
                 url,
                 depth,
                 referrer,
+                spilled,
             } => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 self.conn
                     .prepare_cached(
-                        "INSERT INTO urls (key, url, depth, referrer, done, seq)
-                         VALUES (?1, ?2, ?3, ?4, 0, ?5) ON CONFLICT (key) DO NOTHING",
+                        "INSERT INTO urls (key, url, depth, referrer, done, spilled, seq)
+                         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6) ON CONFLICT (key) DO NOTHING",
                     )?
                     .execute(params![
                         key.to_bytes(),
                         url,
                         depth,
                         referrer.as_deref(),
+                        spilled,
                         seq
                     ])?;
             }
             Change::Lowered { key, depth } => {
                 self.conn
-                    .prepare_cached("UPDATE urls SET depth = ?2 WHERE key = ?1 AND done = 0")?
+                    .prepare_cached(
+                        "UPDATE urls SET depth = ?2 WHERE key = ?1 AND done = 0 AND depth > ?2",
+                    )?
                     .execute(params![key.to_bytes(), depth])?;
             }
             Change::Seen { key } => {
@@ -331,7 +347,8 @@ impl State {
                         .prepare_cached(
                             "INSERT INTO urls (key, depth, done, seq) VALUES (?1, ?2, 1, ?3)
                              ON CONFLICT (key) DO UPDATE
-                             SET done = 1, depth = excluded.depth, url = NULL, referrer = NULL",
+                             SET done = 1, spilled = 0, depth = excluded.depth, url = NULL,
+                                 referrer = NULL",
                         )?
                         .execute(params![key.to_bytes(), depth, seq])?;
                 }
@@ -383,29 +400,66 @@ impl Journal for State {
         self.resuming
     }
 
-    fn load(&mut self, each: &mut dyn FnMut(Stored)) -> Result<(), String> {
+    fn memory_urls(&self) -> usize {
+        self.memory_urls
+    }
+
+    fn resume(&mut self) -> Result<Vec<(u32, u64)>, String> {
         let read = |e: rusqlite::Error| format!("cannot read the crawl state: {e}");
-        let key = |bytes: Vec<u8>| -> Option<Key> { Some(Key::from_bytes(bytes.try_into().ok()?)) };
-        let mut settled = self
+        self.conn
+            .execute(
+                "UPDATE urls SET spilled = 1 WHERE done = 0 AND spilled = 0",
+                [],
+            )
+            .map_err(write_error)?;
+        let mut statement = self
             .conn
-            .prepare("SELECT key, depth FROM urls WHERE done != 0")
+            .prepare("SELECT depth, count(*) FROM urls WHERE done = 0 GROUP BY depth")
             .map_err(read)?;
-        let mut rows = settled.query([]).map_err(read)?;
-        while let Some(row) = rows.next().map_err(read)? {
-            if let Some(key) = key(row.get(0).map_err(read)?) {
-                let depth = row.get(1).map_err(read)?;
-                each(Stored::Settled { key, depth });
-            }
-        }
-        let mut unfetched = self
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))
+            .map_err(read)?;
+        rows.collect::<Result<_, _>>().map_err(read)
+    }
+
+    fn lookup(&mut self, key: Key) -> Result<Lookup, String> {
+        let found: Option<(i64, u32, bool)> = self
             .conn
-            .prepare("SELECT key, url, depth, referrer FROM urls WHERE done = 0 ORDER BY seq")
-            .map_err(read)?;
-        let mut rows = unfetched.query([]).map_err(read)?;
-        while let Some(row) = rows.next().map_err(read)? {
-            if let Some(key) = key(row.get(0).map_err(read)?) {
-                each(Stored::Unfetched {
-                    key,
+            .prepare_cached("SELECT done, depth, spilled FROM urls WHERE key = ?1")
+            .and_then(|mut s| {
+                s.query_row([key.to_bytes()], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()
+            })
+            .map_err(|e| format!("cannot read the crawl state: {e}"))?;
+        Ok(match found {
+            None => Lookup::Unknown,
+            Some((0, depth, true)) => Lookup::Spilled { depth },
+            // Recorded or seen; or to fetch and in memory (which the frontier knows itself).
+            Some(_) => Lookup::Settled,
+        })
+    }
+
+    fn unspill(&mut self, n: usize, each: &mut dyn FnMut(Spilled)) -> Result<(), String> {
+        let read = |e: rusqlite::Error| format!("cannot read the crawl state: {e}");
+        let mut taken = Vec::new();
+        {
+            let mut statement = self
+                .conn
+                .prepare_cached(
+                    "SELECT key, url, depth, referrer FROM urls
+                     WHERE done = 0 AND spilled = 1 ORDER BY depth, seq LIMIT ?1",
+                )
+                .map_err(read)?;
+            let mut rows = statement.query([n as i64]).map_err(read)?;
+            while let Some(row) = rows.next().map_err(read)? {
+                let bytes: Vec<u8> = row.get(0).map_err(read)?;
+                let Ok(bytes) = <[u8; 16]>::try_from(bytes.as_slice()) else {
+                    continue;
+                };
+                taken.push(Spilled {
+                    key: Key::from_bytes(bytes),
                     url: row
                         .get::<_, Option<String>>(1)
                         .map_err(read)?
@@ -414,6 +468,14 @@ impl Journal for State {
                     referrer: row.get(3).map_err(read)?,
                 });
             }
+        }
+        for spilled in taken {
+            self.conn
+                .prepare_cached("UPDATE urls SET spilled = 0 WHERE key = ?1")
+                .and_then(|mut s| s.execute([spilled.key.to_bytes()]))
+                .map_err(write_error)?;
+            self.pending += 1;
+            each(spilled);
         }
         Ok(())
     }
@@ -495,6 +557,7 @@ mod tests {
             url,
             depth: 1,
             referrer: None,
+            spilled: true,
         }
     }
 
@@ -533,11 +596,18 @@ mod tests {
             to_fetch >= 100 && to_fetch % 100 == 0,
             "{to_fetch}: whole batches"
         );
+        let depths = state.resume().unwrap();
+        assert_eq!(depths, vec![(1, to_fetch)]);
         let mut loaded = 0;
-        state.load(&mut |_| loaded += 1).unwrap();
+        state
+            .unspill(usize::MAX >> 1, &mut |_| loaded += 1)
+            .unwrap();
         assert_eq!(loaded, to_fetch);
     }
 
+    /// What the frontier asks of the store: a recorded URL is settled, a spilled one comes
+    /// back shallowest first with its lowered depth, once, and a resume spills what was in
+    /// memory.
     #[test]
     fn a_url_recorded_is_settled_and_a_lowered_one_keeps_its_new_depth() {
         let path = temp("settle");
@@ -562,13 +632,25 @@ mod tests {
             },
         ];
         state.write(&mut changes).unwrap();
+        assert_eq!(state.lookup(a).unwrap(), Lookup::Settled);
+        assert_eq!(state.lookup(b).unwrap(), Lookup::Spilled { depth: 0 });
+        let Change::Queued { key: c, .. } = queued(3) else {
+            unreachable!()
+        };
+        assert_eq!(state.lookup(c).unwrap(), Lookup::Unknown);
+        let mut back = Vec::new();
+        state.unspill(10, &mut |s| back.push(s)).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].key, back[0].depth), (b, 0));
+        assert_eq!(state.lookup(b).unwrap(), Lookup::Settled, "in memory now");
+        state
+            .unspill(10, &mut |_| panic!("given back once"))
+            .unwrap();
         drop(state);
         let mut state = State::open(&path).unwrap();
-        let mut loaded = Vec::new();
-        state.load(&mut |s| loaded.push(s)).unwrap();
-        assert_eq!(loaded.len(), 2);
-        assert_eq!(loaded[0], Stored::Settled { key: a, depth: 1 });
-        assert!(matches!(&loaded[1], Stored::Unfetched { key, depth: 0, .. } if *key == b));
+        assert!(state.resuming());
+        assert_eq!(state.resume().unwrap(), vec![(0, 1)]);
+        assert_eq!(state.lookup(b).unwrap(), Lookup::Spilled { depth: 0 });
         let mut out = Vec::new();
         assert_eq!(state.export_jsonl(&mut out).unwrap(), 1);
         assert_eq!(out, b"{\"url\":\"a\"}\n");
