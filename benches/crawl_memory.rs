@@ -94,7 +94,10 @@ fn connection(stream: TcpStream, pages: u64) {
                 break;
             }
         }
-        let reply = match target.strip_prefix("/p/").and_then(|n| n.parse::<u64>().ok()) {
+        let reply = match target
+            .strip_prefix("/p/")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             Some(n) if n < pages => page(n, pages),
             _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
         };
@@ -141,7 +144,7 @@ fn child(with_state: bool) {
     let start = Instant::now();
     let summary = if with_state {
         let mut state = wisp::crawl::state::State::open(&dir.join("crawl.state")).unwrap();
-        state.check(&config, &[root.clone()], false).unwrap();
+        state.check(&config, std::slice::from_ref(&root), false).unwrap();
         let crawl = wisp::crawl::state::crawl_resumable(&config, [root], hooks, |_| {}, &mut state);
         wisp::block_on(crawl).unwrap()
     } else {
@@ -193,7 +196,11 @@ fn main() {
         }
         println!(
             "| {} | {records} | {errors} | {took:.1} s | {:.0} | {:.1} MB |",
-            if mode == "state" { "with --state" } else { "in memory" },
+            if mode == "state" {
+                "with --state"
+            } else {
+                "in memory"
+            },
             records / took,
             rss as f64 / 1e6
         );
@@ -202,7 +209,15 @@ fn main() {
     println!(
         "TARGET (issue: crawl state on disk): a 1 000 000-URL crawl with --state under 100 MB \
          peak RSS{}: {}",
-        if pages == PAGES { "" } else { " (scaled run: not the target's size)" },
-        if state_rss < 100_000_000 { "met" } else { "MISSED" }
+        if pages == PAGES {
+            ""
+        } else {
+            " (scaled run: not the target's size)"
+        },
+        if state_rss < 100_000_000 {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }

@@ -207,6 +207,18 @@ fn stop_and_resume(signal: i32, tag: &str) {
             "{target} was fetched again after its record was written"
         );
     }
+    // robots.txt was kept with the state: the second run did not ask for it again.
+    assert!(
+        !fetched_again.contains_key("/robots.txt"),
+        "robots.txt fetched again on resume"
+    );
+    assert_eq!(
+        targets_of(&heads, "first-run")
+            .iter()
+            .filter(|t| *t == "/robots.txt")
+            .count(),
+        1
+    );
     // The second run fetched each of the others once.
     for line in &after[kept..] {
         let url = url_of(line);

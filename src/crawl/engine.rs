@@ -176,8 +176,20 @@ fn origin_key(url: &Url) -> OriginKey {
 
 enum RobotsState {
     Fetching,
-    Known { robots: Robots, at: Instant },
+    /// Fetched (or read from a state); good until `until`.
+    Known {
+        robots: Robots,
+        until: Instant,
+    },
 }
+
+/// The key a state keeps an origin's robots.txt under: scheme, authority and port.
+fn origin_text(host: &str, (https, port): OriginKey) -> String {
+    format!("{}://{host} {port}", if https { "https" } else { "http" })
+}
+
+/// Hosts a crawl with a state keeps in memory before idle ones are dropped.
+const HOSTS_IN_MEMORY: usize = 10_000;
 
 /// Politeness state of one host (see [`authority`]).
 struct Host {
@@ -255,6 +267,8 @@ struct Crawl<'j> {
     journal: Option<&'j mut dyn Journal>,
     /// A journal is kept (its changes are noted by the frontier).
     journaling: bool,
+    /// Past this many hosts in memory, idle ones are dropped (with a state).
+    hosts_limit: usize,
     /// A journaled crawl was stopped (a stop request, or the journal failed): URLs without a
     /// final record are left to the next run, with no "interrupted" record.
     leave_to_next_run: bool,
@@ -293,6 +307,7 @@ impl<'j> Crawl<'j> {
             journaling: journal.is_some(),
             journal,
             leave_to_next_run: false,
+            hosts_limit: HOSTS_IN_MEMORY,
         }
     }
 
@@ -645,12 +660,31 @@ impl<'j> Crawl<'j> {
             let per_host = self.config.per_host.max(1);
             let budget_left = self.budget_left();
             if !self.hosts.contains_key(host) {
+                let next_at = self.kept_wait(host).map_or(now, |wait| later(now, wait));
                 let state = Host {
                     in_flight: 0,
-                    next_at: now,
+                    next_at,
                     robots: Vec::new(),
                 };
                 self.hosts.insert(host.to_string(), state);
+            }
+            if self.config.respect_robots
+                && self.journal.is_some()
+                && let Some(item) = self.frontier.front(host, depth)
+            {
+                // robots.txt a state kept (from an earlier run, or from before this host left
+                // memory) is used as if fetched then.
+                let origin = origin_key(&item.url);
+                let state = self.hosts.get(host).expect("inserted above");
+                if !state.robots.iter().any(|(o, _)| *o == origin)
+                    && let Some((robots, left)) = self.kept_robots(host, origin)
+                {
+                    let until = later(now, left);
+                    let state = self.hosts.get_mut(host).expect("inserted above");
+                    state
+                        .robots
+                        .push((origin, RobotsState::Known { robots, until }));
+                }
             }
             let state = self.hosts.get_mut(host).expect("inserted above");
             if state.in_flight >= per_host {
@@ -672,9 +706,7 @@ impl<'j> Crawl<'j> {
                 let known = state.robots.iter_mut().find(|(o, _)| *o == origin);
                 let refusal = match known {
                     Some((_, RobotsState::Fetching)) => return,
-                    Some((_, RobotsState::Known { robots, at }))
-                        if now.saturating_duration_since(*at) < ROBOTS_TTL =>
-                    {
+                    Some((_, RobotsState::Known { robots, until })) if now < *until => {
                         robots.refusal(&item.url).map(|r| r.to_string())
                     }
                     _ => {
@@ -699,6 +731,12 @@ impl<'j> Crawl<'j> {
             }
             state.in_flight += 1;
             state.next_at = later(now, self.config.delay);
+            if !self.config.delay.is_zero() {
+                self.frontier.note(Change::HostNext {
+                    host: host.to_string(),
+                    wait: self.config.delay,
+                });
+            }
             let (key, item) = self.frontier.take(host, depth).expect("front exists");
             if item.chain.is_none() {
                 self.taken += 1;
@@ -798,6 +836,7 @@ impl<'j> Crawl<'j> {
                 None
             } else {
                 self.refill();
+                self.forget_idle_hosts();
                 self.dispatch(clients)
             };
             self.flush(hooks);
@@ -906,13 +945,70 @@ impl<'j> Crawl<'j> {
     }
 
     fn known_robots(&mut self, host: &str, origin: OriginKey, robots: Robots) {
+        self.frontier.note(Change::Robots {
+            origin: origin_text(host, origin),
+            rules: robots.to_bytes(),
+        });
         if let Some(state) = self.hosts.get_mut(host) {
             state.robots.retain(|(o, _)| *o != origin);
-            let at = now();
+            let until = later(now(), ROBOTS_TTL);
             state
                 .robots
-                .push((origin, RobotsState::Known { robots, at }));
+                .push((origin, RobotsState::Known { robots, until }));
         }
+    }
+
+    /// robots.txt of an origin as the state keeps it, if it is younger than [`ROBOTS_TTL`]:
+    /// the rules, and how long they still hold.
+    fn kept_robots(&mut self, host: &str, origin: OriginKey) -> Option<(Robots, Duration)> {
+        if !self.write_changes() {
+            return None;
+        }
+        let kept = self
+            .journal
+            .as_deref_mut()?
+            .robots(&origin_text(host, origin));
+        match kept {
+            Ok(Some((bytes, age))) if age < ROBOTS_TTL => {
+                Some((Robots::from_bytes(&bytes)?, ROBOTS_TTL - age))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                self.journal_failed(e);
+                None
+            }
+        }
+    }
+
+    /// How long the state says `host` must still wait before its next fetch (`--delay`).
+    fn kept_wait(&mut self, host: &str) -> Option<Duration> {
+        if self.config.delay.is_zero() || !self.write_changes() {
+            return None;
+        }
+        match self.journal.as_deref_mut()?.host_wait(host) {
+            Ok(wait) => wait,
+            Err(e) => {
+                self.journal_failed(e);
+                None
+            }
+        }
+    }
+
+    /// With a state, hosts with nothing in flight, no delay to wait out and no robots.txt being
+    /// fetched leave memory once there are many (their robots.txt and delay are in the state).
+    fn forget_idle_hosts(&mut self) {
+        if self.journal.is_none() || self.hosts.len() <= self.hosts_limit {
+            return;
+        }
+        let now = now();
+        self.hosts.retain(|_, h| {
+            h.in_flight > 0
+                || h.next_at > now
+                || h.robots
+                    .iter()
+                    .any(|(_, r)| matches!(r, RobotsState::Fetching))
+        });
+        self.hosts_limit = (2 * self.hosts.len()).max(HOSTS_IN_MEMORY);
     }
 
     /// A fetched page: offer its links (or keep them, at the depth limit) and hold its record.
@@ -1177,6 +1273,12 @@ mod tests {
             }
             fn unspill(&mut self, _: usize, _: &mut dyn FnMut(Spilled)) -> Result<(), String> {
                 Ok(())
+            }
+            fn robots(&mut self, _: &str) -> Result<Option<(Vec<u8>, Duration)>, String> {
+                Ok(None)
+            }
+            fn host_wait(&mut self, _: &str) -> Result<Option<Duration>, String> {
+                Ok(None)
             }
         }
         let config = Config {

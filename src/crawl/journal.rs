@@ -26,6 +26,7 @@
 //! window is refilled from it, shallowest first ([`Journal::unspill`]).
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::normalize::Key;
 
@@ -45,6 +46,10 @@ pub(crate) enum Change {
     /// Seen, never to be fetched here: a new URL of another shard (handed off), or the URL a
     /// recorded redirect chain ended at (fetched under the chain's first URL).
     Seen { key: Key },
+    /// robots.txt of an origin was fetched: what it says, as `Robots::to_bytes` writes it.
+    Robots { origin: String, rules: Vec<u8> },
+    /// A host may be fetched again in `wait` from now (`--delay`).
+    HostNext { host: String, wait: Duration },
     /// A record was written: its JSON line (`key` is `None` for a seed that is not a URL).
     Recorded {
         key: Option<Key>,
@@ -98,4 +103,10 @@ pub(crate) trait Journal {
 
     /// Takes up to `n` spilled URLs back into memory, shallowest first, then oldest.
     fn unspill(&mut self, n: usize, each: &mut dyn FnMut(Spilled)) -> Result<(), String>;
+
+    /// robots.txt of `origin` as kept ([`Change::Robots`]), and how long ago it was fetched.
+    fn robots(&mut self, origin: &str) -> Result<Option<(Vec<u8>, Duration)>, String>;
+
+    /// How long from now `host` must still wait, as kept ([`Change::HostNext`]).
+    fn host_wait(&mut self, host: &str) -> Result<Option<Duration>, String>;
 }

@@ -83,6 +83,28 @@ impl Robots {
         Robots::Rules(Rules::parse(body, product_token(user_agent)))
     }
 
+    /// The outcome as bytes a store keeps (`--state`), read back by [`Robots::from_bytes`].
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Robots::AllowAll => b"allow".to_vec(),
+            Robots::Unreachable(why) => [b"unreachable\n", why.as_bytes()].concat(),
+            Robots::Rules(rules) => [b"rules\n".as_slice(), &rules.to_bytes()].concat(),
+        }
+    }
+
+    /// What [`Robots::to_bytes`] wrote; `None` for anything else.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Robots> {
+        if bytes == b"allow" {
+            return Some(Robots::AllowAll);
+        }
+        if let Some(why) = bytes.strip_prefix(b"unreachable\n") {
+            return Some(Robots::Unreachable(
+                String::from_utf8_lossy(why).into_owned(),
+            ));
+        }
+        Rules::from_bytes(bytes.strip_prefix(b"rules\n")?).map(Robots::Rules)
+    }
+
     /// `None` if `url` may be fetched; else why not.
     pub(crate) fn refusal(&self, url: &Url) -> Option<Refusal<'_>> {
         match self {
@@ -246,6 +268,39 @@ mod tests {
 
     fn disallowed(robots: &Robots, path: &str) -> bool {
         robots.refusal(&url(path)) == Some(Refusal::Disallowed)
+    }
+
+    /// What a crawl state keeps of robots.txt refuses and allows what the parsed file does.
+    #[test]
+    fn rules_kept_as_bytes_read_back_the_same() {
+        let parsed = rules(
+            b"User-agent: *\nDisallow: /private/\nAllow: /private/ok$\nDisallow: /*.gif$\n\
+              Disallow: /caf\xc3\xa9\n",
+        );
+        let back = Robots::from_bytes(&parsed.to_bytes()).expect("read back");
+        for path in [
+            "/",
+            "/private/x",
+            "/private/ok",
+            "/private/okk",
+            "/a.gif",
+            "/a.gifs",
+            "/café",
+        ] {
+            assert_eq!(disallowed(&back, path), disallowed(&parsed, path), "{path}");
+        }
+        assert!(disallowed(&back, "/private/x") && !disallowed(&back, "/private/ok"));
+        assert!(disallowed(&back, "/café"));
+        let unreachable = Robots::Unreachable("HTTP 503".into());
+        let back = Robots::from_bytes(&unreachable.to_bytes()).unwrap();
+        assert_eq!(
+            back.refusal(&url("/")),
+            Some(Refusal::Unreachable("HTTP 503"))
+        );
+        let back = Robots::from_bytes(&Robots::AllowAll.to_bytes()).unwrap();
+        assert_eq!(back.refusal(&url("/private/x")), None);
+        assert!(Robots::from_bytes(b"rules\nXbad\n").is_none());
+        assert!(Robots::from_bytes(b"garbage").is_none());
     }
 
     // Refusals.

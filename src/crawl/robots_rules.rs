@@ -42,6 +42,38 @@ enum Line<'a> {
 }
 
 impl Rules {
+    /// The rules as bytes a store keeps: a line per rule, `A` or `D` then the (normalized)
+    /// pattern, which holds no line end.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            out.push(if rule.allow { b'A' } else { b'D' });
+            out.extend_from_slice(&rule.pattern);
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// Rules a store gave back ([`Rules::to_bytes`]); `None` if they are not such bytes.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Rules> {
+        let mut rules = Vec::new();
+        for line in bytes.split(|&b| b == b'\n') {
+            let Some((&kind, pattern)) = line.split_first() else {
+                continue;
+            };
+            let allow = match kind {
+                b'A' => true,
+                b'D' => false,
+                _ => return None,
+            };
+            rules.push(Rule {
+                pattern: pattern.into(),
+                allow,
+            });
+        }
+        Some(Rules { rules })
+    }
+
     /// The rules `body` sets for the crawler whose product token is `token` (`wisp-crawl`).
     pub(crate) fn parse(body: &[u8], token: &str) -> Rules {
         let mut ours = Vec::new();
