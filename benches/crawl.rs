@@ -737,7 +737,9 @@ fn state_row(rounds: usize) {
             let start = Instant::now();
             let summary = if with_state {
                 let mut state = State::open(&path).unwrap();
-                state.check(&config, std::slice::from_ref(&root), false).unwrap();
+                state
+                    .check(&config, std::slice::from_ref(&root), false)
+                    .unwrap();
                 let summary = ex
                     .block_on(crawl_resumable(
                         &config,

@@ -144,7 +144,9 @@ fn child(with_state: bool) {
     let start = Instant::now();
     let summary = if with_state {
         let mut state = wisp::crawl::state::State::open(&dir.join("crawl.state")).unwrap();
-        state.check(&config, std::slice::from_ref(&root), false).unwrap();
+        state
+            .check(&config, std::slice::from_ref(&root), false)
+            .unwrap();
         let crawl = wisp::crawl::state::crawl_resumable(&config, [root], hooks, |_| {}, &mut state);
         wisp::block_on(crawl).unwrap()
     } else {

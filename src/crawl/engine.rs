@@ -316,6 +316,8 @@ impl<'j> Crawl<'j> {
         let Some(journal) = self.journal.as_deref_mut() else {
             return;
         };
+        // The store knows what the last runs did; memory knows nothing yet.
+        self.frontier.mark_incomplete();
         match journal.resume() {
             Ok(depths) => {
                 for (depth, n) in depths {
@@ -533,7 +535,7 @@ impl<'j> Crawl<'j> {
             return Some(k);
         }
         let spilling = self.journal.is_some();
-        if spilling {
+        if spilling && !self.frontier.complete() {
             match self.look_up(k)? {
                 Lookup::Unknown => {}
                 Lookup::Settled => {
@@ -1056,7 +1058,10 @@ impl<'j> Crawl<'j> {
         };
         let next_key = key_of_normalized(&next);
         // A target the store holds (recorded, or waiting there) is known, as one in memory.
-        let in_store = if self.journal.is_some() && !self.frontier.knows(&next_key) {
+        let in_store = if self.journal.is_some()
+            && !self.frontier.complete()
+            && !self.frontier.knows(&next_key)
+        {
             match self.look_up(next_key) {
                 Some(Lookup::Settled) => {
                     self.frontier.cache_settled(next_key);

@@ -153,6 +153,9 @@ pub(crate) struct Frontier {
     settled_order: VecDeque<Key>,
     /// Lowerings of URLs not in memory, for the engine to take to the store.
     disk_lowerings: Vec<(Key, u32)>,
+    /// Some URL the store has is not in memory (one was spilled, or left the cache, or the
+    /// crawl was resumed): only then can a link unknown here be known there.
+    incomplete: bool,
     /// Per redirect chain (by its first URL's key), the URLs it was followed to
     /// ([`Frontier::claim`]): they are settled with the chain's record.
     chain_claims: HashMap<Key, Vec<Key>>,
@@ -217,10 +220,21 @@ impl Frontier {
             && let Some(old) = self.settled_order.pop_front()
         {
             self.settled.remove(&old);
+            self.incomplete = true;
         }
         if self.settled.insert(key) {
             self.settled_order.push_back(key);
         }
+    }
+
+    /// The store has URLs memory does not (a resumed crawl's).
+    pub fn mark_incomplete(&mut self) {
+        self.incomplete = true;
+    }
+
+    /// Whether memory knows every URL the store has, so that a link unknown here is new.
+    pub fn complete(&self) -> bool {
+        !self.incomplete
     }
 
     /// URLs to fetch held in memory (spilled ones not counted).
@@ -255,6 +269,7 @@ impl Frontier {
     pub fn add_spilled(&mut self, depth: u32, n: u64) {
         *self.spilled_at.entry(depth).or_insert(0) += n;
         self.spilled += n;
+        self.incomplete = true;
     }
 
     /// A spilled URL got a shorter path: the store was told ([`Change::Lowered`]).
