@@ -318,6 +318,52 @@ fn a_resume_with_another_depth_is_refused_unless_forced() {
     assert_eq!(lines(&jsonl), all);
 }
 
+/// A full disk (here: a file size limit of 64 KiB, `ulimit -f`, with SIGXFSZ ignored so that a
+/// write past it fails with EFBIG) ends the crawl cleanly with exit status 3 and the reason,
+/// never a panic; the state stays whole, and a run without the limit finishes the crawl with
+/// one record per page.
+#[test]
+fn a_full_disk_ends_the_crawl_with_status_3_and_the_state_resumes() {
+    let (seed, _heads) = site(Duration::ZERO);
+    let dir = TempDir::new("state-full");
+    let state = dir.path().join("crawl.state").display().to_string();
+    let jsonl = dir.path().join("records.jsonl").display().to_string();
+    let args = args(&seed, &state, &jsonl, "full");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 128; exec {CRAWL_BIN} {}",
+        args.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = common::watchdog(120, move || {
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    });
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(
+        message.contains("File too large") || message.contains("cannot write"),
+        "the reason is given: {message}"
+    );
+    assert!(lines(&jsonl).len() < PAGES, "the limit stopped the crawl");
+
+    let out = crawl_binary(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let urls: Vec<String> = lines(&jsonl).iter().map(|l| url_of(l)).collect();
+    let unique: BTreeSet<&String> = urls.iter().collect();
+    assert_eq!((urls.len(), unique.len()), (PAGES, PAGES));
+}
+
 /// Runs the program on a bad `--state` file and checks it says `expected` with status 2, having
 /// fetched nothing.
 fn refused(state: &std::path::Path, expected: &str) {

@@ -67,8 +67,9 @@ const SCHEMA_VERSION: i32 = 1;
 pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 /// Most changes in one batch before it is committed.
 pub const COMMIT_CHANGES: usize = 5_000;
-/// SQLite's page cache, in KiB: part of the crawl's memory bound.
-const CACHE_KIB: i64 = 16 * 1024;
+/// SQLite's page cache, in KiB: part of the crawl's memory bound. It holds the URL index of
+/// about a million URLs (some 30 bytes each), where links are looked up.
+const CACHE_KIB: i64 = 32 * 1024;
 /// URLs to fetch a crawl keeps in memory by default; the others wait in the file.
 pub const MEMORY_URLS: usize = 20_000;
 
@@ -76,16 +77,17 @@ const SCHEMA: &str = "
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 -- done: 0 = to fetch, 1 = recorded, 2 = seen (another shard's, or a redirect chain's target)
 -- spilled: 1 = to fetch and not in the crawl's memory (it waits here)
+-- Rows are small (no text), so that the index a link is looked up in stays in the page cache.
 CREATE TABLE urls (
     key BLOB PRIMARY KEY,
-    url TEXT,
     depth INTEGER NOT NULL,
-    referrer TEXT,
     done INTEGER NOT NULL,
     spilled INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX urls_spilled ON urls (depth, seq) WHERE done = 0 AND spilled = 1;
+-- the URL and referrer of each URL still to fetch
+CREATE TABLE queue (key BLOB PRIMARY KEY, url TEXT NOT NULL, referrer TEXT) WITHOUT ROWID;
 CREATE TABLE records (seq INTEGER PRIMARY KEY, json TEXT NOT NULL);
 -- robots.txt per origin, as the crawler read it; fetched_ms: Unix time in milliseconds
 CREATE TABLE robots (origin TEXT PRIMARY KEY, fetched_ms INTEGER NOT NULL, rules BLOB NOT NULL)
@@ -343,19 +345,21 @@ impl State {
             } => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                self.conn
+                let new = self
+                    .conn
                     .prepare_cached(
-                        "INSERT INTO urls (key, url, depth, referrer, done, spilled, seq)
-                         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+                        "INSERT INTO urls (key, depth, done, spilled, seq)
+                         VALUES (?1, ?2, 0, ?3, ?4) ON CONFLICT (key) DO NOTHING",
                     )?
-                    .execute(params![
-                        key.to_bytes(),
-                        url,
-                        depth,
-                        referrer.as_deref(),
-                        spilled,
-                        seq
-                    ])?;
+                    .execute(params![key.to_bytes(), depth, spilled, seq])?;
+                if new > 0 {
+                    self.conn
+                        .prepare_cached(
+                            "INSERT INTO queue (key, url, referrer) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (key) DO NOTHING",
+                        )?
+                        .execute(params![key.to_bytes(), url, referrer.as_deref()])?;
+                }
             }
             Change::Lowered { key, depth } => {
                 self.conn
@@ -373,6 +377,9 @@ impl State {
                          ON CONFLICT (key) DO UPDATE SET done = 2 WHERE done = 0",
                     )?
                     .execute(params![key.to_bytes(), seq])?;
+                self.conn
+                    .prepare_cached("DELETE FROM queue WHERE key = ?1")?
+                    .execute([key.to_bytes()])?;
             }
             Change::Robots { origin, rules } => {
                 self.conn
@@ -400,10 +407,12 @@ impl State {
                         .prepare_cached(
                             "INSERT INTO urls (key, depth, done, seq) VALUES (?1, ?2, 1, ?3)
                              ON CONFLICT (key) DO UPDATE
-                             SET done = 1, spilled = 0, depth = excluded.depth, url = NULL,
-                                 referrer = NULL",
+                             SET done = 1, spilled = 0, depth = excluded.depth",
                         )?
                         .execute(params![key.to_bytes(), depth, seq])?;
+                    self.conn
+                        .prepare_cached("DELETE FROM queue WHERE key = ?1")?
+                        .execute([key.to_bytes()])?;
                 }
                 self.conn
                     .prepare_cached("INSERT INTO records (json) VALUES (?1)")?
@@ -529,8 +538,9 @@ impl Journal for State {
             let mut statement = self
                 .conn
                 .prepare_cached(
-                    "SELECT key, url, depth, referrer FROM urls
-                     WHERE done = 0 AND spilled = 1 ORDER BY depth, seq LIMIT ?1",
+                    "SELECT u.key, q.url, u.depth, q.referrer FROM urls u
+                     LEFT JOIN queue q ON q.key = u.key
+                     WHERE u.done = 0 AND u.spilled = 1 ORDER BY u.depth, u.seq LIMIT ?1",
                 )
                 .map_err(read)?;
             let mut rows = statement.query([n as i64]).map_err(read)?;
