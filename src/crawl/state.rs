@@ -21,7 +21,7 @@
 //!
 //! # What it holds, and what survives
 //!
-//! The engine's decisions come in through the [`Journal`] interface: every URL the crawl knows
+//! The engine's decisions come in through the journal interface (`journal.rs`): every URL the crawl knows
 //! (`urls`: its key, URL, depth, the page it was found on, and whether it has a record), every
 //! record written (`records`, in order, for `--export-jsonl`), and the options that give the
 //! crawl its meaning (`meta`). They are committed in batches, [`COMMIT_EVERY`] apart or every
