@@ -86,8 +86,9 @@ CREATE TABLE urls (
     seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX urls_spilled ON urls (depth, seq) WHERE done = 0 AND spilled = 1;
--- the URL and referrer of each URL still to fetch
-CREATE TABLE queue (key BLOB PRIMARY KEY, url TEXT NOT NULL, referrer TEXT) WITHOUT ROWID;
+-- the URL and referrer of each URL queued, by the seq of its row in urls: appended in order, so
+-- that writing it touches the last pages only
+CREATE TABLE queue (seq INTEGER PRIMARY KEY, url TEXT NOT NULL, referrer TEXT);
 CREATE TABLE records (seq INTEGER PRIMARY KEY, json TEXT NOT NULL);
 -- robots.txt per origin, as the crawler read it; fetched_ms: Unix time in milliseconds
 CREATE TABLE robots (origin TEXT PRIMARY KEY, fetched_ms INTEGER NOT NULL, rules BLOB NOT NULL)
@@ -185,6 +186,15 @@ impl State {
             .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
             .and_then(|()| conn.pragma_update(None, "cache_size", -CACHE_KIB))
             .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", 8192))
+            // Closing does not copy the log into the file (and sync it): the commits in it are
+            // as safe there, and the next open or checkpoint reads them.
+            .and_then(|()| {
+                conn.set_db_config(
+                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                    true,
+                )
+                .map(drop)
+            })
             .map_err(|e| fail("cannot set up", e))?;
         if fresh {
             let setup = format!(
@@ -355,10 +365,9 @@ impl State {
                 if new > 0 {
                     self.conn
                         .prepare_cached(
-                            "INSERT INTO queue (key, url, referrer) VALUES (?1, ?2, ?3)
-                             ON CONFLICT (key) DO NOTHING",
+                            "INSERT INTO queue (seq, url, referrer) VALUES (?1, ?2, ?3)",
                         )?
-                        .execute(params![key.to_bytes(), url, referrer.as_deref()])?;
+                        .execute(params![seq, url, referrer.as_deref()])?;
                 }
             }
             Change::Lowered { key, depth } => {
@@ -377,9 +386,6 @@ impl State {
                          ON CONFLICT (key) DO UPDATE SET done = 2 WHERE done = 0",
                     )?
                     .execute(params![key.to_bytes(), seq])?;
-                self.conn
-                    .prepare_cached("DELETE FROM queue WHERE key = ?1")?
-                    .execute([key.to_bytes()])?;
             }
             Change::Robots { origin, rules } => {
                 self.conn
@@ -410,9 +416,6 @@ impl State {
                              SET done = 1, spilled = 0, depth = excluded.depth",
                         )?
                         .execute(params![key.to_bytes(), depth, seq])?;
-                    self.conn
-                        .prepare_cached("DELETE FROM queue WHERE key = ?1")?
-                        .execute([key.to_bytes()])?;
                 }
                 self.conn
                     .prepare_cached("INSERT INTO records (json) VALUES (?1)")?
@@ -539,7 +542,7 @@ impl Journal for State {
                 .conn
                 .prepare_cached(
                     "SELECT u.key, q.url, u.depth, q.referrer FROM urls u
-                     LEFT JOIN queue q ON q.key = u.key
+                     LEFT JOIN queue q ON q.seq = u.seq
                      WHERE u.done = 0 AND u.spilled = 1 ORDER BY u.depth, u.seq LIMIT ?1",
                 )
                 .map_err(read)?;
