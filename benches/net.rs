@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use common::{Metric, Rt, RunFn, Smol, Tokio, Wisp, measure, scaled};
+use common::{Metric, Rt, RunFn, Smol, Tokio, Wisp, measure, measure_pair, scaled};
 
 /// What the net benches need of a runtime's TCP types. `nodelay` is set on every socket.
 trait Net: Rt {
@@ -236,6 +236,129 @@ macro_rules! runs {
     };
 }
 
+/// Connections of the two-thread echo row.
+const TWO_CONNS: usize = 100;
+
+/// Echo on two cores, wisp: an executor on this thread and one on another, sharing the reactor.
+/// Server side of connection `i` on executor `i % 2`, its client on the other (so each thread
+/// runs half of each), handed out through the other executor's `Spawner`.
+fn echo_two_wisp() -> Vec<f64> {
+    type Job = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+    let per_conn = (total_round_trips() / TWO_CONNS).max(1);
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let ex = wisp::Executor::new();
+        tx.send(ex.spawner()).unwrap();
+        ex.block_on(async move {
+            let _ = stop_rx.recv().await;
+        });
+    });
+    let other = rx.recv().unwrap();
+    let ex = wisp::Executor::new();
+    let k = ex.block_on(async {
+        let spawn_on = |k: usize, job: Job| match k % 2 {
+            0 => wisp::spawn(job),
+            _ => other.spawn(job),
+        };
+        let listener = wisp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        for i in 0..TWO_CONNS {
+            let client = wisp::net::TcpStream::connect(addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            spawn_on(
+                i,
+                Box::pin(async move {
+                    let mut buf = [0u8; MSG];
+                    while server.read_exact(&mut buf).await.is_ok() {
+                        if server.write_all(&buf).await.is_err() {
+                            break;
+                        }
+                    }
+                }),
+            )
+            .detach();
+            clients.push(client);
+        }
+        let start = Instant::now();
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, client)| {
+                spawn_on(
+                    i + 1,
+                    Box::pin(async move {
+                        let mut buf = [7u8; MSG];
+                        for _ in 0..per_conn {
+                            client.write_all(&buf).await.unwrap();
+                            client.read_exact(&mut buf).await.unwrap();
+                        }
+                    }),
+                )
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        (per_conn * TWO_CONNS) as f64 / start.elapsed().as_secs_f64() / 1e3
+    });
+    let _ = stop_tx.close();
+    worker.join().unwrap();
+    vec![k]
+}
+
+/// The same on tokio's multi_thread runtime with 2 workers (work stealing).
+fn echo_two_tokio() -> Vec<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let per_conn = (total_round_trips() / TWO_CONNS).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let k = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..TWO_CONNS {
+            let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let mut buf = [0u8; MSG];
+                while server.read_exact(&mut buf).await.is_ok() {
+                    if server.write_all(&buf).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            clients.push(client);
+        }
+        let start = Instant::now();
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .map(|mut client| {
+                tokio::spawn(async move {
+                    let mut buf = [7u8; MSG];
+                    for _ in 0..per_conn {
+                        client.write_all(&buf).await.unwrap();
+                        client.read_exact(&mut buf).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        (per_conn * TWO_CONNS) as f64 / start.elapsed().as_secs_f64() / 1e3
+    });
+    vec![k]
+}
+
 fn main() {
     common::header("benches/net.rs");
     let rounds = common::rounds();
@@ -284,4 +407,27 @@ fn main() {
     ));
     println!();
     common::print_table(&rows);
+
+    // Two cores: wisp with an executor per thread, against tokio's work-stealing runtime.
+    let peer = "tokio multi_thread (2 workers)";
+    let two = measure_pair(
+        &[Metric::new(
+            format!("echo on 2 threads, 64 B round trips, {TWO_CONNS} connections ({total} total)"),
+            "k/s",
+            true,
+        )],
+        peer,
+        [echo_two_wisp as RunFn, echo_two_tokio as RunFn],
+        rounds,
+    );
+    if !two.is_empty() {
+        println!();
+        println!(
+            "Two threads: wisp runs one Executor per thread on its shared reactor, each \
+             connection's server and client on different threads (examples/multicore.rs); tokio \
+             runs its multi_thread runtime with 2 workers."
+        );
+        println!();
+        common::print_pair_table(peer, &two);
+    }
 }
