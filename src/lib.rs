@@ -34,6 +34,8 @@ pub mod net;
 mod reactor;
 mod run_queue;
 mod runtime;
+#[cfg(feature = "signal")]
+pub mod signal;
 mod slab;
 mod sync;
 mod task;

@@ -19,15 +19,15 @@ mod summary;
 use std::cell::RefCell;
 use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
-use std::time::Duration;
 
 use args::{Cli, Parsed};
 use demo::{Site, SiteConfig};
 use output::{Output, plural};
 use status_line::StatusLine;
 use wisp::crawl::{Hooks, Record, crawl_with_progress};
+use wisp::signal::{SIGINT, SIGTERM, Signals};
 
 /// The exit statuses, as `--help` documents them (wget's numbers where they mean the same).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,14 +125,13 @@ fn run(mut cli: Cli) -> Result<Status, (Status, String)> {
     let lines = !cli.quiet && cli.jsonl.as_deref() != Some("-");
 
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone()).map_err(|e| {
-            (
-                Status::Other,
-                format!("cannot install the signal handler: {e}"),
-            )
-        })?;
-    }
+    // Ctrl-C and SIGTERM, on the reactor: a task turns them into the crawl's stop request.
+    let mut signals = Signals::new(&[SIGINT, SIGTERM]).map_err(|e| {
+        (
+            Status::Other,
+            format!("cannot install the signal handler: {e}"),
+        )
+    })?;
 
     let quiet = cli.quiet;
     let config = cli.config;
@@ -144,20 +143,34 @@ fn run(mut cli: Cli) -> Result<Status, (Status, String)> {
         StatusLine::new(!quiet),
         stop.clone(),
     ));
-    let site = if demo {
-        if !quiet {
-            say(&format!(
-                "no URL given: building a demo site of {}...",
-                plural(demo_pages as u64, "page", "pages")
-            ));
-        }
-        Some(build_demo(demo_pages, &stop)?)
-    } else {
-        None
-    };
     let summary = wisp::block_on(async {
-        if let Some(site) = site {
-            let root = site
+        if demo {
+            if !quiet {
+                say(&format!(
+                    "no URL given: building a demo site of {}...",
+                    plural(demo_pages as u64, "page", "pages")
+                ));
+            }
+            // Built on the blocking pool, so that a Ctrl-C during a build of seconds ends the
+            // program at once (the abandoned build ends with the process).
+            let build = wisp::unblock(move || {
+                Site::generate(SiteConfig {
+                    pages: demo_pages,
+                    ..SiteConfig::default()
+                })
+            });
+            let built = wisp::race(async { Some(build.await) }, async {
+                signals.recv().await;
+                None
+            })
+            .await;
+            let Some(site) = built else {
+                return Err((
+                    Status::Interrupted,
+                    "interrupted while building the demo site".to_string(),
+                ));
+            };
+            let root = Arc::new(site)
                 .serve()
                 .await
                 .map_err(|e| (Status::Other, format!("cannot start the demo site: {e}")))?;
@@ -166,6 +179,11 @@ fn run(mut cli: Cli) -> Result<Status, (Status, String)> {
             }
             seeds.push(root);
         }
+        let stop_on_signal = stop.clone();
+        let _watcher = wisp::spawn(async move {
+            signals.recv().await;
+            stop_on_signal.store(true, Ordering::Relaxed);
+        });
         let hooks = Hooks {
             on_record: Box::new(|record: &Record| out.borrow_mut().record(record)),
             on_foreign_link: Box::new(|url| out.borrow_mut().foreign_link(url)),
@@ -226,45 +244,6 @@ fn run(mut cli: Cli) -> Result<Status, (Status, String)> {
     } else {
         Status::Ok
     })
-}
-
-/// How often the wait for the demo site checks for Ctrl-C.
-const STOP_POLL: Duration = Duration::from_millis(20);
-
-/// Builds the demo site on a thread of its own, so that a Ctrl-C or SIGTERM (`stop`) during a
-/// build of seconds ends the program at once, with the interrupted status; the abandoned build
-/// ends with the process.
-fn build_demo(pages: usize, stop: &AtomicBool) -> Result<Arc<Site>, (Status, String)> {
-    let (done, built) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("demo site".into())
-        .spawn(move || {
-            let site = Site::generate(SiteConfig {
-                pages,
-                ..SiteConfig::default()
-            });
-            // The receiver is gone only when the program stopped waiting: nothing to do.
-            let _ = done.send(site);
-        })
-        .map_err(|e| (Status::Other, format!("cannot build the demo site: {e}")))?;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Err((
-                Status::Interrupted,
-                "interrupted while building the demo site".into(),
-            ));
-        }
-        match built.recv_timeout(STOP_POLL) {
-            Ok(site) => return Ok(Arc::new(site)),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err((
-                    Status::Other,
-                    "cannot build the demo site: its thread panicked".into(),
-                ));
-            }
-        }
-    }
 }
 
 /// The longest line `--input` accepts: far longer than any URL a server takes (8 KiB is
