@@ -6,6 +6,7 @@
 //! - [`time`]: `sleep`, `timeout`, `interval` on a hierarchical timer wheel.
 //! - [`join_all`], [`join`] and [`race`] run futures side by side.
 //! - [`unblock`] runs a blocking call on a thread pool and awaits its result.
+//! - [`Async`] registers any file descriptor (a pipe, an eventfd) with the reactor.
 //!
 //! ```
 //! use std::time::Duration;
@@ -19,6 +20,7 @@
 //!
 //! See `ARCHITECTURE.md` for the parts and how a wake-up travels.
 
+mod async_fd;
 mod blocking;
 #[cfg(feature = "crawl")]
 pub mod crawl;
@@ -43,6 +45,7 @@ pub mod test;
 pub mod time;
 mod yield_now;
 
+pub use async_fd::Async;
 pub use blocking::{Unblock, unblock};
 pub use executor::{Executor, Spawner};
 pub use join::{JoinAll, join, join_all, race};

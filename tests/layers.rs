@@ -23,7 +23,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("executor", &["executor", "join", "yield_now", "blocking"]),
     (
         "runtime, time, net, test kit",
-        &["runtime", "time", "net", "signal", "test", "loom_models"],
+        &[
+            "runtime",
+            "time",
+            "net",
+            "async_fd",
+            "signal",
+            "test",
+            "loom_models",
+        ],
     ),
     ("http", &["http"]),
     ("crawl", &["crawl"]),

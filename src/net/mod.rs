@@ -1,4 +1,6 @@
-//! Async sockets on the reactor: [`TcpStream`], [`TcpListener`], [`UdpSocket`].
+//! Async sockets on the reactor: [`TcpStream`], [`TcpListener`], [`UdpSocket`], and the Unix
+//! domain sockets [`UnixStream`], [`UnixListener`], [`UnixDatagram`]. All of them are std sockets
+//! in a [`wisp::Async`](crate::Async).
 //!
 //! Each socket is registered with the reactor once, for its whole life, and implements the
 //! `futures-io` traits (`AsyncRead`, `AsyncWrite`, also for `&TcpStream`), so the ecosystem's
@@ -39,7 +41,9 @@ mod happy_eyeballs;
 mod registered;
 mod tcp;
 mod udp;
+mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -1,4 +1,4 @@
-//! [`Socket`]: a std socket registered with the reactor, and what every socket type of `net` does
+//! [`Socket`]: a std socket in an [`Async`] (registered with the reactor), and what every socket type of `net` does
 //! with it the same way: register it in non-blocking mode, hand it back deregistered and blocking
 //! again (`into_std`), convert from the std type (`TryFrom`), print as the std type (`Debug`).
 //! `tcp.rs` and `udp.rs` keep only their own operations; [`std_conversions!`] writes the three
@@ -9,7 +9,8 @@ use std::io;
 use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 
-use crate::reactor::{Direction, Registered};
+use crate::async_fd::Async;
+use crate::reactor::Direction;
 
 /// A std socket type: its own `set_nonblocking` (one `ioctl(FIONBIO)`), for [`Socket`] to call
 /// whichever type it holds.
@@ -37,7 +38,7 @@ std_socket!(
 /// with the reactor for as long as this value lives.
 pub(crate) struct Socket<T: StdSocket> {
     /// Non-blocking for as long as it is registered; `into_std` makes it blocking again.
-    io: Registered<T>,
+    io: Async<T>,
 }
 
 impl<T: StdSocket> Socket<T> {
@@ -51,7 +52,7 @@ impl<T: StdSocket> Socket<T> {
     /// waiting), without asking the kernel again.
     pub(crate) fn from_nonblocking(io: T) -> io::Result<Socket<T>> {
         Ok(Socket {
-            io: Registered::new(io)?,
+            io: Async::new_nonblocking(io)?,
         })
     }
 
@@ -66,7 +67,7 @@ impl<T: StdSocket> Socket<T> {
         cx: &mut Context<'_>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.io.poll_io(dir, cx, op)
+        self.io.poll_with(dir, cx, op)
     }
 
     /// Deregisters the socket and returns it, back in blocking mode (as a std socket is made).

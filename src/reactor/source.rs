@@ -61,6 +61,29 @@ impl Source {
         }
     }
 
+    /// Events seen so far in `dir`.
+    pub(crate) fn ticks(&self, dir: Direction) -> u64 {
+        self.ticks[dir as usize].load(Ordering::Acquire)
+    }
+
+    /// Ready once an event in `dir` came after the count `since`; else stores the waker.
+    pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>, since: u64) -> Poll<()> {
+        if self.ticks(dir) != since {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.wakers.lock();
+        if self.ticks(dir) != since {
+            return Poll::Ready(());
+        }
+        let list = &mut wakers[dir as usize];
+        if !list.iter().any(|w| w.will_wake(cx.waker())) {
+            list.push(cx.waker().clone());
+        }
+        drop(wakers);
+        super::ensure_driven(cx.waker());
+        Poll::Pending
+    }
+
     /// Runs the non-blocking `op` until it does not report `WouldBlock` (or `Interrupted`); on
     /// `WouldBlock` with no event since the attempt, stores the waker and returns `Pending`.
     pub(crate) fn poll_io<R>(
@@ -128,6 +151,16 @@ impl<T: AsFd> Registered<T> {
     ) -> Poll<io::Result<R>> {
         let io = self.get_ref();
         self.source.poll_io(dir, cx, || op(io))
+    }
+
+    /// Events the reactor has seen on the socket in `dir`.
+    pub(crate) fn ticks(&self, dir: Direction) -> u64 {
+        self.source.ticks(dir)
+    }
+
+    /// Ready once the reactor has seen an event in `dir` after the count `since`.
+    pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>, since: u64) -> Poll<()> {
+        self.source.poll_ready(dir, cx, since)
     }
 
     /// Deregisters the socket and hands it back (converting back into a std type must

@@ -1,0 +1,144 @@
+//! `wisp::Async<T>` on a pipe, and the Unix domain sockets of `wisp::net` (path and abstract
+//! addresses, peer close, a path that exists already, datagrams).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use wisp::Async;
+use wisp::net::{UnixDatagram, UnixListener, UnixStream};
+
+use common::watchdog;
+
+fn temp(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wisp-unix-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A pipe: `readable()` waits for the writer on another thread; `read_with` then reads; an
+/// empty pipe makes `readable` wait again; the futures-io traits read to the writer's close.
+#[test]
+fn async_pipe_waits_for_data_and_reads_to_the_end() {
+    watchdog(30, || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let reader = Async::new(reader).unwrap();
+        let thread = std::thread::spawn(move || {
+            let mut writer = writer;
+            std::thread::sleep(Duration::from_millis(30));
+            writer.write_all(b"first").unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            writer.write_all(b" second").unwrap();
+        });
+        let (first, rest) = wisp::block_on(async {
+            reader.readable().await.unwrap();
+            let mut buf = [0u8; 64];
+            let n = reader.read_with(|mut r| r.read(&mut buf)).await.unwrap();
+            let first = buf[..n].to_vec();
+            let mut rest = Vec::new();
+            (&reader).read_to_end(&mut rest).await.unwrap();
+            (first, rest)
+        });
+        thread.join().unwrap();
+        assert_eq!(first, b"first");
+        assert_eq!(rest, b" second");
+    });
+}
+
+/// A blocking read would hang the executor; `Async::new` made the pipe non-blocking, so a
+/// `try` on an empty pipe answers `WouldBlock` at once.
+#[test]
+fn async_new_makes_the_descriptor_non_blocking() {
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let reader = Async::new(reader).unwrap();
+    let mut buf = [0u8; 1];
+    let mut r = reader.get_ref();
+    let e = r.read(&mut buf).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn unix_stream_echo_over_a_path_and_peer_close() {
+    watchdog(30, || {
+        let dir = temp("path");
+        let path = dir.join("echo.sock");
+        wisp::block_on(async {
+            let listener = UnixListener::bind(&path).unwrap();
+            let server = wisp::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                futures_util::io::copy(&stream, &mut &stream).await.unwrap()
+            });
+            let mut client = UnixStream::connect(&path).await.unwrap();
+            client.write_all(b"over a path").await.unwrap();
+            let mut buf = [0u8; 11];
+            client.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"over a path");
+            client.close().await.unwrap();
+            assert_eq!(server.await, 11, "the server saw the close as the end");
+            // The server's side is gone too: the client reads the end.
+            let mut rest = Vec::new();
+            client.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty());
+        });
+        // A path that exists is refused, not taken over.
+        let e = UnixListener::bind(&path).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+        let _ = std::fs::remove_dir_all(dir);
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn unix_stream_over_an_abstract_name() {
+    use std::os::linux::net::SocketAddrExt;
+    watchdog(30, || {
+        let name = format!("wisp-test-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        wisp::block_on(async {
+            let listener = UnixListener::bind_addr(&addr).unwrap();
+            let server = wisp::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                stream.write_all(b"abstract").await.unwrap();
+            });
+            let mut client = UnixStream::connect_addr(&addr).await.unwrap();
+            let mut got = Vec::new();
+            server.await;
+            client.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"abstract");
+        });
+    });
+}
+
+#[test]
+fn unix_datagrams_between_paths_and_a_pair() {
+    watchdog(30, || {
+        let dir = temp("dgram");
+        wisp::block_on(async {
+            let a = UnixDatagram::bind(dir.join("a")).unwrap();
+            let b = UnixDatagram::bind(dir.join("b")).unwrap();
+            let receiver = wisp::spawn(async move {
+                let mut buf = [0u8; 16];
+                let (n, from) = b.recv_from(&mut buf).await.unwrap();
+                (
+                    buf[..n].to_vec(),
+                    from.as_pathname().map(|p| p.to_path_buf()),
+                )
+            });
+            wisp::yield_now().await;
+            a.send_to(b"datagram", dir.join("b")).await.unwrap();
+            let (got, from) = receiver.await;
+            assert_eq!(got, b"datagram");
+            assert_eq!(from.as_deref(), Some(dir.join("a").as_path()));
+
+            let (x, y) = UnixDatagram::pair().unwrap();
+            x.send(b"paired").await.unwrap();
+            let mut buf = [0u8; 16];
+            let n = y.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"paired");
+        });
+        let _ = std::fs::remove_dir_all(dir);
+    });
+}
