@@ -6,6 +6,9 @@
 //!
 //! Each client writes 64 bytes and reads them back, many times; the program prints how many round
 //! trips per second the pair achieved.
+//!
+//! `futures_util::io::copy` is from the futures-util crate (feature `io`), a dev-dependency of
+//! wisp: a program of your own adds `futures-util = { version = "0.3", features = ["io"] }`.
 
 use std::time::Instant;
 

@@ -123,7 +123,7 @@ pub(crate) async fn fetch(client: &Client, config: &Config, item: &Item) -> Fetc
         .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let save = next.is_none() && ((200..300).contains(&status) || config.save_errors);
     let out = match &config.out_dir {
-        Some(dir) if save => match OutFile::create(dir, &path_for(&item.url)) {
+        Some(dir) if save => match create_out(dir.clone(), path_for(&item.url)).await {
             Ok(file) => Some(file),
             Err(e) => {
                 record.save_error = Some(e.to_string());
@@ -167,12 +167,12 @@ async fn read_body(
                 if keep {
                     kept.extend_from_slice(piece);
                 }
-                if let Some(file) = out.as_mut()
-                    && let Err(e) = file.write_all(piece)
-                {
-                    record.save_error = Some(e.to_string());
-                    // Dropping it removes the partial file.
-                    out = None;
+                if let Some(file) = out.take() {
+                    match write_out(file, piece.to_vec()).await {
+                        Ok(file) => out = Some(file),
+                        // The file was dropped, which removed it.
+                        Err(e) => record.save_error = Some(e.to_string()),
+                    }
                 }
             }
             Ok(None) => break None,
@@ -187,11 +187,24 @@ async fn read_body(
     }
     record.sha256 = Some(hex(&hasher.finalize()));
     if let Some(file) = out
-        && let Err(e) = file.commit()
+        && let Err(e) = crate::unblock(move || file.commit()).await
     {
         record.save_error = Some(e.to_string());
     }
     Some(kept)
+}
+
+// The file system calls of `--out` run on the blocking pool (`wisp::unblock`), not on the crawl's
+// thread: a slow disk holds up its own fetch, not the dispatcher. If the fetch is dropped while
+// a call runs, the `OutFile` is dropped with the call's result, which removes the partial file.
+
+async fn create_out(dir: std::path::PathBuf, rel: std::path::PathBuf) -> std::io::Result<OutFile> {
+    crate::unblock(move || OutFile::create(&dir, &rel)).await
+}
+
+/// Appends `piece`; gives the file back, or drops it (removing it) on an error.
+async fn write_out(mut file: OutFile, piece: Vec<u8>) -> std::io::Result<OutFile> {
+    crate::unblock(move || file.write_all(&piece).map(|()| file)).await
 }
 
 fn hex(bytes: &[u8]) -> String {
