@@ -3,108 +3,52 @@
 //!
 //! `cargo bench --features state --bench crawl_memory` (`WISP_BENCH_SCALE=0.1` for a tenth).
 //!
-//! The site is generated on request, not pre-rendered: `/p/N` for N below the page count links
-//! `/p/N+1` (so every page is reached) and 7 pages picked by a hash of N, in 1 KiB pages. It is
-//! served by a small HTTP/1.1 server (keep-alive, one request at a time per connection) on a
-//! thread of its own, so the process holds the site's code, not its pages. Each crawl runs in a
+//! The site is the `crawl` program's demo site (8 links per page, redirects, 404s, images,
+//! robots.txt) of 1 000 000 pages, which it renders on request rather than building it up front
+//! (past 100 000 pages), served by its own server on a thread of its own, so the process holds
+//! the site's code, not its pages. Each crawl runs in a
 //! child process of this bench (the same executable, told which crawl by an environment
 //! variable), so each peak RSS (`VmHWM` of /proc/self/status, read at the end of the crawl) is
 //! that crawl's alone: the site server thread, the crawler, its state and SQLite.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+#[allow(dead_code)]
+#[path = "../src/bin/crawl/demo/mod.rs"]
+mod demo;
+
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use demo::{Site, SiteConfig};
 use wisp::crawl::{Config, Hooks};
 
 const PAGES: u64 = 1_000_000;
-/// Links per page: the next page and this many picked by a hash.
-const LINKS: u64 = 7;
 
 fn pages() -> u64 {
     let scale: f64 = std::env::var("WISP_BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
-    ((PAGES as f64 * scale) as u64).max(100)
+    // Past 100 000 pages the demo site renders on request; a smaller one would be built up front
+    // and its pages would count in the figure.
+    ((PAGES as f64 * scale) as u64).max(100_001)
 }
 
-/// splitmix64: the links of a page are a function of its number.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn page(n: u64, pages: u64) -> Vec<u8> {
-    let mut body = String::with_capacity(1100);
-    body.push_str("<!DOCTYPE html><html><body>");
-    if n + 1 < pages {
-        body.push_str(&format!("<a href=\"/p/{}\">next</a>", n + 1));
-    }
-    for i in 0..LINKS {
-        body.push_str(&format!("<a href=\"/p/{}\">x</a>", mix(n * 16 + i) % pages));
-    }
-    while body.len() < 1000 {
-        body.push_str(" filler text of a generated page");
-    }
-    body.push_str("</body></html>");
-    let mut out = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body.as_bytes());
-    out
-}
-
-/// Answers keep-alive connections, a thread each (the crawler opens at most 64).
-fn serve(pages: u64) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// Serves the demo site of `pages` pages from a thread of its own; returns its root URL.
+fn serve(pages: u64) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || connection(stream, pages));
-        }
+        wisp::block_on(async move {
+            let site = Arc::new(Site::generate(SiteConfig {
+                pages: pages as usize,
+                ..SiteConfig::default()
+            }));
+            tx.send(site.serve().await.unwrap()).unwrap();
+            std::future::pending::<()>().await
+        })
     });
-    port
-}
-
-fn connection(stream: TcpStream, pages: u64) {
-    let _ = stream.set_nodelay(true);
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let target = line.split(' ').nth(1).unwrap_or("/").to_string();
-        // The rest of the head.
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            if header == "\r\n" {
-                break;
-            }
-        }
-        let reply = match target
-            .strip_prefix("/p/")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            Some(n) if n < pages => page(n, pages),
-            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-        };
-        if writer.write_all(&reply).is_err() {
-            return;
-        }
-    }
+    rx.recv().unwrap()
 }
 
 /// Peak resident set of this process, in bytes.
@@ -124,13 +68,11 @@ fn peak_rss() -> u64 {
 /// The child: one crawl, then a line `records seconds peak_rss_bytes` on stdout.
 fn child(with_state: bool) {
     let pages = pages();
-    let port = serve(pages);
-    let root = format!("http://127.0.0.1:{port}/p/0");
+    let root = serve(pages);
     let config = Config {
         max_depth: u32::MAX,
         concurrency: 64,
         per_host: 64,
-        respect_robots: false,
         max_frontier: u64::MAX,
         ..Config::default()
     };
@@ -169,9 +111,9 @@ fn main() {
     println!("## crawl_memory");
     println!();
     println!(
-        "Peak RSS of one crawl of a {pages}-page site generated on request (1 KiB pages, 8 \
-         links each), concurrency 64, each crawl in a process of its own with the site's \
-         server thread (VmHWM)."
+        "Peak RSS of one crawl of the {pages}-page demo site (rendered on request past 100 000 \
+         pages; 1 KiB pages, 8 links each, redirects, 404s, images, robots.txt), concurrency 64, \
+         each crawl in a process of its own with the site's server thread (VmHWM)."
     );
     println!();
     println!("| crawl | records | errors | wall time | pages/s | peak RSS |");

@@ -112,10 +112,10 @@ fn the_client_gets_exactly_the_bodies() {
             );
             assert_eq!(resp.redirects(), 0);
             let body = resp.bytes().await.unwrap();
-            assert_eq!(Some(&body[..]), site.body(path), "{path}");
+            assert_eq!(Some(&body[..]), site.body(path).as_deref(), "{path}");
         }
         assert_eq!(
-            site.body("/robots.txt"),
+            site.body("/robots.txt").as_deref(),
             Some(&b"User-agent: *\nDisallow: /private/\n"[..])
         );
 
@@ -125,7 +125,7 @@ fn the_client_gets_exactly_the_bodies() {
         assert_eq!(resp.redirects(), 1);
         assert_eq!(resp.url().path(), "/page/4.html");
         let body = resp.bytes().await.unwrap();
-        assert_eq!(Some(&body[..]), site.body("/page/4.html"));
+        assert_eq!(Some(&body[..]), site.body("/page/4.html").as_deref());
 
         // HEAD: the headers of GET, no body.
         let resp = client.head(&format!("{root}page/3.html")).await.unwrap();
@@ -156,7 +156,7 @@ fn everything_expected_can_be_fetched() {
             let status = resp.status();
             let body = resp.bytes().await.unwrap();
             assert_eq!(status == 404, url.starts_with("/missing/"), "{url}");
-            assert_eq!(Some(&body[..]), site.body(&final_path), "{url}");
+            assert_eq!(Some(&body[..]), site.body(&final_path).as_deref(), "{url}");
         }
     });
 }
@@ -178,13 +178,13 @@ fn pipelined_requests_in_pieces_get_two_responses() {
         let mut expected = response(
             "200 OK",
             "text/html; charset=utf-8",
-            site.body("/page/1.html").unwrap(),
+            &site.body("/page/1.html").unwrap(),
             false,
         );
         expected.extend(response(
             "200 OK",
             "text/plain",
-            site.body("/robots.txt").unwrap(),
+            &site.body("/robots.txt").unwrap(),
             true,
         ));
         assert_eq!(
@@ -206,7 +206,7 @@ fn pipelined_requests_in_pieces_get_two_responses() {
         expected.extend(response(
             "404 Not Found",
             "text/html; charset=utf-8",
-            site.body("/missing/1").unwrap(),
+            &site.body("/missing/1").unwrap(),
             true,
         ));
         assert_eq!(
@@ -377,7 +377,7 @@ fn images_are_png() {
     let img = site.body("/img/3.png").unwrap();
     assert!(img.starts_with(b"\x89PNG\r\n\x1a\n"));
     assert_ne!(img, site.body("/img/4.png").unwrap());
-    assert_eq!(crc_check(img), 3);
+    assert_eq!(crc_check(&img), 3);
     let none = Site::generate(SiteConfig {
         images: false,
         ..small()

@@ -10,8 +10,9 @@ use wisp::crawl::{Config, UrlPattern};
 
 use crate::demo::SiteConfig;
 
-/// The largest `--demo-pages`: the site is built in memory before the crawl, so an absurd
-/// number would only end in an allocation failure minutes later.
+/// The largest `--demo-pages`. Sites of up to 100 000 pages are built in memory before the
+/// crawl; larger ones are rendered on request and take little memory, but a crawl of more
+/// than a million demo pages shows nothing a million does not.
 pub const MAX_DEMO_PAGES: usize = 1_000_000;
 
 /// What the program was asked to do.

@@ -5,8 +5,10 @@
 //! site when given no URL, and the crawler's tests and bench include this folder with
 //! `#[path = "../src/bin/crawl/demo/mod.rs"] mod demo;`. It uses only wisp's public API.
 //!
-//! - [`Site::generate`] builds every response up front: [`pages`] says what is on the site and
-//!   writes it, [`png`] writes its images.
+//! - [`Site::generate`] builds every response up front ([`pages`] says what is on the site and
+//!   writes it, [`png`] writes its images), or for a site of more than 100 000 pages only the
+//!   few fixed ones: its pages are rendered on request (each is a function of its number), so
+//!   a site of a million pages takes no memory to speak of.
 //! - [`Site::serve`] answers them from a task on the current wisp executor, with keep-alive and
 //!   pipelining ([`server`]), so serving a page is a hash lookup and a copy into the
 //!   connection's output buffer.
@@ -16,6 +18,7 @@ mod pages;
 mod png;
 mod server;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
@@ -52,22 +55,23 @@ impl Default for SiteConfig {
     }
 }
 
-/// One pre-rendered response: built by [`pages`], written out by [`server`].
+/// One response: built (up front or on request) by [`pages`], written out by [`server`].
+#[derive(Clone)]
 struct Resource {
     /// Status line and headers, each ending in CRLF, without the blank line.
     head: Box<[u8]>,
     body: Box<[u8]>,
     /// Links a crawler should find in the body: resolved paths (with query, without fragment).
     links: Vec<String>,
-    /// For a redirect: the index in [`Site::resources`] of the resource the client ends up at.
-    follow: Option<usize>,
+    /// For a redirect: the path the client ends up at.
+    follow: Option<Box<str>>,
 }
 
 /// The generated site: the same config always gives the same pages and links.
 pub struct Site {
     config: SiteConfig,
-    /// Every response with a path of its own. Index 0 is `/` and index `1 + n` is
-    /// `/page/n.html`; redirects' `follow` indices rely on it.
+    /// Every response with a path of its own, when built up front (empty when rendered on
+    /// request).
     resources: Vec<Resource>,
     /// Path (without query) to its index in `resources`.
     by_path: HashMap<Box<str>, usize>,
@@ -125,55 +129,61 @@ impl Site {
     }
 
     fn bfs(&self, max_depth: usize, robots: bool) -> Vec<BTreeSet<String>> {
-        let mut seen: HashSet<&str> = HashSet::from(["/"]);
+        let mut seen: HashSet<String> = HashSet::from(["/".to_string()]);
         let mut levels = vec![BTreeSet::from(["/".to_string()])];
-        let mut frontier: Vec<&str> = vec!["/"];
         for _ in 0..max_depth {
             let mut next = BTreeSet::new();
-            for url in &frontier {
+            for url in levels.last().expect("one level at least") {
                 for link in self.links(url) {
                     if robots && link.starts_with("/private/") {
                         continue;
                     }
-                    if seen.insert(link) {
-                        next.insert(link.clone());
+                    if seen.insert(link.clone()) {
+                        next.insert(link);
                     }
                 }
             }
             if next.is_empty() {
                 break;
             }
-            frontier.clear();
-            frontier.extend(next.iter().filter_map(|u| seen.get(u.as_str()).copied()));
             levels.push(next);
         }
         levels
     }
 
     /// The links found by fetching `url` (redirects followed).
-    fn links(&self, url: &str) -> &[String] {
+    fn links(&self, url: &str) -> Vec<String> {
         match self.lookup(url) {
-            Some(r) => match r.follow {
-                Some(i) => &self.resources[i].links,
-                None => &r.links,
+            Some(r) => match &r.follow {
+                Some(path) => self.lookup(path).map_or_else(Vec::new, |t| t.links.clone()),
+                None => r.links.clone(),
             },
-            None => &[],
+            None => Vec::new(),
         }
     }
 
     /// The resource a request target names; a query is ignored.
-    fn lookup(&self, target: &str) -> Option<&Resource> {
+    fn lookup(&self, target: &str) -> Option<Cow<'_, Resource>> {
         let path = target.split_once('?').map_or(target, |(p, _)| p);
-        self.by_path.get(path).map(|&i| &self.resources[i])
+        if self.resources.is_empty() {
+            return pages::render(&self.config, path).map(Cow::Owned);
+        }
+        self.by_path
+            .get(path)
+            .map(|&i| Cow::Borrowed(&self.resources[i]))
     }
 
     /// The exact body a GET of `path` is answered with (a query is ignored, as the server does);
     /// the 404 page for an unknown path; `None` if `path` does not start with `/`. For a
     /// redirect it is the 301's own short body.
-    pub fn body(&self, path: &str) -> Option<&[u8]> {
+    pub fn body(&self, path: &str) -> Option<Cow<'_, [u8]>> {
         if !path.starts_with('/') {
             return None;
         }
-        Some(self.lookup(path).map_or(&self.not_found.body, |r| &r.body))
+        Some(match self.lookup(path) {
+            Some(Cow::Borrowed(r)) => Cow::Borrowed(&r.body[..]),
+            Some(Cow::Owned(r)) => Cow::Owned(r.body.into_vec()),
+            None => Cow::Borrowed(&self.not_found.body[..]),
+        })
     }
 }

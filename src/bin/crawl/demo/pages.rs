@@ -181,130 +181,33 @@ impl Page {
     }
 }
 
-/// Builds every page and response of the site described by `config`.
+/// Sites with more pages than this are rendered on request (see [`Site::generate`]); smaller
+/// ones are built whole, so that serving a page is a lookup and a copy.
+pub(super) const RENDER_ON_REQUEST_ABOVE: usize = 100_000;
+
+/// How many private pages and images a site of `pages` pages has.
+fn counts(pages: usize) -> (usize, usize) {
+    ((pages / 100).max(1), (pages / 30).max(1))
+}
+
+/// Builds the site described by `config`: every response up front, or (past
+/// [`RENDER_ON_REQUEST_ABOVE`] pages) only the fixed ones, the rest rendered on request.
 pub(super) fn generate(config: SiteConfig) -> Site {
-    let pages = config.pages;
-    let links = config.links_per_page.max(1);
-    let privates = (pages / 100).max(1);
-    let images = (pages / 30).max(1);
     let mut resources = Vec::new();
     let mut by_path = HashMap::new();
-    let mut add = |path: String, resource: Resource| {
-        by_path.insert(path.into_boxed_str(), resources.len());
-        resources.push(resource);
-    };
-
-    // The index.
-    let mut rng = Rng::new(config.seed, u64::MAX);
-    let mut page = Page::new("/", "wisp demo site", None);
-    page.html.push_str("<ul>\n");
-    for n in 0..links.min(pages) {
-        page.link(&format!("/page/{n}.html"), &format!("page {n}"));
+    if config.pages <= RENDER_ON_REQUEST_ABOVE {
+        let (privates, images) = counts(config.pages);
+        let mut paths = vec!["/".to_string(), "/robots.txt".to_string()];
+        paths.extend((0..config.pages).map(|n| format!("/page/{n}.html")));
+        paths.extend((0..privates).map(|k| format!("/private/{k}.html")));
+        paths.extend((0..images).map(|k| format!("/img/{k}.png")));
+        paths.extend((0..config.pages).map(|n| format!("/r/{n}")));
+        for path in paths {
+            let resource = render(&config, &path).expect("a path of the site");
+            by_path.insert(path.into_boxed_str(), resources.len());
+            resources.push(resource);
+        }
     }
-    page.link("/private/0.html", "private");
-    page.decoys();
-    let (body, found) = page.finish(&mut rng, config.page_bytes);
-    add("/".into(), html(found, body));
-
-    // Which page links which off-site URL.
-    let off_site: HashMap<usize, &str> = config
-        .off_site_links
-        .iter()
-        .enumerate()
-        .map(|(i, url)| (i * pages / config.off_site_links.len(), url.as_str()))
-        .collect();
-
-    // The pages.
-    for n in 0..pages {
-        let mut rng = Rng::new(config.seed, n as u64);
-        let path = format!("/page/{n}.html");
-        let with_base = n % 5 == 2;
-        let mut page = Page::new(&path, &format!("Page {n}"), with_base.then_some("/"));
-        page.html.push_str("<ul>\n");
-        for i in 0..links {
-            let t = if i == 0 && n + 1 < pages {
-                n + 1
-            } else {
-                rng.below(pages)
-            };
-            let form = rng.below(5);
-            let href = if i == 1 && n % 10 == 0 {
-                format!("/page/{t}.html?from={n}&x=1")
-            } else {
-                match (form, with_base) {
-                    (0, _) => format!("/page/{t}.html"),
-                    (1, false) => format!("{t}.html"),
-                    (1, true) => format!("page/{t}.html"),
-                    (2, false) => format!("../page/{t}.html"),
-                    (2, true) => format!("./page/{t}.html"),
-                    (3, _) => format!("/page/{t}.html#top"),
-                    (_, false) => format!("./{t}.html#s2"),
-                    (_, true) => format!("page/{t}.html#s2"),
-                }
-            };
-            page.link(&href, &format!("page {t}"));
-        }
-        if n % 7 == 3 && n + 1 < pages {
-            page.link(&format!("/r/{}", n + 1), "moved");
-        }
-        if n % 11 == 5 {
-            page.link(&format!("/missing/{n}"), "broken");
-        }
-        if n % 97 == 13 {
-            page.link(&format!("/private/{}.html", (n / 97) % privates), "private");
-        }
-        if config.images && n % 3 == 0 {
-            page.image(&format!("/img/{}.png", (n / 3) % images));
-        }
-        if let Some(url) = off_site.get(&n) {
-            page.off_site(url);
-        }
-        page.decoys();
-        let (body, found) = page.finish(&mut rng, config.page_bytes);
-        add(path, html(found, body));
-    }
-
-    // Private pages, images, redirects, robots.txt.
-    for k in 0..privates {
-        let mut rng = Rng::new(config.seed, (1 << 40) + k as u64);
-        let path = format!("/private/{k}.html");
-        let mut page = Page::new(&path, &format!("Private {k}"), None);
-        page.html.push_str("<ul>\n");
-        if pages > 0 {
-            let t = rng.below(pages);
-            page.link(&format!("../page/{t}.html"), &format!("page {t}"));
-        }
-        if k + 1 < privates {
-            page.link(&format!("{}.html", k + 1), "next private");
-        }
-        let (body, found) = page.finish(&mut rng, config.page_bytes);
-        add(path, html(found, body));
-    }
-    for k in 0..images {
-        add(
-            format!("/img/{k}.png"),
-            Resource::new("200 OK", "image/png", "", png::one_pixel(colour(k as u32))),
-        );
-    }
-    for n in 0..pages {
-        let target = format!("/page/{n}.html");
-        let body =
-            format!("<!DOCTYPE html>\n<html><body><a href=\"{target}\">Moved</a></body></html>\n");
-        let mut moved = Resource::new(
-            "301 Moved Permanently",
-            HTML,
-            &format!("Location: {target}\r\n"),
-            body.into_bytes(),
-        );
-        // The index is resource 0, page `n` is resource `1 + n`.
-        moved.follow = Some(1 + n);
-        add(format!("/r/{n}"), moved);
-    }
-    add(
-        "/robots.txt".into(),
-        Resource::new("200 OK", "text/plain", "", ROBOTS.into()),
-    );
-
     let page = |title: &str| {
         format!("<!DOCTYPE html>\n<html><body><h1>{title}</h1></body></html>\n").into_bytes()
     };
@@ -327,6 +230,154 @@ pub(super) fn generate(config: SiteConfig) -> Site {
         resources,
         by_path,
     }
+}
+
+/// `digits` as a number below `below`, written the one way the site writes it (no sign, no
+/// leading zero): `/page/07.html` is not page 7.
+fn index(digits: &str, below: usize) -> Option<usize> {
+    let n: usize = digits.parse().ok()?;
+    (n < below && n.to_string() == digits).then_some(n)
+}
+
+/// The response of a path of the site (without query), or `None` for any other path. The same
+/// path always gives the same bytes.
+pub(super) fn render(config: &SiteConfig, path: &str) -> Option<Resource> {
+    let pages = config.pages;
+    let (privates, images) = counts(pages);
+    if path == "/" {
+        return Some(index_page(config));
+    }
+    if path == "/robots.txt" {
+        return Some(Resource::new("200 OK", "text/plain", "", ROBOTS.into()));
+    }
+    if let Some(n) = path
+        .strip_prefix("/page/")
+        .and_then(|p| p.strip_suffix(".html"))
+        .and_then(|d| index(d, pages))
+    {
+        return Some(page(config, n));
+    }
+    if let Some(k) = path
+        .strip_prefix("/private/")
+        .and_then(|p| p.strip_suffix(".html"))
+        .and_then(|d| index(d, privates))
+    {
+        return Some(private(config, k));
+    }
+    if let Some(k) = path
+        .strip_prefix("/img/")
+        .and_then(|p| p.strip_suffix(".png"))
+        .and_then(|d| index(d, images))
+    {
+        let png = png::one_pixel(colour(k as u32));
+        return Some(Resource::new("200 OK", "image/png", "", png));
+    }
+    let n = path.strip_prefix("/r/").and_then(|d| index(d, pages))?;
+    let target = format!("/page/{n}.html");
+    let body =
+        format!("<!DOCTYPE html>\n<html><body><a href=\"{target}\">Moved</a></body></html>\n");
+    let mut moved = Resource::new(
+        "301 Moved Permanently",
+        HTML,
+        &format!("Location: {target}\r\n"),
+        body.into_bytes(),
+    );
+    moved.follow = Some(target.into_boxed_str());
+    Some(moved)
+}
+
+fn index_page(config: &SiteConfig) -> Resource {
+    let links = config.links_per_page.max(1);
+    let mut rng = Rng::new(config.seed, u64::MAX);
+    let mut page = Page::new("/", "wisp demo site", None);
+    page.html.push_str("<ul>\n");
+    for n in 0..links.min(config.pages) {
+        page.link(&format!("/page/{n}.html"), &format!("page {n}"));
+    }
+    page.link("/private/0.html", "private");
+    page.decoys();
+    let (body, found) = page.finish(&mut rng, config.page_bytes);
+    html(found, body)
+}
+
+/// The off-site URL page `n` links, if any: the `i`-th of `off_site_links` is on page
+/// `i * pages / len`.
+fn off_site_of(config: &SiteConfig, n: usize) -> Option<&str> {
+    let len = config.off_site_links.len();
+    (0..len)
+        .rev()
+        .find(|i| i * config.pages / len == n)
+        .map(|i| config.off_site_links[i].as_str())
+}
+
+fn page(config: &SiteConfig, n: usize) -> Resource {
+    let pages = config.pages;
+    let links = config.links_per_page.max(1);
+    let (privates, images) = counts(pages);
+    let mut rng = Rng::new(config.seed, n as u64);
+    let path = format!("/page/{n}.html");
+    let with_base = n % 5 == 2;
+    let mut page = Page::new(&path, &format!("Page {n}"), with_base.then_some("/"));
+    page.html.push_str("<ul>\n");
+    for i in 0..links {
+        let t = if i == 0 && n + 1 < pages {
+            n + 1
+        } else {
+            rng.below(pages)
+        };
+        let form = rng.below(5);
+        let href = if i == 1 && n % 10 == 0 {
+            format!("/page/{t}.html?from={n}&x=1")
+        } else {
+            match (form, with_base) {
+                (0, _) => format!("/page/{t}.html"),
+                (1, false) => format!("{t}.html"),
+                (1, true) => format!("page/{t}.html"),
+                (2, false) => format!("../page/{t}.html"),
+                (2, true) => format!("./page/{t}.html"),
+                (3, _) => format!("/page/{t}.html#top"),
+                (_, false) => format!("./{t}.html#s2"),
+                (_, true) => format!("page/{t}.html#s2"),
+            }
+        };
+        page.link(&href, &format!("page {t}"));
+    }
+    if n % 7 == 3 && n + 1 < pages {
+        page.link(&format!("/r/{}", n + 1), "moved");
+    }
+    if n % 11 == 5 {
+        page.link(&format!("/missing/{n}"), "broken");
+    }
+    if n % 97 == 13 {
+        page.link(&format!("/private/{}.html", (n / 97) % privates), "private");
+    }
+    if config.images && n % 3 == 0 {
+        page.image(&format!("/img/{}.png", (n / 3) % images));
+    }
+    if let Some(url) = off_site_of(config, n) {
+        page.off_site(url);
+    }
+    page.decoys();
+    let (body, found) = page.finish(&mut rng, config.page_bytes);
+    html(found, body)
+}
+
+fn private(config: &SiteConfig, k: usize) -> Resource {
+    let pages = config.pages;
+    let (privates, _) = counts(pages);
+    let mut rng = Rng::new(config.seed, (1 << 40) + k as u64);
+    let path = format!("/private/{k}.html");
+    let mut page = Page::new(&path, &format!("Private {k}"), None);
+    page.html.push_str("<ul>\n");
+    if pages > 0 {
+        let t = rng.below(pages);
+        page.link(&format!("../page/{t}.html"), &format!("page {t}"));
+    }
+    if k + 1 < privates {
+        page.link(&format!("{}.html", k + 1), "next private");
+    }
+    let (body, found) = page.finish(&mut rng, config.page_bytes);
+    html(found, body)
 }
 
 impl Resource {

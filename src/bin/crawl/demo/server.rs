@@ -74,10 +74,11 @@ fn respond(site: &Site, req: &httparse::Request<'_, '_>, out: &mut Vec<u8>) -> b
     let path = req.path.unwrap_or("");
     let (resource, with_body) = match method {
         "GET" | "HEAD" => (
-            site.lookup(path).unwrap_or(&site.not_found),
+            site.lookup(path)
+                .unwrap_or(std::borrow::Cow::Borrowed(&site.not_found)),
             method == "GET",
         ),
-        _ => (&site.method_not_allowed, true),
+        _ => (std::borrow::Cow::Borrowed(&site.method_not_allowed), true),
     };
     resource.write_to(out, with_body, close);
     close
