@@ -326,7 +326,7 @@ fn page(config: &SiteConfig, n: usize) -> Resource {
             rng.below(pages)
         };
         let form = rng.below(5);
-        let href = if i == 1 && n % 10 == 0 {
+        let href = if i == 1 && n.is_multiple_of(10) {
             format!("/page/{t}.html?from={n}&x=1")
         } else {
             match (form, with_base) {
@@ -351,7 +351,7 @@ fn page(config: &SiteConfig, n: usize) -> Resource {
     if n % 97 == 13 {
         page.link(&format!("/private/{}.html", (n / 97) % privates), "private");
     }
-    if config.images && n % 3 == 0 {
+    if config.images && n.is_multiple_of(3) {
         page.image(&format!("/img/{}.png", (n / 3) % images));
     }
     if let Some(url) = off_site_of(config, n) {
