@@ -67,6 +67,10 @@ const SCHEMA_VERSION: i32 = 1;
 pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 /// Most changes in one batch before it is committed.
 pub const COMMIT_CHANGES: usize = 5_000;
+/// What the program sets the output counter to when its `--jsonl` file could not be written
+/// ([`State::output_counter`]): the next commit fails, and the state keeps its last one.
+pub const OUTPUT_FAILED: u64 = u64::MAX;
+
 /// SQLite's page cache, in KiB: part of the crawl's memory bound. It holds the URL index of
 /// about a million URLs (some 30 bytes each), where links are looked up.
 const CACHE_KIB: i64 = 32 * 1024;
@@ -131,6 +135,8 @@ pub struct State {
     output: Rc<Cell<u64>>,
     committed_output: u64,
     memory_urls: usize,
+    /// A write, commit or the output failed: nothing more is committed (see `give_up`).
+    broken: bool,
 }
 
 impl fmt::Debug for State {
@@ -239,6 +245,7 @@ impl State {
             output: Rc::new(Cell::new(committed_output)),
             committed_output,
             memory_urls: MEMORY_URLS,
+            broken: false,
         })
     }
 
@@ -301,7 +308,8 @@ impl State {
     }
 
     /// Where the program counts the bytes of JSONL it has written (and flushed): each commit
-    /// stores the count with the records it covers.
+    /// stores the count with the records it covers. Set it to [`OUTPUT_FAILED`] when a write
+    /// of the file fails: the crawl then stops, and the state keeps its last commit.
     pub fn output_counter(&self) -> Rc<Cell<u64>> {
         self.output.clone()
     }
@@ -342,6 +350,16 @@ impl State {
                 |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
             )
             .map_err(|e| StateError(format!("cannot read the state: {e}")))
+    }
+
+    /// After a failed write or commit, or a failed output: the open batch is rolled back and
+    /// nothing is committed from then on, so that the file keeps exactly what its last commit
+    /// said (a later commit of a half-written batch, with the output's length of now, would
+    /// count records the file does not hold). Returns `error`.
+    fn give_up(&mut self, error: String) -> String {
+        self.broken = true;
+        let _ = self.conn.execute_batch("ROLLBACK");
+        error
     }
 
     fn apply(&mut self, change: &Change) -> rusqlite::Result<()> {
@@ -433,8 +451,13 @@ fn write_error(e: rusqlite::Error) -> String {
 
 impl Journal for State {
     fn write(&mut self, changes: &mut Vec<Change>) -> Result<(), String> {
+        if self.broken {
+            return Err("the crawl state failed before".into());
+        }
         for change in changes.iter() {
-            self.apply(change).map_err(write_error)?;
+            if let Err(e) = self.apply(change) {
+                return Err(self.give_up(write_error(e)));
+            }
         }
         self.pending += changes.len();
         changes.clear();
@@ -445,17 +468,28 @@ impl Journal for State {
         let due = force
             || self.pending >= COMMIT_CHANGES
             || now().saturating_duration_since(self.last_commit) >= COMMIT_EVERY;
+        if self.broken {
+            return Err("the crawl state failed before".into());
+        }
         if !due || (self.pending == 0 && !force) {
             return Ok(());
         }
-        self.conn
+        if self.output.get() == OUTPUT_FAILED {
+            // Records went out since the last commit that the output file does not hold:
+            // committing them would leave them out of the file for good.
+            return Err(self.give_up("the --jsonl output could not be written".into()));
+        }
+        let committed = self
+            .conn
             .execute(
                 "INSERT INTO meta (name, value) VALUES ('output_bytes', ?1)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 [self.output.get().to_string()],
             )
-            .and_then(|_| self.conn.execute_batch("COMMIT; BEGIN"))
-            .map_err(write_error)?;
+            .and_then(|_| self.conn.execute_batch("COMMIT; BEGIN"));
+        if let Err(e) = committed {
+            return Err(self.give_up(write_error(e)));
+        }
         self.pending = 0;
         self.last_commit = now();
         Ok(())
@@ -577,7 +611,7 @@ impl Journal for State {
 
 impl Drop for State {
     fn drop(&mut self) {
-        // What the last batch holds; a failure here was reported by the crawl already.
+        // What the last batch holds (not after a failure: see `give_up`).
         let _ = Journal::commit(self, true);
     }
 }
@@ -697,6 +731,30 @@ mod tests {
             .unspill(usize::MAX >> 1, &mut |_| loaded += 1)
             .unwrap();
         assert_eq!(loaded, to_fetch);
+    }
+
+    /// A failed output (the program's `--jsonl` file) fails the next commit, and from then on
+    /// nothing is committed, not even when the state is dropped: the file keeps its last commit.
+    #[test]
+    fn after_a_failed_output_nothing_more_is_committed() {
+        let path = temp("output");
+        let mut state = State::open(&path).unwrap();
+        state
+            .check(&Config::default(), &["http://h/".into()], false)
+            .unwrap();
+        state.write(&mut vec![queued(1)]).unwrap();
+        state.output_counter().set(100);
+        state.commit(true).unwrap();
+        state.write(&mut vec![queued(2)]).unwrap();
+        state.output_counter().set(OUTPUT_FAILED);
+        let e = state.commit(true).unwrap_err();
+        assert!(e.contains("--jsonl"), "{e}");
+        assert!(state.write(&mut vec![queued(3)]).is_err());
+        state.output_counter().set(300);
+        drop(state);
+        let state = State::open(&path).unwrap();
+        assert_eq!(state.counts().unwrap(), (0, 1), "only the first batch");
+        assert_eq!(state.committed_output(), 100);
     }
 
     /// A first run killed after its options were committed but before its first URL was has

@@ -17,6 +17,9 @@ use wisp::crawl::{Progress, Record};
 use crate::status_line::StatusLine;
 use crate::summary::Tally;
 
+/// `wisp::crawl::state::OUTPUT_FAILED` (checked in resume.rs), here also without the feature.
+pub const OUTPUT_FAILED: u64 = u64::MAX;
+
 /// One output file (or stdout, for `--jsonl -`), buffered.
 pub struct Sink {
     /// The option it came from, for messages: `--jsonl`.
@@ -147,8 +150,12 @@ impl Output {
             if (on_screen || sink.counted.is_some()) && written.is_ok() {
                 written = sink.writer.flush();
             }
-            if let (Some(counter), Ok(())) = (&sink.counted, &written) {
-                counter.set(counter.get() + line.len() as u64 + 1);
+            if let Some(counter) = &sink.counted {
+                match &written {
+                    Ok(()) => counter.set(counter.get() + line.len() as u64 + 1),
+                    // The state must not commit records the file does not hold.
+                    Err(_) => counter.set(OUTPUT_FAILED),
+                }
             }
             if on_screen {
                 self.status.restore();

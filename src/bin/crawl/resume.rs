@@ -10,6 +10,9 @@ use crate::output::Sink;
 #[cfg(feature = "state")]
 pub use wisp::crawl::state::State;
 
+#[cfg(feature = "state")]
+const _: () = assert!(crate::output::OUTPUT_FAILED == wisp::crawl::state::OUTPUT_FAILED);
+
 /// Stands in for the state when the feature is off: never made.
 #[cfg(not(feature = "state"))]
 pub enum State {}
