@@ -32,6 +32,8 @@ declare -A TESTS=(
   [src/crawl/normalize.rs]="--lib --test crawl"
   [src/reactor/mod.rs]="--lib --test timers --test net --test executor --test foreign_block_on"
   [src/reactor/source.rs]="--lib --test net"
+  [src/reactor/park.rs]="--lib --test executor --test timers --test net --test wake_stress"
+  [src/run_queue.rs]="--lib --test executor --test timers --test wake_stress"
   [src/blocking.rs]="--lib --test blocking"
   [src/http/pool.rs]="--lib --test http"
   [src/time/sleep.rs]="--lib --test timers --test virtual_time"
@@ -39,9 +41,10 @@ declare -A TESTS=(
   [src/time/interval.rs]="--lib --test timers --test virtual_time"
   [src/time/virtual_clock.rs]="--lib --test virtual_time"
 )
-ORDER=(src/task.rs src/executor.rs src/join.rs src/time/wheel.rs src/http/framing.rs
-  src/http/decode.rs src/crawl/normalize.rs src/reactor/mod.rs src/reactor/source.rs
-  src/blocking.rs src/http/pool.rs src/time/sleep.rs src/time/timeout.rs src/time/interval.rs
+ORDER=(src/task.rs src/executor.rs src/run_queue.rs src/reactor/mod.rs src/reactor/park.rs
+  src/time/wheel.rs src/http/framing.rs src/http/decode.rs src/join.rs src/blocking.rs
+  src/http/pool.rs src/crawl/normalize.rs src/reactor/source.rs
+  src/time/sleep.rs src/time/timeout.rs src/time/interval.rs
   src/time/virtual_clock.rs)
 
 files=("$@")
