@@ -630,3 +630,23 @@ fn readiness_collected_when_the_run_goes_idle_runs_before_the_clock_jumps() {
         },
     );
 }
+
+/// A task woken from another thread while the run waits (nothing runnable, no timer pending)
+/// runs at once: the deadlock grace ends at the wake, and the run goes on. The wake comes once
+/// the run's thread sleeps.
+#[test]
+fn a_task_woken_from_another_thread_while_the_run_waits_runs() {
+    watchdog(60, || {
+        let me = os_thread_id();
+        let (tx, rx) = futures::channel::oneshot::channel::<u8>();
+        let sender = std::thread::spawn(move || {
+            wait_until_blocked(me);
+            tx.send(5).unwrap();
+        });
+        let got = wisp::test::Builder::new()
+            .deadlock_grace(Duration::from_secs(20))
+            .block_on(async { wisp::spawn(rx).await });
+        assert_eq!(got, Ok(5));
+        sender.join().unwrap();
+    });
+}
