@@ -1359,23 +1359,26 @@ fn run_until_stalled_runs_ready_tasks_and_returns_when_all_are_pending() {
 /// for it either.
 #[test]
 fn run_until_stalled_runs_a_task_its_reactor_turn_woke() {
-    in_child_process("run_until_stalled_runs_a_task_its_reactor_turn_woke", || {
-        watchdog(20, || {
-            let ex = Executor::new();
-            let task = ex.spawn(sleep(Duration::from_millis(1)));
-            // Polls the task once: its timer is registered.
-            ex.block_on(yield_now());
-            assert!(!task.is_finished());
-            // Due now, and nobody fired it.
-            thread::sleep(Duration::from_millis(20));
-            assert!(!task.is_finished());
-            ex.run_until_stalled();
-            assert!(
-                task.is_finished(),
-                "run_until_stalled returned with a task its reactor turn woke"
-            );
-        });
-    });
+    in_child_process(
+        "run_until_stalled_runs_a_task_its_reactor_turn_woke",
+        || {
+            watchdog(20, || {
+                let ex = Executor::new();
+                let task = ex.spawn(sleep(Duration::from_millis(1)));
+                // Polls the task once: its timer is registered.
+                ex.block_on(yield_now());
+                assert!(!task.is_finished());
+                // Due now, and nobody fired it.
+                thread::sleep(Duration::from_millis(20));
+                assert!(!task.is_finished());
+                ex.run_until_stalled();
+                assert!(
+                    task.is_finished(),
+                    "run_until_stalled returned with a task its reactor turn woke"
+                );
+            });
+        },
+    );
 }
 
 #[test]

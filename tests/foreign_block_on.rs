@@ -192,3 +192,46 @@ fn wisp_alone_starts_no_helper_thread() {
         );
     });
 }
+
+/// Once the foreign wait is over, the helper thread lets go of the reactor: the idle executor
+/// drives it itself again (asleep in `epoll_wait`, not parked while the helper drives, which
+/// would send every wake-up of its own across threads). Read from the kernel's record of where
+/// the executor's thread sleeps (`/proc/.../wchan`), polled until it holds or 10 s pass.
+#[test]
+fn after_a_foreign_block_on_the_executor_drives_the_reactor_again() {
+    in_child_process(
+        "after_a_foreign_block_on_the_executor_drives_the_reactor_again",
+        || {
+            watchdog(30, || {
+                let me = common::os_thread_id();
+                let (over_tx, over_rx) = std::sync::mpsc::channel::<()>();
+                let (seen_tx, seen_rx) = futures::channel::oneshot::channel::<String>();
+                let checker = std::thread::spawn(move || {
+                    over_rx.recv().unwrap();
+                    let path = format!("/proc/self/task/{me}/wchan");
+                    let start = Instant::now();
+                    let mut wchan = String::new();
+                    while start.elapsed() < Duration::from_secs(10) {
+                        wchan = std::fs::read_to_string(&path).unwrap_or_default();
+                        if wchan.contains("epoll") || wchan.contains("ep_poll") {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    seen_tx.send(wchan).unwrap();
+                });
+                let wchan = wisp::block_on(async {
+                    wisp::spawn(async { pollster::block_on(sleep(SHORT)) }).await;
+                    over_tx.send(()).unwrap();
+                    // Idle, with nothing of its own in the reactor, until the checker answers.
+                    seen_rx.await.unwrap()
+                });
+                checker.join().unwrap();
+                assert!(
+                    wchan.contains("epoll") || wchan.contains("ep_poll"),
+                    "the idle executor did not drive the reactor again: asleep in {wchan:?}"
+                );
+            });
+        },
+    );
+}
