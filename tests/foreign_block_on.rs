@@ -235,3 +235,20 @@ fn after_a_foreign_block_on_the_executor_drives_the_reactor_again() {
         },
     );
 }
+
+/// A thread that ran a wisp `block_on` and returned from it is a foreign thread again: a
+/// foreign `block_on` there is driven by the helper thread (no executor will drive for it).
+#[test]
+fn a_foreign_block_on_after_a_wisp_block_on_on_the_same_thread_completes() {
+    in_child_process(
+        "a_foreign_block_on_after_a_wisp_block_on_on_the_same_thread_completes",
+        || {
+            watchdog(20, || {
+                wisp::block_on(async {});
+                let start = Instant::now();
+                pollster::block_on(sleep(SHORT));
+                assert!(start.elapsed() >= SHORT);
+            });
+        },
+    );
+}
