@@ -5,6 +5,9 @@
 #   scripts/mutants.sh                      # every file below, in this order
 #   scripts/mutants.sh src/join.rs          # just these files (as listed below)
 #   MUTANTS_ARGS=--iterate scripts/mutants.sh src/join.rs   # retest only what was not caught
+#   MUTANTS_RETEST=missed scripts/mutants.sh src/join.rs    # the "after" row: retest exactly the
+#       mutants the file's first run missed (its missed.txt), into <file>.after/; caught, timeout
+#       and unviable mutants are not retested (--iterate retests the timeouts too, ~30 s each)
 #
 # One cargo-mutants job at a time (`--jobs 1`). The scratch copies go under $MUTANTS_TMP and the
 # builds into one target directory, $MUTANTS_TARGET_DIR, shared by the runs (so the
@@ -32,6 +35,8 @@ declare -A TESTS=(
   [src/crawl/normalize.rs]="--lib --test crawl"
   [src/reactor/mod.rs]="--lib --test timers --test net --test executor --test foreign_block_on"
   [src/reactor/source.rs]="--lib --test net"
+  [src/reactor/park.rs]="--lib --test executor --test timers --test net --test wake_stress"
+  [src/run_queue.rs]="--lib --test executor --test timers --test wake_stress"
   [src/blocking.rs]="--lib --test blocking"
   [src/http/pool.rs]="--lib --test http"
   [src/time/sleep.rs]="--lib --test timers --test virtual_time"
@@ -39,9 +44,10 @@ declare -A TESTS=(
   [src/time/interval.rs]="--lib --test timers --test virtual_time"
   [src/time/virtual_clock.rs]="--lib --test virtual_time"
 )
-ORDER=(src/task.rs src/executor.rs src/join.rs src/time/wheel.rs src/http/framing.rs
-  src/http/decode.rs src/crawl/normalize.rs src/reactor/mod.rs src/reactor/source.rs
-  src/blocking.rs src/http/pool.rs src/time/sleep.rs src/time/timeout.rs src/time/interval.rs
+ORDER=(src/task.rs src/executor.rs src/run_queue.rs src/reactor/mod.rs src/reactor/park.rs
+  src/time/wheel.rs src/http/framing.rs src/http/decode.rs src/join.rs src/blocking.rs
+  src/http/pool.rs src/crawl/normalize.rs src/reactor/source.rs
+  src/time/sleep.rs src/time/timeout.rs src/time/interval.rs
   src/time/virtual_clock.rs)
 
 files=("$@")
@@ -56,6 +62,18 @@ for f in "${files[@]}"; do
   # test run).
   cargo_args=()
   for a in $args; do cargo_args+=("--cargo-arg=$a"); done
+  if [ "${MUTANTS_RETEST:-}" = missed ]; then
+    list="$out/mutants.out/missed.txt"
+    if [ ! -s "$list" ]; then
+      echo "nothing missed in $list"
+      continue
+    fi
+    while IFS= read -r name; do
+      cargo_args+=("--re=^$(printf '%s' "$name" | sed 's/[][\\.*+?(){}|^$]/\\&/g')\$")
+    done < "$list"
+    out="$out.after"
+    mkdir -p "$out"
+  fi
   # shellcheck disable=SC2086
   cargo mutants --jobs 1 --timeout "${MUTANTS_TIMEOUT:-40}" ${MUTANTS_ARGS:-} --file "$f" \
     --output "$out" "${cargo_args[@]}" || true

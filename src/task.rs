@@ -450,3 +450,73 @@ impl<T> std::fmt::Debug for Task<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header whose task is idle (polled once, `Pending`, no wake meanwhile), on a run queue
+    /// of this thread that no executor runs: its pushes go to the shared queue, where
+    /// `remote_len` counts them.
+    fn idle_header(key: usize) -> (Arc<Header>, Arc<TaskQueue>) {
+        let queue = Arc::new(TaskQueue::for_current_thread());
+        let header = Header::new(key, queue.clone());
+        assert!(header.begin_poll());
+        assert!(!header.end_poll());
+        (header, queue)
+    }
+
+    #[test]
+    fn a_wake_of_an_idle_task_queues_its_key_once() {
+        let (header, queue) = idle_header(5);
+        let waker = Waker::from(header);
+        waker.wake_by_ref();
+        waker.wake_by_ref();
+        let mut batch = std::collections::VecDeque::new();
+        assert!(queue.take_remote(&mut batch).is_empty());
+        assert_eq!(batch, [5]);
+    }
+
+    #[test]
+    fn a_closed_task_is_not_queued_by_a_wake() {
+        // The state of a task whose executor dropped it while it waited: a waker kept by a
+        // timer or a socket may still fire, and must queue nothing.
+        let (header, queue) = idle_header(5);
+        header.close();
+        Waker::from(header.clone()).wake();
+        header.cancel();
+        assert_eq!(queue.remote_len(), 0);
+    }
+
+    #[test]
+    fn a_cancel_of_an_idle_task_queues_it_and_its_next_poll_is_refused() {
+        let (header, queue) = idle_header(7);
+        header.cancel();
+        assert_eq!(queue.remote_len(), 1);
+        assert!(!header.begin_poll(), "a cancelled task must not be polled");
+        // Closed by the refusal: later wakes queue nothing more.
+        Waker::from(header).wake();
+        assert_eq!(queue.remote_len(), 1);
+    }
+
+    #[test]
+    fn a_wake_during_a_poll_is_reported_by_end_poll_and_queues_nothing() {
+        let (header, queue) = idle_header(9);
+        header.schedule(0);
+        assert_eq!(queue.remote_len(), 1);
+        assert!(header.begin_poll());
+        Waker::from(header.clone()).wake_by_ref();
+        assert_eq!(queue.remote_len(), 1, "a running task is not queued twice");
+        assert!(header.end_poll(), "the executor must queue it again");
+    }
+
+    #[test]
+    fn the_panic_message_of_a_str_a_string_and_anything_else() {
+        let s: Box<dyn Any + Send> = Box::new("boom");
+        assert_eq!(panic_message(s.as_ref()), "boom");
+        let s: Box<dyn Any + Send> = Box::new(String::from("bang"));
+        assert_eq!(panic_message(s.as_ref()), "bang");
+        let s: Box<dyn Any + Send> = Box::new(42_u32);
+        assert_eq!(panic_message(s.as_ref()), "(a non-string panic payload)");
+    }
+}

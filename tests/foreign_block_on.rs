@@ -192,3 +192,97 @@ fn wisp_alone_starts_no_helper_thread() {
         );
     });
 }
+
+/// Once the foreign wait is over, the helper thread lets go of the reactor: the idle executor
+/// drives it itself again (asleep in `epoll_wait`, not parked while the helper drives, which
+/// would send every wake-up of its own across threads). Read from the kernel's record of where
+/// a thread sleeps (`/proc/.../wchan`), polled until it holds or 10 s pass.
+///
+/// The foreign wait ends while the helper still waits in the poller (for the hour of the
+/// foreign future's timer): a message from another thread ends it, sent once the helper is seen
+/// there. So the helper is asked to let go by the executor that goes idle, and only by it.
+#[test]
+fn after_a_foreign_block_on_the_executor_drives_the_reactor_again() {
+    in_child_process(
+        "after_a_foreign_block_on_the_executor_drives_the_reactor_again",
+        || {
+            watchdog(30, || {
+                let me = common::os_thread_id();
+                let (over_tx, over_rx) = std::sync::mpsc::channel::<()>();
+                let (seen_tx, seen_rx) = futures::channel::oneshot::channel::<(String, String)>();
+                let (end_tx, end_rx) = futures::channel::oneshot::channel::<()>();
+                let checker = std::thread::spawn(move || {
+                    let helper = loop {
+                        if let Some(&tid) = common::threads_named("wisp-reactor").first() {
+                            break tid;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    };
+                    let helper_in_poller = in_poller_within(helper, Duration::from_secs(10));
+                    end_tx.send(()).unwrap();
+                    over_rx.recv().unwrap();
+                    let executor_in_poller = in_poller_within(me, Duration::from_secs(10));
+                    seen_tx
+                        .send((helper_in_poller, executor_in_poller))
+                        .unwrap();
+                });
+                let (helper, wchan) = wisp::block_on(async {
+                    wisp::spawn(async {
+                        pollster::block_on(wisp::race(sleep(Duration::from_secs(3600)), async {
+                            end_rx.await.unwrap()
+                        }))
+                    })
+                    .await;
+                    over_tx.send(()).unwrap();
+                    // Idle, with nothing of its own in the reactor, until the checker answers.
+                    seen_rx.await.unwrap()
+                });
+                checker.join().unwrap();
+                assert!(
+                    is_poller(&helper),
+                    "the helper never drove the foreign wait: asleep in {helper:?}"
+                );
+                assert!(
+                    is_poller(&wchan),
+                    "the idle executor did not drive the reactor again: asleep in {wchan:?}"
+                );
+            });
+        },
+    );
+}
+
+/// Whether a thread's `wchan` is the poller's wait.
+fn is_poller(wchan: &str) -> bool {
+    wchan.contains("epoll") || wchan.contains("ep_poll")
+}
+
+/// Polls where the thread `tid` sleeps until it is the poller's wait or `limit` passes; returns
+/// the last `wchan` read.
+fn in_poller_within(tid: i32, limit: Duration) -> String {
+    let path = format!("/proc/self/task/{tid}/wchan");
+    let start = Instant::now();
+    loop {
+        let wchan = std::fs::read_to_string(&path).unwrap_or_default();
+        if is_poller(&wchan) || start.elapsed() > limit {
+            return wchan;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A thread that ran a wisp `block_on` and returned from it is a foreign thread again: a
+/// foreign `block_on` there is driven by the helper thread (no executor will drive for it).
+#[test]
+fn a_foreign_block_on_after_a_wisp_block_on_on_the_same_thread_completes() {
+    in_child_process(
+        "a_foreign_block_on_after_a_wisp_block_on_on_the_same_thread_completes",
+        || {
+            watchdog(20, || {
+                wisp::block_on(async {});
+                let start = Instant::now();
+                pollster::block_on(sleep(SHORT));
+                assert!(start.elapsed() >= SHORT);
+            });
+        },
+    );
+}

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use common::{os_thread_id, panic_text, wait_until_blocked, watchdog};
+use common::{in_child_process, os_thread_id, panic_text, wait_until_blocked, watchdog};
 use proptest::prelude::*;
 use wisp::time::{Elapsed, Timeout, interval, now, sleep, sleep_until, timeout};
 
@@ -592,5 +592,61 @@ fn the_runs_own_socket_holds_back_the_clock_for_its_io_grace() {
                     "the virtual clock jumped past the connection"
                 );
             });
+    });
+}
+
+/// Readiness that the idle executor's own zero-timeout reactor turn collects is work: it runs
+/// before the clock jumps. The socket was opened before the run, so it is not the run's own I/O
+/// and gets no grace; only the executor's look for work after that turn sees the wake-up.
+///
+/// The receiver waits first, then a second task sends it a datagram (over loopback, queued by
+/// the time `send_to` returns); then every task waits and the timeout's virtual hour is the
+/// only deadline. In a child process, so that this thread's turn is the one that collects the
+/// event (no other test's executor drives the reactor meanwhile).
+#[test]
+fn readiness_collected_when_the_run_goes_idle_runs_before_the_clock_jumps() {
+    in_child_process(
+        "readiness_collected_when_the_run_goes_idle_runs_before_the_clock_jumps",
+        || {
+            watchdog(60, || {
+                let socket = wisp::block_on(wisp::net::UdpSocket::bind("127.0.0.1:0")).unwrap();
+                let addr = socket.local_addr().unwrap();
+                let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                wisp::test::block_on(async move {
+                    let start = now();
+                    let receiver = wisp::spawn(async move {
+                        let mut buf = [0u8; 8];
+                        socket.recv_from(&mut buf).await.unwrap().0
+                    });
+                    wisp::spawn(async move {
+                        sender.send_to(b"ping", addr).unwrap();
+                    })
+                    .detach();
+                    let got = timeout(Duration::from_secs(3600), receiver).await;
+                    assert_eq!(got.ok(), Some(4), "the clock jumped past a ready socket");
+                    assert_eq!(now(), start);
+                });
+            });
+        },
+    );
+}
+
+/// A task woken from another thread while the run waits (nothing runnable, no timer pending)
+/// runs at once: the deadlock grace ends at the wake, and the run goes on. The wake comes once
+/// the run's thread sleeps.
+#[test]
+fn a_task_woken_from_another_thread_while_the_run_waits_runs() {
+    watchdog(60, || {
+        let me = os_thread_id();
+        let (tx, rx) = futures::channel::oneshot::channel::<u8>();
+        let sender = std::thread::spawn(move || {
+            wait_until_blocked(me);
+            tx.send(5).unwrap();
+        });
+        let got = wisp::test::Builder::new()
+            .deadlock_grace(Duration::from_secs(20))
+            .block_on(async { wisp::spawn(rx).await });
+        assert_eq!(got, Ok(5));
+        sender.join().unwrap();
     });
 }

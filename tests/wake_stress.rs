@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Poll, Waker};
 use std::thread::{self, ThreadId};
+use std::time::Duration;
 
 use common::{Rng, watchdog};
 use futures::StreamExt;
@@ -137,6 +138,22 @@ fn hammer(probes: &[Arc<Probe>], rounds: u64, seed: u64) {
 
 #[test]
 fn wakes_from_many_threads_are_never_lost_and_never_doubled() {
+    wakes_from_many_threads(Executor::new);
+}
+
+/// The same on test executors, whose idle path is `wisp::test`'s (it sleeps in the reactor
+/// through `sleep_at_most`, with a last look for work of its own). No deadlock grace, so that
+/// a lost wake hangs the run here too instead of ending in a deadlock report.
+#[test]
+fn wakes_from_many_threads_to_test_executors_are_never_lost() {
+    wakes_from_many_threads(|| {
+        wisp::test::Builder::new()
+            .deadlock_grace(Duration::MAX)
+            .executor()
+    });
+}
+
+fn wakes_from_many_threads(new_executor: fn() -> Executor) {
     let rounds = rounds();
     let total = HAMMERS as u64 * rounds;
     let report = watchdog(60, move || {
@@ -156,7 +173,7 @@ fn wakes_from_many_threads_are_never_lost_and_never_doubled() {
             let (handle_tx, mut handle_rx) = futures::channel::mpsc::unbounded::<Task<Seen>>();
             handle_txs.push(handle_tx);
             executors.push(thread::spawn(move || {
-                let ex = Executor::new();
+                let ex = new_executor();
                 spawners_tx.send((e, ex.spawner())).unwrap();
                 drop(spawners_tx);
                 let me = thread::current().id();

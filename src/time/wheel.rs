@@ -411,6 +411,21 @@ mod tests {
     }
 
     #[test]
+    fn is_empty_and_len_count_the_pending_timers() {
+        let mut w: Wheel<u64> = Wheel::new();
+        assert!(w.is_empty());
+        let near = w.insert(3, 0).ok().unwrap();
+        // Beyond the 2^36-tick span of the levels: the overflow list counts too.
+        let far = w.insert(1 << 40, 1).ok().unwrap();
+        assert!(!w.is_empty());
+        assert_eq!(w.len(), 2);
+        assert_eq!(w.remove(near), Some(0));
+        assert!(!w.is_empty());
+        assert_eq!(w.remove(far), Some(1));
+        assert!(w.is_empty());
+    }
+
+    #[test]
     fn fires_exactly_at_every_level_boundary() {
         // 64^k - 1, 64^k, 64^k + 1 for every level boundary k = 1..=6, plus far beyond.
         let bases = [64u64, 4096, 1 << 18, 1 << 24, 1 << 30, 1 << 36, 1 << 45];

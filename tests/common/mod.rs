@@ -164,20 +164,31 @@ pub fn os_thread_id() -> i32 {
 /// Only meaningful where nothing else could block that thread meanwhile: an executor thread that
 /// runs no blocking code of its own. Linux only (`/proc`); elsewhere it waits 100 ms.
 pub fn wait_until_blocked(tid: i32) {
+    assert!(
+        wait_until_blocked_or_gone(tid),
+        "thread {tid} exited before it was seen asleep"
+    );
+}
+
+/// [`wait_until_blocked`] for a thread that may have finished its work and exited meanwhile (an
+/// executor whose timer was due already, on a loaded machine): returns `false` if it is gone,
+/// `true` once it is blocked.
+pub fn wait_until_blocked_or_gone(tid: i32) -> bool {
     #[cfg(target_os = "linux")]
     {
         let path = format!("/proc/self/task/{tid}/stat");
         let start = std::time::Instant::now();
         loop {
-            let stat = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("read {path}: {e} (has the thread exited?)"));
+            let Ok(stat) = std::fs::read_to_string(&path) else {
+                return false;
+            };
             // "tid (comm) S ...": the state follows the last ')' (comm may hold anything).
             let state = stat
                 .rsplit_once(')')
                 .and_then(|(_, rest)| rest.split_whitespace().next())
                 .unwrap_or("?");
             if state == "S" {
-                return;
+                return true;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(10),
@@ -190,6 +201,7 @@ pub fn wait_until_blocked(tid: i32) {
     {
         let _ = tid;
         std::thread::sleep(Duration::from_millis(100));
+        true
     }
 }
 
