@@ -132,6 +132,7 @@ where
     }
 }
 
+/// The same as for `&Async<T>`.
 impl<T: AsFd> futures_io::AsyncRead for Async<T>
 where
     for<'a> &'a T: Read,
@@ -141,7 +142,7 @@ where
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_with(Direction::Read, cx, |mut io| io.read(buf))
+        Pin::new(&mut &*self).poll_read(cx, buf)
     }
 }
 
@@ -166,6 +167,7 @@ where
     }
 }
 
+/// The same as for `&Async<T>`.
 impl<T: AsFd> futures_io::AsyncWrite for Async<T>
 where
     for<'a> &'a T: Write,
@@ -175,14 +177,14 @@ where
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_with(Direction::Write, cx, |mut io| io.write(buf))
+        Pin::new(&mut &*self).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_with(Direction::Write, cx, |mut io| io.flush())
+        Pin::new(&mut &*self).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush(cx)
+        Pin::new(&mut &*self).poll_close(cx)
     }
 }
