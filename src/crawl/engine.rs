@@ -22,13 +22,13 @@ use url::Url;
 use super::config::{Config, Hooks};
 use super::fetch::{Fetched, blank_record, fetch};
 use super::frontier::{Chain, Frontier, Item, Offered, Reoffer};
-use super::journal::{Change, Journal, Lookup, Spilled};
+use super::journal::{Change, Journal, Lookup, Shared, Spilled};
 use super::mailbox::Mailbox;
 use super::normalize::{Key, key_of_normalized, normalize};
 use super::record::Record;
 use super::robots::{MAX_ROBOTS_BYTES, Robots, fetch_robots};
 use super::scope::Scope;
-use super::shard::shard_of;
+use super::shard::{authority, shard_of};
 use super::sitemap;
 use super::stats::{Histogram, Progress, Summary};
 use crate::http::{Client, Error};
@@ -69,6 +69,17 @@ pub(crate) async fn run_crawl(
     mut progress: impl FnMut(&Progress),
     journal: Option<&mut dyn Journal>,
 ) -> Result<Summary, Error> {
+    run_session(config, seeds, &mut hooks, &mut progress, journal).await
+}
+
+/// [`run_crawl`] with the hooks borrowed: a shared crawl runs several sessions with them.
+pub(crate) async fn run_session(
+    config: &Config,
+    seeds: impl IntoIterator<Item = String>,
+    hooks: &mut Hooks<'_>,
+    progress: &mut dyn FnMut(&Progress),
+    journal: Option<&mut dyn Journal>,
+) -> Result<Summary, Error> {
     let started = now();
     let builder = || {
         let mut builder = Client::builder();
@@ -104,12 +115,14 @@ pub(crate) async fn run_crawl(
     };
     let resuming = journal.as_ref().is_some_and(|j| j.resuming());
     let mut crawl = Crawl::new(config, journal);
+    // A shared journal says so here, before the seeds: those of other processes' hosts go to it.
+    crawl.poll_shared(true);
     if resuming {
         crawl.resume();
     }
     for seed in seeds {
         // A resumed crawl's seeds were queued by its first run; they still set the scope.
-        crawl.add_seed(seed.trim(), &mut hooks, !resuming);
+        crawl.add_seed(seed.trim(), hooks, !resuming);
     }
     if config.sitemaps && !resuming {
         let client = builder()
@@ -125,13 +138,11 @@ pub(crate) async fn run_crawl(
         for url in sitemap::discover(&client, &origins, config.retries).await {
             let url = normalize(&url);
             if crawl.scope.allows(&url) && config.wants_url(url.as_str()) {
-                crawl.offer(url, 0, None, &mut hooks);
+                crawl.offer(url, 0, None, hooks);
             }
         }
     }
-    crawl
-        .run(&clients, &mut hooks, &mut progress, started)
-        .await;
+    crawl.run(&clients, hooks, progress, started).await;
     crawl.summary.elapsed = now().saturating_duration_since(started);
     crawl.summary.p50 = crawl.latency.percentile(0.50);
     crawl.summary.p99 = crawl.latency.percentile(0.99);
@@ -150,18 +161,6 @@ fn later(at: Instant, d: Duration) -> Instant {
     at.checked_add(d)
         .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
         .unwrap_or(at)
-}
-
-/// The politeness key of a URL: its host, with the port when it is not the scheme's default
-/// (as Heritrix queues by authority). `http://h/` and `https://h/` share one queue and one
-/// delay (one server, most likely); another port is another server's queue, so a silent
-/// service on one port does not take the slots of the web server on another.
-fn authority(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
-    }
 }
 
 /// An origin within a host: robots.txt is per scheme, host and port (RFC 9309 2.3).
@@ -272,6 +271,14 @@ struct Crawl<'j> {
     /// A journaled crawl was stopped (a stop request, or the journal failed): URLs without a
     /// final record are left to the next run, with no "interrupted" record.
     leave_to_next_run: bool,
+    /// The journal is shared with other processes (it answers [`Journal::poll`]): links to
+    /// hosts it does not give this process go to it, and the crawl ends when theirs ends too.
+    shared: bool,
+    /// What the last poll of a shared journal said.
+    others: Shared,
+    /// A shared journal gave a partition of this session to another process: the session ends
+    /// at once (its memory is dropped), and the caller starts a new one.
+    lost: bool,
 }
 
 impl<'j> Crawl<'j> {
@@ -308,6 +315,9 @@ impl<'j> Crawl<'j> {
             journal,
             leave_to_next_run: false,
             hosts_limit: HOSTS_IN_MEMORY,
+            shared: false,
+            others: Shared::default(),
+            lost: false,
         }
     }
 
@@ -322,6 +332,40 @@ impl<'j> Crawl<'j> {
             Ok(depths) => {
                 for (depth, n) in depths {
                     self.frontier.add_spilled(depth, n);
+                }
+            }
+            Err(e) => self.journal_failed(e),
+        }
+    }
+
+    /// Asks a shared journal what the other processes did (`force`: now): their shallowest
+    /// unfetched depth counts for the frontier's records, and whether URLs of this process's
+    /// partitions wait in the store. Nothing for a journal of this process alone.
+    fn poll_shared(&mut self, force: bool) {
+        let Some(journal) = self.journal.as_deref_mut() else {
+            return;
+        };
+        match journal.poll(force) {
+            Ok(None) => {}
+            Ok(Some(others)) => {
+                if std::env::var_os("WISP_TRACE").is_some() {
+                    eprintln!("poll {force}: {others:?} queued {} in flight {}", self.frontier.queued(), self.in_flight.len());
+                }
+                if !self.shared {
+                    self.shared = true;
+                    // Other processes add URLs: a link unknown here may be known there.
+                    self.frontier.mark_incomplete();
+                }
+                self.others = others;
+                self.frontier.set_external_min(others.min_unfetched);
+                self.frontier.forget_spilled();
+                if let Some(depth) = others.waiting {
+                    self.frontier.add_spilled(depth, 1);
+                }
+                if others.lost && !self.lost {
+                    self.lost = true;
+                    self.stopping = true;
+                    self.leave_to_next_run = true;
                 }
             }
             Err(e) => self.journal_failed(e),
@@ -377,6 +421,11 @@ impl<'j> Crawl<'j> {
             referrer,
         } in taken
         {
+            if self.frontier.knows(&key) {
+                // A shared store's URL this process queued itself meanwhile.
+                self.frontier.drop_spilled(depth);
+                continue;
+            }
             let Some(url) = Url::parse(&url).ok().filter(|u| u.host_str().is_some()) else {
                 // Not a URL (the store was edited by hand): counted out, never fetched.
                 self.frontier.drop_spilled(depth);
@@ -534,6 +583,17 @@ impl<'j> Crawl<'j> {
             self.frontier.lower(k, depth, &mut self.reoffer);
             return Some(k);
         }
+        if self.shared && !self.journal.as_deref().is_some_and(|j| j.owns(&authority(&url))) {
+            // Another process crawls its host: the shared store takes it, and its owner.
+            self.frontier.note(Change::Queued {
+                key: k,
+                url: url.to_string(),
+                depth,
+                referrer: referrer.cloned(),
+                spilled: true,
+            });
+            return None;
+        }
         let spilling = self.journal.is_some();
         if spilling && !self.frontier.complete() {
             match self.look_up(k)? {
@@ -657,6 +717,10 @@ impl<'j> Crawl<'j> {
     ) {
         loop {
             if !self.slots_left() {
+                return;
+            }
+            if self.shared && !self.journal.as_deref().is_some_and(|j| j.may_fetch(host)) {
+                // This process's claim on the host may have run out: another may crawl it.
                 return;
             }
             let per_host = self.config.per_host.max(1);
@@ -837,14 +901,23 @@ impl<'j> Crawl<'j> {
             let wake_at = if self.stopping {
                 None
             } else {
+                self.poll_shared(false);
                 self.refill();
                 self.forget_idle_hosts();
                 self.dispatch(clients)
             };
+            if self.lost {
+                // Nothing of this session's memory can be trusted: its caller starts anew.
+                self.abandon_in_flight(hooks);
+                return;
+            }
             self.flush(hooks);
             let takes_more = !self.stopping && self.frontier.queued() > 0 && self.budget_left();
             let chains_left = !self.stopping && self.frontier.queued_chains() > 0;
-            if self.in_flight.is_empty() && !takes_more && !chains_left {
+            let idle = self.in_flight.is_empty() && !takes_more && !chains_left;
+            if idle && self.shared && !self.stopping && self.budget_left() && self.others_busy() {
+                // The other processes still work: their links may bring this one more.
+            } else if idle {
                 self.finish(hooks);
                 self.sync(true);
                 return;
@@ -877,6 +950,16 @@ impl<'j> Crawl<'j> {
             // Before the next dispatch, so that a record can stop the crawl (the stop hook).
             self.flush(hooks);
         }
+    }
+
+    /// With nothing left here, whether a shared crawl still has URLs without a record: after
+    /// this process's last changes are committed, and the store asked again.
+    fn others_busy(&mut self) -> bool {
+        self.sync(true);
+        self.poll_shared(true);
+        self.journal.is_some()
+            && !self.lost
+            && (self.others.min_unfetched.is_some() || self.others.waiting.is_some())
     }
 
     /// The crawl takes nothing more: redirect hops still queued are recorded as they stand,

@@ -159,6 +159,9 @@ pub(crate) struct Frontier {
     /// Per redirect chain (by its first URL's key), the URLs it was followed to
     /// ([`Frontier::claim`]): they are settled with the chain's record.
     chain_claims: HashMap<Key, Vec<Key>>,
+    /// With a store shared by other processes: the shallowest depth of a URL without a record
+    /// there (theirs are unfetched for this frontier too).
+    external_min: Option<u32>,
 }
 
 /// Recorded keys a spilling frontier remembers without asking the store.
@@ -225,6 +228,11 @@ impl Frontier {
         if self.settled.insert(key) {
             self.settled_order.push_back(key);
         }
+    }
+
+    /// What a shared store says is the shallowest URL without a record in any process.
+    pub fn set_external_min(&mut self, depth: Option<u32>) {
+        self.external_min = depth;
     }
 
     /// The store has URLs memory does not (a resumed crawl's).
@@ -300,13 +308,14 @@ impl Frontier {
         }
     }
 
-    /// A spilled URL the store gave back: queued in memory (the store knows it is).
+    /// A spilled URL the store gave back: queued in memory (the store knows it is). The
+    /// counts may say fewer than the store has (a shared store's grow with the other
+    /// processes' links): the store's word counts.
     pub fn unspilled(&mut self, key: Key, item: Item, depth: u32) {
-        if self.spilled == 0 {
-            return;
+        if self.spilled > 0 {
+            sub(&mut self.spilled_at, depth);
+            self.spilled -= 1;
         }
-        sub(&mut self.spilled_at, depth);
-        self.spilled -= 1;
         let journaling = std::mem::replace(&mut self.journaling, false);
         let mut reoffer = Vec::new();
         self.offer(key, item, depth, false, &mut reoffer);
@@ -633,7 +642,7 @@ impl Frontier {
         let queued = if queued_counts {
             let memory = self.queued_at.keys().next().copied();
             let spilled = self.spilled_at.keys().next().copied();
-            memory.into_iter().chain(spilled).min()
+            memory.into_iter().chain(spilled).chain(self.external_min).min()
         } else {
             self.chains_at.keys().next().copied()
         };

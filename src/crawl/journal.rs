@@ -28,6 +28,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::config::Config;
 use super::normalize::Key;
 
 /// One decision of the engine, in the order it was made.
@@ -109,4 +110,75 @@ pub(crate) trait Journal {
 
     /// How long from now `host` must still wait, as kept ([`Change::HostNext`]).
     fn host_wait(&mut self, host: &str) -> Result<Option<Duration>, String>;
+
+    /// A store shared by several processes: what the others did (`force`: ask now, not at
+    /// the store's own pace). `None` for a store of this process alone.
+    fn poll(&mut self, _force: bool) -> Result<Option<Shared>, String> {
+        Ok(None)
+    }
+
+    /// Whether this process crawls `host` (a politeness key, see [`authority`]): a shared
+    /// store gives each host to one process at a time; the others only queue its URLs.
+    ///
+    /// [`authority`]: super::shard::authority
+    fn owns(&self, _host: &str) -> bool {
+        true
+    }
+
+    /// Whether a fetch of `host` may start now: false once this process's claim on it may
+    /// have run out (another process may be crawling it).
+    fn may_fetch(&self, _host: &str) -> bool {
+        true
+    }
 }
+
+/// What a shared store says of the crawl beyond this process ([`Journal::poll`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Shared {
+    /// The shallowest depth of a URL without a record in the whole store, this process's
+    /// included (its fetched ones whose records are not committed count too: that only makes
+    /// records wait a little longer).
+    pub min_unfetched: Option<u32>,
+    /// A URL of this process's partitions waits in the store (not in memory), at this depth
+    /// at the least.
+    pub waiting: Option<u32>,
+    /// This process lost a partition it was crawling: its session must end and start again.
+    pub lost: bool,
+}
+
+/// The options that change what a crawl is, by the command line's names, with their values in
+/// a stable text form. Resuming with any of them changed is refused (see `State::check`, `SharedState::check`).
+pub(crate) fn meaning(config: &Config, seeds: &[String]) -> Vec<(&'static str, String)> {
+    let list = |items: Vec<String>| items.join("\n");
+    let patterns =
+        |p: &[super::UrlPattern]| list(p.iter().map(|p| p.as_str().to_string()).collect());
+    vec![
+        ("seeds", list(seeds.to_vec())),
+        ("--depth", config.max_depth.to_string()),
+        (
+            "--same-host/--any-host",
+            if config.same_host {
+                "--same-host"
+            } else {
+                "--any-host"
+            }
+            .to_string(),
+        ),
+        ("--allow-host", list(config.allow_hosts.clone())),
+        ("--accept-regex", patterns(&config.accept_urls)),
+        ("--reject-regex", patterns(&config.reject_urls)),
+        ("--accept-type", list(config.accept_types.clone())),
+        ("--reject-type", list(config.reject_types.clone())),
+        (
+            "--shard",
+            config
+                .shard
+                .map_or(String::new(), |(i, n)| format!("{i}/{n}")),
+        ),
+        (
+            "--ignore-robots",
+            if config.respect_robots { "no" } else { "yes" }.to_string(),
+        ),
+    ]
+}
+

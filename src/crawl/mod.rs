@@ -37,13 +37,15 @@ mod config;
 mod engine;
 mod fetch;
 mod frontier;
-// Only the state (`--state`) keeps a journal so far.
-#[cfg_attr(not(feature = "state"), allow(dead_code))]
+// Only the states (`--state`) keep a journal.
+#[cfg_attr(not(any(feature = "state", feature = "postgres")), allow(dead_code))]
 mod journal;
 pub mod links;
 mod mailbox;
 pub mod normalize;
 mod out_file;
+#[cfg(feature = "postgres")]
+mod pg_wire;
 pub mod record;
 mod retry;
 mod robots;
@@ -51,6 +53,8 @@ mod robots_rules;
 pub mod save;
 mod scope;
 pub mod shard;
+#[cfg(feature = "postgres")]
+pub mod shared;
 mod sitemap;
 #[cfg(feature = "state")]
 pub mod state;

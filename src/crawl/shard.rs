@@ -36,6 +36,18 @@ pub fn shard_of(host: &str, shards: u32) -> u32 {
     u32::try_from(host_hash(host) % shards).unwrap_or(0)
 }
 
+/// The politeness key of a URL: its host, with the port when it is not the scheme's default
+/// (as Heritrix queues by authority). `http://h/` and `https://h/` share one queue and one
+/// delay (one server, most likely); another port is another server's queue, so a silent
+/// service on one port does not take the slots of the web server on another.
+pub fn authority(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

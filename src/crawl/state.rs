@@ -53,7 +53,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::config::{Config, Hooks};
 use super::engine::run_crawl;
-use super::journal::{Change, Journal, Lookup, Spilled};
+use super::journal::{Change, Journal, Lookup, Spilled, meaning};
 use super::normalize::Key;
 use super::stats::{Progress, Summary};
 use crate::http::Error;
@@ -614,42 +614,6 @@ impl Drop for State {
         // What the last batch holds (not after a failure: see `give_up`).
         let _ = Journal::commit(self, true);
     }
-}
-
-/// The options that change what a crawl is, by the command line's names, with their values in
-/// a stable text form. Resuming with any of them changed is refused (see [`State::check`]).
-fn meaning(config: &Config, seeds: &[String]) -> Vec<(&'static str, String)> {
-    let list = |items: Vec<String>| items.join("\n");
-    let patterns =
-        |p: &[super::UrlPattern]| list(p.iter().map(|p| p.as_str().to_string()).collect());
-    vec![
-        ("seeds", list(seeds.to_vec())),
-        ("--depth", config.max_depth.to_string()),
-        (
-            "--same-host/--any-host",
-            if config.same_host {
-                "--same-host"
-            } else {
-                "--any-host"
-            }
-            .to_string(),
-        ),
-        ("--allow-host", list(config.allow_hosts.clone())),
-        ("--accept-regex", patterns(&config.accept_urls)),
-        ("--reject-regex", patterns(&config.reject_urls)),
-        ("--accept-type", list(config.accept_types.clone())),
-        ("--reject-type", list(config.reject_types.clone())),
-        (
-            "--shard",
-            config
-                .shard
-                .map_or(String::new(), |(i, n)| format!("{i}/{n}")),
-        ),
-        (
-            "--ignore-robots",
-            if config.respect_robots { "no" } else { "yes" }.to_string(),
-        ),
-    ]
 }
 
 /// [`crawl_with_progress`](super::crawl_with_progress) with its state in `state`: a state that

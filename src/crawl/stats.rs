@@ -40,9 +40,34 @@ pub struct Summary {
     pub interrupted: bool,
     /// The crawl's state (`--state`) could not be written, which stopped the crawl: why.
     pub state_error: Option<String>,
+    /// A shared crawl's worker lost its claim on some hosts (it was paused, or cut off from
+    /// the database, past its lease) and started its part again: how many times.
+    pub restarts: u32,
 }
 
 impl Summary {
+    /// Adds the counts of a later part of the same crawl (a shared crawl's next session).
+    pub(crate) fn add(&mut self, later: &Summary) {
+        self.records += later.records;
+        self.pages += later.pages;
+        self.bytes += later.bytes;
+        self.errors += later.errors;
+        self.disallowed += later.disallowed;
+        self.filtered += later.filtered;
+        self.not_found += later.not_found;
+        self.redirects += later.redirects;
+        self.save_errors += later.save_errors;
+        self.dropped += later.dropped;
+        self.elapsed += later.elapsed;
+        self.p50 = self.p50.max(later.p50);
+        self.p99 = self.p99.max(later.p99);
+        self.interrupted |= later.interrupted;
+        self.restarts += later.restarts;
+        if self.state_error.is_none() {
+            self.state_error.clone_from(&later.state_error);
+        }
+    }
+
     /// Counts one record.
     pub(crate) fn count(&mut self, record: &Record) {
         self.records += 1;

@@ -42,6 +42,21 @@ pub struct Cli {
     pub force: bool,
     /// `--export-jsonl FILE`: write every record of `--state` to FILE, and crawl nothing.
     pub export_jsonl: Option<String>,
+    /// `--crawl NAME`: which crawl of a `--state postgres://...` database.
+    pub crawl: Option<String>,
+    /// `--status`: print where the shared crawl stands, and crawl nothing.
+    pub status: bool,
+    /// `--lease SECONDS`: how long a claim on a shared crawl's partition holds.
+    pub lease: Option<Duration>,
+}
+
+impl Cli {
+    /// `--state` names a PostgreSQL database: a crawl shared by many processes.
+    pub fn shared(&self) -> bool {
+        self.state
+            .as_deref()
+            .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+    }
 }
 
 /// Every long option, for "did you mean": keep in step with the `match` in [`parse`].
@@ -84,6 +99,9 @@ const LONG_OPTIONS: &[&str] = &[
     "state",
     "force",
     "export-jsonl",
+    "crawl",
+    "status",
+    "lease",
 ];
 
 /// Reads the arguments (without the program name). An `Err` is a message for the user, and
@@ -101,6 +119,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         state: None,
         force: false,
         export_jsonl: None,
+        crawl: None,
+        status: false,
+        lease: None,
     };
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(explain)? {
@@ -172,6 +193,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             Long("state") => cli.state = Some(non_empty(&mut parser, &name)?),
             Long("force") => cli.force = true,
             Long("export-jsonl") => cli.export_jsonl = Some(non_empty(&mut parser, &name)?),
+            Long("crawl") => cli.crawl = Some(non_empty(&mut parser, &name)?),
+            Long("status") => cli.status = true,
+            Long("lease") => {
+                let secs = seconds(&name, &text(&mut parser, &name)?)?;
+                if secs < Duration::from_secs(1) {
+                    return Err(format!("{name} must be at least 1 second"));
+                }
+                cli.lease = Some(secs);
+            }
             Long("demo-pages") => {
                 let n = positive(&name, &text(&mut parser, &name)?)?;
                 if n > MAX_DEMO_PAGES {
@@ -198,6 +228,37 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     }
     if cli.force && cli.state.is_none() {
         return Err("--force only means something with --state".into());
+    }
+    let shared = cli.shared();
+    if shared && cli.crawl.is_none() {
+        return Err(
+            "--state postgres://... needs --crawl NAME: the name every worker of the crawl gives"
+                .into(),
+        );
+    }
+    for (given, option) in [
+        (cli.crawl.is_some(), "--crawl"),
+        (cli.status, "--status"),
+        (cli.lease.is_some(), "--lease"),
+    ] {
+        if given && !shared {
+            return Err(format!("{option} only means something with --state postgres://..."));
+        }
+    }
+    if shared && cli.jsonl.is_some() {
+        return Err(
+            "with --state postgres://... the records are in the database: write them with \
+             --export-jsonl FILE (during or after the crawl), not --jsonl"
+                .into(),
+        );
+    }
+    if shared && cli.links_out.is_some() {
+        return Err("--links-out is for --shard crawls without a database: with --state \
+                    postgres://... links to other workers' hosts go to the database"
+            .into());
+    }
+    if cli.status && (!cli.seeds.is_empty() || !cli.inputs.is_empty()) {
+        return Err("--status only reads the crawl: give it no URL".into());
     }
     Ok(Parsed::Run(Box::new(cli)))
 }
@@ -500,6 +561,15 @@ Output:
                             feature: cargo run --release --features state --bin crawl)
       --force               with --state, resume even with those options changed
       --export-jsonl FILE   write every record of --state to FILE ('-' for stdout) and exit
+      --state postgres://USER[:PASSWORD]@HOST[:PORT]/DB --crawl NAME
+                            one crawl shared by any number of workers, on any number of
+                            machines: run the same command in each (needs the `postgres`
+                            feature). Hosts are split among the live workers; a worker that
+                            dies has its share taken over. Records: --export-jsonl FILE
+      --crawl NAME          which crawl of the database (created by its first worker)
+      --status              with --state postgres://...: print where the crawl stands, exit
+      --lease SECONDS       how long a worker's claim on its hosts holds without renewal
+                            (default 60; renewed every third of it)
   -h, --help                this help
   -V, --version             the version
 

@@ -4,6 +4,7 @@
 //! - [`args`]: the command line and `--help`.
 //! - [`output`]: where records go, and what a write error does.
 //! - [`resume`]: `--state`, the crawl's state on disk, and `--export-jsonl`.
+//! - [`shared`]: `--state postgres://...`, one crawl shared by many workers.
 //! - [`status_line`]: the progress line on stderr.
 //! - [`summary`]: the closing line, with statuses by class and errors by kind.
 
@@ -13,6 +14,7 @@ mod args;
 mod demo;
 mod output;
 mod resume;
+mod shared;
 mod status_line;
 mod summary;
 
@@ -97,7 +99,29 @@ fn run(mut cli: Cli) -> Result<Status, (Status, String)> {
     }
     let demo = seeds.is_empty() && cli.inputs.is_empty();
     // Before any output file is touched: a refused resume leaves them as they are.
-    let mut state = resume::open(&cli, &seeds)?;
+    let mut shared = shared::open(&cli, &seeds)?;
+    if let Some(shared) = shared.as_mut() {
+        if cli.status {
+            let line = shared::status(shared, cli.crawl.as_deref().unwrap_or_default())?;
+            let _ = writeln!(std::io::stdout(), "{line}");
+            return Ok(Status::Ok);
+        }
+        if let Some(path) = cli.export_jsonl.as_deref() {
+            let n = shared::export(shared, path)?;
+            if !cli.quiet {
+                say(&format!(
+                    "{} written to {path}",
+                    plural(n, "record", "records")
+                ));
+            }
+            return Ok(Status::Ok);
+        }
+    }
+    let mut state = if shared.is_some() {
+        None
+    } else {
+        resume::open(&cli, &seeds)?
+    };
     if let Some(path) = cli.export_jsonl.as_deref() {
         let Some(state) = &state else {
             return Err(bad("--export-jsonl needs --state PATH".into()));
@@ -191,9 +215,10 @@ fn run(mut cli: Cli) -> Result<Status, (Status, String)> {
         };
         let progress = |p: &wisp::crawl::Progress| out.borrow_mut().progress(p);
         // The client is built from the options (`--ca-file`): a failure here is theirs.
-        let summary = match state.as_mut() {
-            Some(state) => resume::crawl(&config, seeds, hooks, progress, state).await,
-            None => crawl_with_progress(&config, seeds, hooks, progress).await,
+        let summary = match (state.as_mut(), shared.as_mut()) {
+            (Some(state), _) => resume::crawl(&config, seeds, hooks, progress, state).await,
+            (None, Some(shared)) => shared::crawl(&config, seeds, hooks, progress, shared).await,
+            (None, None) => crawl_with_progress(&config, seeds, hooks, progress).await,
         };
         summary.map_err(|e| bad(format!("cannot start: {e}")))
     })?;
@@ -216,6 +241,13 @@ fn run(mut cli: Cli) -> Result<Status, (Status, String)> {
     );
     if cli.stats {
         let _ = std::io::stderr().write_all(out.tally.host_table().as_bytes());
+    }
+    if !quiet && summary.restarts > 0 {
+        say(&format!(
+            "this worker lost its claim on some hosts {} (it was paused or cut off from the \
+             database past --lease) and took up its part again; nothing it wrote was lost",
+            plural(u64::from(summary.restarts), "time", "times")
+        ));
     }
     if !quiet && let Some(held) = resume::held(state.as_ref()) {
         let again = if summary.interrupted {

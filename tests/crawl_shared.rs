@@ -1,0 +1,432 @@
+//! `crawl --state postgres://... --crawl NAME`: several worker processes share one crawl
+//! through a real PostgreSQL server (`WISP_PG_URL`, started by `.ci/run` with
+//! `scripts/pg-test-server.sh`). Their records together are exactly the single-process crawl's,
+//! one per URL, also when a worker is killed (SIGKILL) or paused past its lease (SIGSTOP); the
+//! per-host delay holds across workers and across a takeover; robots.txt is fetched once per
+//! host; a database that cannot be used is refused before anything is fetched.
+//!
+//! Without `WISP_PG_URL` these tests say loudly that they skipped (and fail under `CI`).
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::watchdog;
+
+const CRAWL_BIN: &str = env!("CARGO_BIN_EXE_crawl");
+/// Hosts of the test site (ports of 127.0.0.1), and pages on each.
+const HOSTS: usize = 4;
+const PAGES: usize = 40;
+
+fn pg_url() -> Option<String> {
+    match std::env::var("WISP_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "WISP_PG_URL is not set under CI: .ci/run must start PostgreSQL"
+            );
+            eprintln!(
+                "\n*** SKIPPED: WISP_PG_URL is not set; start a server with \
+                 `eval \"$(scripts/pg-test-server.sh start /tmp/wisp-pg)\"` ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A crawl name of its own for each test run.
+fn crawl_name(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{test}-{}-{nanos}", std::process::id())
+}
+
+/// One request as a server saw it: when, which target.
+type Log = Arc<Mutex<Vec<(Instant, String)>>>;
+
+/// The test site: `HOSTS` servers, each with pages `/p/0` .. `/p/{PAGES-1}`. Page i of host h
+/// links to pages 2i+1 and 2i+2 of its host, to page i of the next host, and to `/private/i`
+/// (which robots.txt disallows). Each page answers after `delay`.
+struct Site {
+    ports: Vec<u16>,
+    logs: Vec<Log>,
+}
+
+impl Site {
+    fn start(delay: Duration) -> Site {
+        let listeners: Vec<TcpListener> = (0..HOSTS)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        let mut logs = Vec::new();
+        for (h, listener) in listeners.into_iter().enumerate() {
+            let log: Log = Arc::default();
+            logs.push(log.clone());
+            let next = ports[(h + 1) % HOSTS];
+            std::thread::spawn(move || serve(listener, log, next, delay));
+        }
+        Site { ports, logs }
+    }
+
+    fn seed(&self) -> String {
+        format!("http://127.0.0.1:{}/p/0", self.ports[0])
+    }
+
+    /// Every URL a complete crawl has a record of.
+    fn expected(&self) -> BTreeSet<String> {
+        let mut all = BTreeSet::new();
+        for port in &self.ports {
+            for i in 0..PAGES {
+                all.insert(format!("http://127.0.0.1:{port}/p/{i}"));
+                all.insert(format!("http://127.0.0.1:{port}/private/{i}"));
+            }
+        }
+        all
+    }
+}
+
+fn serve(listener: TcpListener, log: Log, next: u16, delay: Duration) {
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let Some(target) = head.split(' ').nth(1).map(str::to_string) else {
+            continue;
+        };
+        log.lock().unwrap().push((Instant::now(), target.clone()));
+        let (status, body) = if target == "/robots.txt" {
+            ("200 OK", "User-agent: *\nDisallow: /private/\n".to_string())
+        } else if let Some(i) = target
+            .strip_prefix("/p/")
+            .and_then(|i| i.parse::<usize>().ok())
+            .filter(|i| *i < PAGES)
+        {
+            std::thread::sleep(delay);
+            let mut body = String::from("<html><body>");
+            for l in [2 * i + 1, 2 * i + 2] {
+                if l < PAGES {
+                    body.push_str(&format!("<a href=\"/p/{l}\">{l}</a>"));
+                }
+            }
+            body.push_str(&format!(
+                "<a href=\"http://127.0.0.1:{next}/p/{i}\">next</a>\
+                 <a href=\"/private/{i}\">private</a><a href=\"/p/0\">home</a></body></html>"
+            ));
+            ("200 OK", body)
+        } else {
+            ("404 Not Found", "no\n".to_string())
+        };
+        let content_type = if target == "/robots.txt" {
+            "text/plain"
+        } else {
+            "text/html"
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(response.as_bytes());
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+}
+
+fn worker_args(pg: &str, name: &str, seed: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--state", pg, "--crawl", name, "--depth", "100", "-c", "4", "--per-host", "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(seed.to_string());
+    args
+}
+
+fn start(args: &[String]) -> Child {
+    Command::new(CRAWL_BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a worker under a watchdog (a worker that never ends fails the test).
+fn finish(child: Child) -> Output {
+    watchdog(180, move || child.wait_with_output().unwrap())
+}
+
+fn run(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    watchdog(120, move || {
+        Command::new(CRAWL_BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The crawl's records, from `--export-jsonl -`: URL -> how many records.
+fn exported(pg: &str, name: &str) -> BTreeMap<String, usize> {
+    let out = run(&["--state", pg, "--crawl", name, "--export-jsonl", "-", "-q"]);
+    assert!(out.status.success(), "export failed: {}", stderr(&out));
+    let mut urls = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let rest = line.strip_prefix("{\"url\":\"").expect("a record line");
+        *urls
+            .entry(rest[..rest.find('"').unwrap()].to_string())
+            .or_insert(0) += 1;
+    }
+    urls
+}
+
+/// How many records `--status` says the crawl has.
+fn records_now(pg: &str, name: &str) -> usize {
+    let out = run(&["--state", pg, "--crawl", name, "--status"]);
+    assert!(out.status.success(), "--status failed: {}", stderr(&out));
+    let line = String::from_utf8(out.stdout).unwrap();
+    // "crawl NAME: 12 records written, ..."
+    line.split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {line:?}"))
+}
+
+fn wait_for_records(pg: &str, name: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while records_now(pg, name) < n {
+        assert!(Instant::now() < deadline, "no {n} records in 90 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_exactly_once(records: &BTreeMap<String, usize>, expected: &BTreeSet<String>) {
+    let twice: Vec<_> = records.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "URLs with more than one record: {twice:?}");
+    let got: BTreeSet<String> = records.keys().cloned().collect();
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let extra: Vec<_> = got.difference(expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, unexpected {extra:?}"
+    );
+}
+
+/// Per host: robots.txt requested exactly once, and every two page requests at least `delay`
+/// apart (less a little for the clock of the log).
+fn assert_polite(site: &Site, delay: Duration) {
+    for (h, log) in site.logs.iter().enumerate() {
+        let log = log.lock().unwrap();
+        let robots = log.iter().filter(|(_, t)| t == "/robots.txt").count();
+        assert_eq!(robots, 1, "host {h} had robots.txt fetched {robots} times");
+        let pages: Vec<Instant> = log
+            .iter()
+            .filter(|(_, t)| t.starts_with("/p/"))
+            .map(|(at, _)| *at)
+            .collect();
+        for pair in pages.windows(2) {
+            let gap = pair[1].saturating_duration_since(pair[0]);
+            assert!(
+                gap + Duration::from_millis(5) >= delay,
+                "host {h}: two requests {gap:?} apart, --delay is {delay:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn three_workers_crawl_exactly_what_one_process_crawls() {
+    let Some(pg) = pg_url() else { return };
+    let site = Site::start(Duration::from_millis(2));
+    // One process, no database: the reference.
+    let single = run(&[
+        "-q", "--depth", "100", "-c", "4", "--jsonl", "-", &site.seed(),
+    ]);
+    assert!(single.status.success(), "{}", stderr(&single));
+    let reference: BTreeSet<String> = String::from_utf8(single.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let rest = l.strip_prefix("{\"url\":\"").unwrap();
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect();
+    assert_eq!(reference, site.expected());
+    for log in &site.logs {
+        log.lock().unwrap().clear();
+    }
+
+    let name = crawl_name("three");
+    let delay = Duration::from_millis(30);
+    let args = worker_args(&pg, &name, &site.seed(), &["--delay", "30"]);
+    let workers: Vec<Child> = (0..3).map(|_| start(&args)).collect();
+    let outputs: Vec<Output> = workers.into_iter().map(finish).collect();
+    let mut fetched_by = Vec::new();
+    for out in &outputs {
+        assert!(out.status.success(), "a worker failed: {}", stderr(out));
+        fetched_by.push(String::from_utf8_lossy(&out.stdout).lines().count());
+    }
+    eprintln!("per-URL lines of the three workers: {fetched_by:?}");
+    assert_exactly_once(&exported(&pg, &name), &reference);
+    assert_polite(&site, delay);
+    assert_eq!(records_now(&pg, &name), reference.len());
+}
+
+#[test]
+fn a_killed_worker_is_taken_over_and_every_url_has_one_record() {
+    let Some(pg) = pg_url() else { return };
+    let site = Site::start(Duration::from_millis(5));
+    let name = crawl_name("kill");
+    let delay = Duration::from_millis(40);
+    let args = worker_args(
+        &pg,
+        &name,
+        &site.seed(),
+        &["--delay", "40", "--lease", "2", "-q"],
+    );
+    let mut first = start(&args);
+    wait_for_records(&pg, &name, 30);
+    first.kill().unwrap();
+    let _ = first.wait();
+    let killed_at = records_now(&pg, &name);
+    assert!(
+        killed_at < site.expected().len(),
+        "the first worker finished before it was killed"
+    );
+    // Two new workers: they take over the dead one's partitions once its lease expires.
+    let second = start(&args);
+    let third = start(&args);
+    for out in [finish(second), finish(third)] {
+        assert!(out.status.success(), "a worker failed: {}", stderr(&out));
+    }
+    assert_exactly_once(&exported(&pg, &name), &site.expected());
+    assert_polite(&site, delay);
+}
+
+#[test]
+fn a_worker_paused_past_its_lease_gives_its_hosts_up_and_writes_no_duplicate() {
+    let Some(pg) = pg_url() else { return };
+    let site = Site::start(Duration::from_millis(5));
+    let name = crawl_name("stop");
+    let args = worker_args(
+        &pg,
+        &name,
+        &site.seed(),
+        &["--delay", "20", "--lease", "2"],
+    );
+    let paused = start(&args);
+    let pid = paused.id().to_string();
+    wait_for_records(&pg, &name, 20);
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let stopped_at = records_now(&pg, &name);
+    let other = start(&args);
+    // The other worker takes over once the lease has run out, and gets on with the crawl.
+    wait_for_records(&pg, &name, stopped_at + 20);
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let outs = [finish(paused), finish(other)];
+    for out in &outs {
+        assert!(out.status.success(), "a worker failed: {}", stderr(out));
+    }
+    assert!(
+        stderr(&outs[0]).contains("lost its claim"),
+        "the paused worker did not notice it lost its hosts: {}",
+        stderr(&outs[0])
+    );
+    assert_exactly_once(&exported(&pg, &name), &site.expected());
+}
+
+#[test]
+fn a_database_that_cannot_be_used_is_refused_before_any_fetch() {
+    let Some(pg) = pg_url() else { return };
+    let site = Site::start(Duration::ZERO);
+    let seed = site.seed();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let unreachable = format!("postgres://postgres@127.0.0.1:{closed}/wisp");
+    let base = pg.rsplit_once('/').unwrap().0.to_string();
+    let (_, host) = base.split_once('@').unwrap();
+    let no_role = format!("postgres://no_such_role_wisp@{host}/wisp");
+    let no_db = format!("{base}/no_such_database_wisp");
+    let cases: [(&str, &[&str], &str); 6] = [
+        (&unreachable, &["--crawl", "x"], "cannot connect"),
+        (&no_role, &["--crawl", "x"], "no_such_role_wisp"),
+        (&no_db, &["--crawl", "x"], "no_such_database_wisp"),
+        (&pg, &[], "needs --crawl NAME"),
+        (&pg, &["--crawl", "x", "--jsonl", "out.jsonl"], "--export-jsonl"),
+        ("postgres://127.0.0.1/wisp", &["--crawl", "x"], "names no user"),
+    ];
+    for (url, extra, message) in cases {
+        let mut args = vec!["--state", url];
+        args.extend_from_slice(extra);
+        args.push(&seed);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{url} {extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "{url} {extra:?}: {:?} does not say {message:?}",
+            stderr(&out)
+        );
+    }
+    for log in &site.logs {
+        assert!(log.lock().unwrap().is_empty(), "fetched before the refusal");
+    }
+}
+
+/// Tables of another schema version: in a database of their own, made with psql.
+#[test]
+fn tables_of_another_schema_version_are_refused() {
+    let Some(pg) = pg_url() else { return };
+    let db = format!("wisp_schema_{}", std::process::id());
+    let psql = |url: &str, sql: &str| {
+        let out = Command::new("psql")
+            .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(out.status.success(), "psql {sql}: {}", stderr(&out));
+    };
+    psql(&pg, &format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&pg, &format!("CREATE DATABASE {db}"));
+    let other = format!("{}/{db}", pg.rsplit_once('/').unwrap().0);
+    psql(
+        &other,
+        "CREATE TABLE wisp_schema (version bigint); INSERT INTO wisp_schema VALUES (99)",
+    );
+    let out = run(&["--state", &other, "--crawl", "x", "http://127.0.0.1:9/"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("schema version 99"),
+        "{}",
+        stderr(&out)
+    );
+    psql(&pg, &format!("DROP DATABASE {db}"));
+}
