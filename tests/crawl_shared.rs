@@ -97,63 +97,134 @@ impl Site {
     }
 }
 
+/// Each connection on a thread of its own, logged when it is accepted: the log's times are
+/// when the crawler connected, not when a busy server got round to it.
 fn serve(listener: TcpListener, log: Log, next: u16, delay: Duration) {
     for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let mut head = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
+        let Ok(stream) = stream else { continue };
+        let at = Instant::now();
+        let log = log.clone();
+        std::thread::spawn(move || answer(stream, at, &log, next, delay));
+    }
+}
+
+fn answer(mut stream: std::net::TcpStream, at: Instant, log: &Log, next: u16, delay: Duration) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some(target) = head.split(' ').nth(1).map(str::to_string) else {
+        return;
+    };
+    log.lock().unwrap().push((at, target.clone()));
+    let (status, body) = if target == "/robots.txt" {
+        ("200 OK", "User-agent: *\nDisallow: /private/\n".to_string())
+    } else if let Some(i) = target
+        .strip_prefix("/p/")
+        .and_then(|i| i.parse::<usize>().ok())
+        .filter(|i| *i < PAGES)
+    {
+        std::thread::sleep(delay);
+        let mut body = String::from("<html><body>");
+        for l in [2 * i + 1, 2 * i + 2] {
+            if l < PAGES {
+                body.push_str(&format!("<a href=\"/p/{l}\">{l}</a>"));
             }
         }
-        let head = String::from_utf8_lossy(&head).into_owned();
-        let Some(target) = head.split(' ').nth(1).map(str::to_string) else {
-            continue;
-        };
-        log.lock().unwrap().push((Instant::now(), target.clone()));
-        let (status, body) = if target == "/robots.txt" {
-            ("200 OK", "User-agent: *\nDisallow: /private/\n".to_string())
-        } else if let Some(i) = target
-            .strip_prefix("/p/")
-            .and_then(|i| i.parse::<usize>().ok())
-            .filter(|i| *i < PAGES)
-        {
-            std::thread::sleep(delay);
-            let mut body = String::from("<html><body>");
-            for l in [2 * i + 1, 2 * i + 2] {
-                if l < PAGES {
-                    body.push_str(&format!("<a href=\"/p/{l}\">{l}</a>"));
-                }
-            }
-            body.push_str(&format!(
-                "<a href=\"http://127.0.0.1:{next}/p/{i}\">next</a>\
+        body.push_str(&format!(
+            "<a href=\"http://127.0.0.1:{next}/p/{i}\">next</a>\
                  <a href=\"/private/{i}\">private</a><a href=\"/p/0\">home</a></body></html>"
-            ));
-            ("200 OK", body)
-        } else {
-            ("404 Not Found", "no\n".to_string())
-        };
-        let content_type = if target == "/robots.txt" {
-            "text/plain"
-        } else {
-            "text/html"
-        };
-        let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+        ));
+        ("200 OK", body)
+    } else {
+        ("404 Not Found", "no\n".to_string())
+    };
+    let content_type = if target == "/robots.txt" {
+        "text/plain"
+    } else {
+        "text/html"
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = stream.write_all(response.as_bytes());
-        let _ = stream.shutdown(Shutdown::Both);
-    }
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// A host of hand-written pages: path -> (how long it takes to answer, its links).
+type Pages = BTreeMap<&'static str, (Duration, Vec<String>)>;
+
+/// Serves `pages` on `listener` (each connection on a thread of its own, logged with its
+/// User-Agent); robots.txt is a 404.
+fn serve_pages(listener: TcpListener, pages: Pages) -> Arc<Mutex<Vec<String>>> {
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = log.clone();
+    let pages = Arc::new(pages);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (pages, seen) = (pages.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head.split(' ').nth(1).unwrap_or_default().to_string();
+                let agent = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("User-Agent: "))
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(format!("{agent} {target}"));
+                let response = match pages.get(target.as_str()) {
+                    Some((delay, links)) => {
+                        std::thread::sleep(*delay);
+                        let body: String = links
+                            .iter()
+                            .map(|l| format!("<a href=\"{l}\">x</a>"))
+                            .collect();
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\
+                             Connection: close\r\n\r\n"
+                        .to_string(),
+                };
+                let _ = stream.write_all(response.as_bytes());
+                let _ = stream.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    log
 }
 
 fn worker_args(pg: &str, name: &str, seed: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = [
-        "--state", pg, "--crawl", name, "--depth", "100", "-c", "4", "--per-host", "1",
+        "--state",
+        pg,
+        "--crawl",
+        name,
+        "--depth",
+        "100",
+        "-c",
+        "4",
+        "--per-host",
+        "1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -193,18 +264,28 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The crawl's records, from `--export-jsonl -`: URL -> how many records.
-fn exported(pg: &str, name: &str) -> BTreeMap<String, usize> {
-    let out = run(&["--state", pg, "--crawl", name, "--export-jsonl", "-", "-q"]);
-    assert!(out.status.success(), "export failed: {}", stderr(&out));
-    let mut urls = BTreeMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+/// URL -> the depth of each of its records, from JSON record lines.
+fn depths(jsonl: &str) -> BTreeMap<String, Vec<u32>> {
+    let mut urls: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for line in jsonl.lines() {
         let rest = line.strip_prefix("{\"url\":\"").expect("a record line");
-        *urls
-            .entry(rest[..rest.find('"').unwrap()].to_string())
-            .or_insert(0) += 1;
+        let url = rest[..rest.find('"').unwrap()].to_string();
+        let depth = line
+            .split("\"depth\":")
+            .nth(1)
+            .and_then(|d| d.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|d| d.parse().ok())
+            .expect("a record has its depth");
+        urls.entry(url).or_default().push(depth);
     }
     urls
+}
+
+/// The crawl's records, from `--export-jsonl -`: URL -> the depth of each of its records.
+fn exported(pg: &str, name: &str) -> BTreeMap<String, Vec<u32>> {
+    let out = run(&["--state", pg, "--crawl", name, "--export-jsonl", "-", "-q"]);
+    assert!(out.status.success(), "export failed: {}", stderr(&out));
+    depths(&String::from_utf8(out.stdout).unwrap())
 }
 
 /// How many records `--status` says the crawl has.
@@ -228,9 +309,12 @@ fn wait_for_records(pg: &str, name: &str, n: usize) {
     }
 }
 
-fn assert_exactly_once(records: &BTreeMap<String, usize>, expected: &BTreeSet<String>) {
-    let twice: Vec<_> = records.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "URLs with more than one record: {twice:?}");
+fn assert_exactly_once(records: &BTreeMap<String, Vec<u32>>, expected: &BTreeSet<String>) {
+    let twice: Vec<_> = records.iter().filter(|(_, d)| d.len() > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "URLs with more than one record: {twice:?}"
+    );
     let got: BTreeSet<String> = records.keys().cloned().collect();
     let missing: Vec<_> = expected.difference(&got).collect();
     let extra: Vec<_> = got.difference(expected).collect();
@@ -241,21 +325,23 @@ fn assert_exactly_once(records: &BTreeMap<String, usize>, expected: &BTreeSet<St
 }
 
 /// Per host: robots.txt requested exactly once, and every two page requests at least `delay`
-/// apart (less a little for the clock of the log).
+/// apart, less a third for the scheduling of a loaded machine (a fetch of another worker
+/// that ignored the delay would come at any time, most often far sooner).
 fn assert_polite(site: &Site, delay: Duration) {
     for (h, log) in site.logs.iter().enumerate() {
         let log = log.lock().unwrap();
         let robots = log.iter().filter(|(_, t)| t == "/robots.txt").count();
         assert_eq!(robots, 1, "host {h} had robots.txt fetched {robots} times");
-        let pages: Vec<Instant> = log
+        let mut pages: Vec<Instant> = log
             .iter()
             .filter(|(_, t)| t.starts_with("/p/"))
             .map(|(at, _)| *at)
             .collect();
+        pages.sort();
         for pair in pages.windows(2) {
             let gap = pair[1].saturating_duration_since(pair[0]);
             assert!(
-                gap + Duration::from_millis(5) >= delay,
+                gap + delay / 3 >= delay,
                 "host {h}: two requests {gap:?} apart, --delay is {delay:?}"
             );
         }
@@ -268,25 +354,26 @@ fn three_workers_crawl_exactly_what_one_process_crawls() {
     let site = Site::start(Duration::from_millis(2));
     // One process, no database: the reference.
     let single = run(&[
-        "-q", "--depth", "100", "-c", "4", "--jsonl", "-", &site.seed(),
+        "-q",
+        "--depth",
+        "100",
+        "-c",
+        "4",
+        "--jsonl",
+        "-",
+        &site.seed(),
     ]);
     assert!(single.status.success(), "{}", stderr(&single));
-    let reference: BTreeSet<String> = String::from_utf8(single.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let rest = l.strip_prefix("{\"url\":\"").unwrap();
-            rest[..rest.find('"').unwrap()].to_string()
-        })
-        .collect();
+    let single = depths(&String::from_utf8(single.stdout).unwrap());
+    let reference: BTreeSet<String> = single.keys().cloned().collect();
     assert_eq!(reference, site.expected());
     for log in &site.logs {
         log.lock().unwrap().clear();
     }
 
     let name = crawl_name("three");
-    let delay = Duration::from_millis(30);
-    let args = worker_args(&pg, &name, &site.seed(), &["--delay", "30"]);
+    let delay = Duration::from_millis(40);
+    let args = worker_args(&pg, &name, &site.seed(), &["--delay", "40"]);
     let workers: Vec<Child> = (0..3).map(|_| start(&args)).collect();
     let outputs: Vec<Output> = workers.into_iter().map(finish).collect();
     let mut fetched_by = Vec::new();
@@ -295,7 +382,17 @@ fn three_workers_crawl_exactly_what_one_process_crawls() {
         fetched_by.push(String::from_utf8_lossy(&out.stdout).lines().count());
     }
     eprintln!("per-URL lines of the three workers: {fetched_by:?}");
-    assert_exactly_once(&exported(&pg, &name), &reference);
+    let shared = exported(&pg, &name);
+    assert_exactly_once(&shared, &reference);
+    // And each at the depth of its shortest path, as one process finds it.
+    let deeper: Vec<_> = shared
+        .iter()
+        .filter(|(url, d)| single[*url] != **d)
+        .collect();
+    assert!(
+        deeper.is_empty(),
+        "records at another depth than one process's: {deeper:?}"
+    );
     assert_polite(&site, delay);
     assert_eq!(records_now(&pg, &name), reference.len());
 }
@@ -340,17 +437,30 @@ fn a_worker_paused_past_its_lease_gives_its_hosts_up_and_writes_no_duplicate() {
         &pg,
         &name,
         &site.seed(),
-        &["--delay", "20", "--lease", "2"],
+        // Slow enough (40 pages a host, 100 ms apart) that the pause comes mid-crawl.
+        &["--delay", "100", "--lease", "2"],
     );
     let paused = start(&args);
     let pid = paused.id().to_string();
     wait_for_records(&pg, &name, 20);
-    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let stopped_at = records_now(&pg, &name);
     let other = start(&args);
     // The other worker takes over once the lease has run out, and gets on with the crawl.
     wait_for_records(&pg, &name, stopped_at + 20);
-    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let outs = [finish(paused), finish(other)];
     for out in &outs {
         assert!(out.status.success(), "a worker failed: {}", stderr(out));
@@ -382,15 +492,28 @@ fn a_database_that_cannot_be_used_is_refused_before_any_fetch() {
         (&no_role, &["--crawl", "x"], "no_such_role_wisp"),
         (&no_db, &["--crawl", "x"], "no_such_database_wisp"),
         (&pg, &[], "needs --crawl NAME"),
-        (&pg, &["--crawl", "x", "--jsonl", "out.jsonl"], "--export-jsonl"),
-        ("postgres://127.0.0.1/wisp", &["--crawl", "x"], "names no user"),
+        (
+            &pg,
+            &["--crawl", "x", "--jsonl", "out.jsonl"],
+            "--export-jsonl",
+        ),
+        (
+            "postgres://127.0.0.1/wisp",
+            &["--crawl", "x"],
+            "names no user",
+        ),
     ];
     for (url, extra, message) in cases {
         let mut args = vec!["--state", url];
         args.extend_from_slice(extra);
         args.push(&seed);
         let out = run(&args);
-        assert_eq!(out.status.code(), Some(2), "{url} {extra:?}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{url} {extra:?}: {}",
+            stderr(&out)
+        );
         assert!(
             stderr(&out).contains(message),
             "{url} {extra:?}: {:?} does not say {message:?}",
@@ -429,4 +552,82 @@ fn tables_of_another_schema_version_are_refused() {
         stderr(&out)
     );
     psql(&pg, &format!("DROP DATABASE {db}"));
+}
+
+/// A worker finds a URL of another worker's host by a shorter path while the other holds it
+/// at a longer one: the record still says the shortest depth, as one process would. Host A
+/// is slow (its page takes 800 ms) and links straight to `B/t`; host B reaches `B/t` through
+/// four hops long before. Tried until the two hosts went to different workers (each has its
+/// own User-Agent, so the request logs tell), at most four times; every try must be exact.
+#[test]
+fn a_shorter_path_found_by_another_worker_lowers_the_record() {
+    let Some(pg) = pg_url() else { return };
+    let (a, b) = (
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    );
+    let (pa, pb) = (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    );
+    let url_a = |path: &str| format!("http://127.0.0.1:{pa}{path}");
+    let url_b = |path: &str| format!("http://127.0.0.1:{pb}{path}");
+    let slow = Duration::from_millis(800);
+    let log_a = serve_pages(a, Pages::from([("/0", (slow, vec![url_b("/t")]))]));
+    let none = Duration::ZERO;
+    let log_b = serve_pages(
+        b,
+        Pages::from([
+            ("/0", (none, vec!["/1".to_string()])),
+            ("/1", (none, vec!["/2".to_string()])),
+            ("/2", (none, vec!["/3".to_string()])),
+            ("/3", (none, vec!["/t".to_string()])),
+            ("/t", (none, vec!["/u".to_string()])),
+            ("/u", (none, vec![])),
+        ]),
+    );
+    let expected = BTreeMap::from([
+        (url_a("/0"), vec![0]),
+        (url_b("/0"), vec![0]),
+        (url_b("/1"), vec![1]),
+        (url_b("/2"), vec![2]),
+        (url_b("/3"), vec![3]),
+        (url_b("/t"), vec![1]),
+        (url_b("/u"), vec![2]),
+    ]);
+    let mut split = false;
+    for attempt in 0..4 {
+        if split {
+            break;
+        }
+        let name = crawl_name(&format!("lower{attempt}"));
+        let workers: Vec<Child> = ["one", "two"]
+            .iter()
+            .map(|agent| {
+                let mut args = worker_args(&pg, &name, &url_a("/0"), &["-q", "-U", agent]);
+                args.push(url_b("/0"));
+                start(&args)
+            })
+            .collect();
+        for out in workers.into_iter().map(finish) {
+            assert!(out.status.success(), "a worker failed: {}", stderr(&out));
+        }
+        assert_eq!(exported(&pg, &name), expected, "try {attempt}");
+        let agents = |log: &Mutex<Vec<String>>| -> BTreeSet<String> {
+            let mut log = log.lock().unwrap();
+            let agents = log
+                .iter()
+                .map(|l| l.split(' ').next().unwrap().to_string())
+                .collect();
+            log.clear();
+            agents
+        };
+        let (on_a, on_b) = (agents(&log_a), agents(&log_b));
+        split = on_a.len() == 1 && on_b.len() == 1 && on_a != on_b;
+        eprintln!("try {attempt}: host A crawled by {on_a:?}, host B by {on_b:?}");
+    }
+    assert!(
+        split,
+        "the two hosts never went to two workers in four tries"
+    );
 }

@@ -116,7 +116,7 @@ pub(crate) async fn run_session(
     let resuming = journal.as_ref().is_some_and(|j| j.resuming());
     let mut crawl = Crawl::new(config, journal);
     // A shared journal says so here, before the seeds: those of other processes' hosts go to it.
-    crawl.poll_shared(true);
+    crawl.poll_shared(true, hooks);
     if resuming {
         crawl.resume();
     }
@@ -341,16 +341,13 @@ impl<'j> Crawl<'j> {
     /// Asks a shared journal what the other processes did (`force`: now): their shallowest
     /// unfetched depth counts for the frontier's records, and whether URLs of this process's
     /// partitions wait in the store. Nothing for a journal of this process alone.
-    fn poll_shared(&mut self, force: bool) {
+    fn poll_shared(&mut self, force: bool, hooks: &mut Hooks<'_>) {
         let Some(journal) = self.journal.as_deref_mut() else {
             return;
         };
         match journal.poll(force) {
             Ok(None) => {}
             Ok(Some(others)) => {
-                if std::env::var_os("WISP_TRACE").is_some() {
-                    eprintln!("poll {force}: {others:?} queued {} in flight {}", self.frontier.queued(), self.in_flight.len());
-                }
                 if !self.shared {
                     self.shared = true;
                     // Other processes add URLs: a link unknown here may be known there.
@@ -367,6 +364,15 @@ impl<'j> Crawl<'j> {
                     self.stopping = true;
                     self.leave_to_next_run = true;
                 }
+                let lowered = self.journal.as_deref_mut().map(|j| j.lowered());
+                for (key, depth) in lowered.unwrap_or_default() {
+                    // As if this process had found the shorter path itself.
+                    self.frontier.lower(key, depth, &mut self.reoffer);
+                    while let Some((url, depth, referrer)) = self.reoffer.pop() {
+                        self.offer_one(url, depth, referrer.as_ref(), hooks);
+                    }
+                }
+                self.lower_on_disk();
             }
             Err(e) => self.journal_failed(e),
         }
@@ -427,8 +433,10 @@ impl<'j> Crawl<'j> {
                 continue;
             }
             let Some(url) = Url::parse(&url).ok().filter(|u| u.host_str().is_some()) else {
-                // Not a URL (the store was edited by hand): counted out, never fetched.
+                // Not a URL (the store was edited by hand): counted out, never fetched, and
+                // settled in the store (a shared crawl waits for every URL without a record).
                 self.frontier.drop_spilled(depth);
+                self.frontier.note(Change::Seen { key });
                 continue;
             };
             let item = Item {
@@ -583,7 +591,12 @@ impl<'j> Crawl<'j> {
             self.frontier.lower(k, depth, &mut self.reoffer);
             return Some(k);
         }
-        if self.shared && !self.journal.as_deref().is_some_and(|j| j.owns(&authority(&url))) {
+        if self.shared
+            && !self
+                .journal
+                .as_deref()
+                .is_some_and(|j| j.owns(&authority(&url)))
+        {
             // Another process crawls its host: the shared store takes it, and its owner.
             self.frontier.note(Change::Queued {
                 key: k,
@@ -901,7 +914,7 @@ impl<'j> Crawl<'j> {
             let wake_at = if self.stopping {
                 None
             } else {
-                self.poll_shared(false);
+                self.poll_shared(false, hooks);
                 self.refill();
                 self.forget_idle_hosts();
                 self.dispatch(clients)
@@ -915,7 +928,12 @@ impl<'j> Crawl<'j> {
             let takes_more = !self.stopping && self.frontier.queued() > 0 && self.budget_left();
             let chains_left = !self.stopping && self.frontier.queued_chains() > 0;
             let idle = self.in_flight.is_empty() && !takes_more && !chains_left;
-            if idle && self.shared && !self.stopping && self.budget_left() && self.others_busy() {
+            if idle
+                && self.shared
+                && !self.stopping
+                && self.budget_left()
+                && self.others_busy(hooks)
+            {
                 // The other processes still work: their links may bring this one more.
             } else if idle {
                 self.finish(hooks);
@@ -954,9 +972,9 @@ impl<'j> Crawl<'j> {
 
     /// With nothing left here, whether a shared crawl still has URLs without a record: after
     /// this process's last changes are committed, and the store asked again.
-    fn others_busy(&mut self) -> bool {
+    fn others_busy(&mut self, hooks: &mut Hooks<'_>) -> bool {
         self.sync(true);
-        self.poll_shared(true);
+        self.poll_shared(true, hooks);
         self.journal.is_some()
             && !self.lost
             && (self.others.min_unfetched.is_some() || self.others.waiting.is_some())

@@ -642,7 +642,11 @@ impl Frontier {
         let queued = if queued_counts {
             let memory = self.queued_at.keys().next().copied();
             let spilled = self.spilled_at.keys().next().copied();
-            memory.into_iter().chain(spilled).chain(self.external_min).min()
+            memory
+                .into_iter()
+                .chain(spilled)
+                .chain(self.external_min)
+                .min()
         } else {
             self.chains_at.keys().next().copied()
         };

@@ -117,6 +117,12 @@ pub(crate) trait Journal {
         Ok(None)
     }
 
+    /// URLs this process holds whose depth another process lowered (it found a shorter path),
+    /// since the last call: taken after each [`Journal::poll`].
+    fn lowered(&mut self) -> Vec<(Key, u32)> {
+        Vec::new()
+    }
+
     /// Whether this process crawls `host` (a politeness key, see [`authority`]): a shared
     /// store gives each host to one process at a time; the others only queue its URLs.
     ///
@@ -135,9 +141,9 @@ pub(crate) trait Journal {
 /// What a shared store says of the crawl beyond this process ([`Journal::poll`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Shared {
-    /// The shallowest depth of a URL without a record in the whole store, this process's
-    /// included (its fetched ones whose records are not committed count too: that only makes
-    /// records wait a little longer).
+    /// The shallowest depth of a URL without a record in the store that this process does
+    /// not hold (its own it counts itself): the other processes' URLs to fetch, in flight,
+    /// or fetched with their records not committed yet.
     pub min_unfetched: Option<u32>,
     /// A URL of this process's partitions waits in the store (not in memory), at this depth
     /// at the least.
@@ -181,4 +187,3 @@ pub(crate) fn meaning(config: &Config, seeds: &[String]) -> Vec<(&'static str, S
         ),
     ]
 }
-

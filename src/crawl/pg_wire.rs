@@ -68,7 +68,10 @@ impl PgUrl {
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| bad("the URL names no host"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let dbname = decode(url.path().trim_start_matches('/'));
         if dbname.is_empty() || dbname.contains('/') {
             return Err(bad("the URL names no database (postgres://USER@HOST/DB)"));
@@ -93,7 +96,9 @@ fn decode(part: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -137,7 +142,10 @@ impl From<io::Error> for PgError {
     fn from(e: io::Error) -> PgError {
         let message = match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                format!("the database did not answer within {} s", IO_TIMEOUT.as_secs())
+                format!(
+                    "the database did not answer within {} s",
+                    IO_TIMEOUT.as_secs()
+                )
             }
             io::ErrorKind::UnexpectedEof => "the database closed the connection".to_string(),
             _ => e.to_string(),
@@ -532,7 +540,10 @@ mod tests {
         assert_eq!(url.password.as_deref(), Some("s@c+ret"));
         assert_eq!((url.host.as_str(), url.port), ("db.example", 5433));
         assert_eq!(url.dbname, "crawls");
-        assert_eq!(format!("{url:?}"), "postgres://crawler@db.example:5433/crawls");
+        assert_eq!(
+            format!("{url:?}"),
+            "postgres://crawler@db.example:5433/crawls"
+        );
         assert_eq!(PgUrl::parse("postgresql://u@h/d").unwrap().port, 5432);
         for bad in [
             "postgres://h/d",

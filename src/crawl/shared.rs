@@ -38,12 +38,17 @@
 //!
 //! The engine writes a record once no unfetched URL is shallower than its depth minus one (see
 //! the frontier). With several processes, "unfetched" includes the others' URLs: every poll
-//! reads the shallowest depth of a URL without a record in the whole table, and the frontier
-//! counts it. A process's commits write its links in the same transaction as the record of
-//! the page they were found on, so a committed snapshot never shows a page as recorded while
-//! its links are missing, and a stale snapshot can only make a record wait longer. One case
-//! is not exact: a URL that another process finds by a shorter path while its page is held
-//! here gets the shorter depth in the table, but its record keeps the longer one.
+//! reads the shallowest depth of a URL without a record that this session does not hold (its
+//! own the frontier counts itself), and the frontier counts it too. A page's links are
+//! committed no later than its record, so a committed snapshot never shows a page as recorded
+//! while its links are missing, and a stale snapshot can only make a record wait longer.
+//!
+//! A URL this session holds (queued, in flight, or fetched with its record waiting) may be
+//! found by another process through a shorter path: that process lowers its depth in the
+//! table and flags it (`lowered`); the poll after the depths' read takes the flagged URLs of
+//! this session, and the frontier lowers them as if it had found the path itself (the held
+//! record, and its links, with it). Without that, the held record would wait for ever on its
+//! own row, shallower in the table than in memory.
 
 use std::collections::{HashMap, hash_map::Entry};
 use std::fmt;
@@ -87,10 +92,12 @@ CREATE TABLE wisp_meta (crawl int NOT NULL, name text NOT NULL, value text NOT N
 CREATE TABLE wisp_partitions (crawl int NOT NULL, p int NOT NULL, owner text,
     epoch bigint NOT NULL DEFAULT 0, expires timestamptz, PRIMARY KEY (crawl, p));
 -- every URL the crawl knows; state: 0 = to fetch, 1 = recorded, 2 = seen (a redirect
--- chain's target); taken: the session that holds it in memory
+-- chain's target); taken: the session that holds it in memory; lowered: another session
+-- found a shorter path to it, which the one that holds it has not heard of yet
 CREATE TABLE wisp_urls (crawl int NOT NULL, key bytea NOT NULL, p int NOT NULL,
     depth int NOT NULL, state smallint NOT NULL, url text, referrer text, taken text,
-    seq bigserial, PRIMARY KEY (crawl, key));
+    lowered boolean NOT NULL DEFAULT false, seq bigserial, PRIMARY KEY (crawl, key));
+CREATE INDEX wisp_urls_lowered ON wisp_urls (crawl, taken) WHERE lowered;
 CREATE INDEX wisp_urls_todo ON wisp_urls (crawl, p, depth, seq) WHERE state = 0;
 CREATE INDEX wisp_urls_depth ON wisp_urls (crawl, depth) WHERE state = 0;
 CREATE TABLE wisp_records (crawl int NOT NULL, key bytea NOT NULL, seq bigserial,
@@ -175,6 +182,8 @@ pub struct SharedState {
     last_claim: Option<Instant>,
     shared: Shared,
     sent: HashMap<Key, u32>,
+    /// Read by the last poll, for [`Journal::lowered`].
+    lowerings: Vec<(Key, u32)>,
     broken: bool,
 }
 
@@ -323,6 +332,7 @@ impl SharedState {
             last_claim: None,
             shared: Shared::default(),
             sent: HashMap::new(),
+            lowerings: Vec::new(),
             broken: false,
         })
     }
@@ -581,9 +591,7 @@ impl SharedState {
              FROM pick WHERE pa.crawl = $1 AND pa.p = pick.p
              RETURNING pa.p, pa.epoch"
         );
-        let claimed = self
-            .pg
-            .query(&claim, &[crawl, owner, lease, text(want)])?;
+        let claimed = self.pg.query(&claim, &[crawl, owner, lease, text(want)])?;
         if !claimed.is_empty() {
             if self.owned.is_empty() {
                 self.lease_until = sent + self.lease.0;
@@ -668,7 +676,8 @@ impl SharedState {
                              $7::bool[]) AS t(k, p, d, u, r, m)
                  ON CONFLICT (crawl, key) DO UPDATE
                  SET depth = least(wisp_urls.depth, excluded.depth),
-                     taken = coalesce(excluded.taken, wisp_urls.taken)
+                     taken = coalesce(excluded.taken, wisp_urls.taken),
+                     lowered = wisp_urls.lowered OR excluded.depth < wisp_urls.depth
                  WHERE wisp_urls.state = 0"
                     .to_string(),
                 vec![
@@ -679,8 +688,7 @@ impl SharedState {
                     Some(array(rows.iter().map(|(_, q)| Some(q.2)))),
                     Some(array(rows.iter().map(|(_, q)| q.3))),
                     Some(array(
-                        rows.iter()
-                            .map(|(_, q)| Some(if q.4 { "t" } else { "f" })),
+                        rows.iter().map(|(_, q)| Some(if q.4 { "t" } else { "f" })),
                     )),
                     text(&self.owner),
                 ],
@@ -692,7 +700,7 @@ impl SharedState {
             let keys: Vec<String> = rows.iter().map(|(k, _)| bytea(&k.to_bytes())).collect();
             let depths: Vec<String> = rows.iter().map(|(_, d)| d.to_string()).collect();
             out.push((
-                "UPDATE wisp_urls u SET depth = t.d
+                "UPDATE wisp_urls u SET depth = t.d, lowered = true
                  FROM unnest($2::bytea[], $3::int[]) AS t(k, d)
                  WHERE u.crawl = $1 AND u.key = t.k AND u.state = 0 AND u.depth > t.d"
                     .to_string(),
@@ -706,12 +714,15 @@ impl SharedState {
         if !recorded.is_empty() {
             let mut firsts = std::collections::HashSet::new();
             recorded.retain(|(k, _, _)| firsts.insert(*k));
-            let keys: Vec<String> = recorded.iter().map(|(k, ..)| bytea(&k.to_bytes())).collect();
+            let keys: Vec<String> = recorded
+                .iter()
+                .map(|(k, ..)| bytea(&k.to_bytes()))
+                .collect();
             let depths: Vec<String> = recorded.iter().map(|(_, d, _)| d.to_string()).collect();
             // Only the URLs of partitions this session still holds (the fence), and only once.
             out.push((
                 "WITH done AS (
-                     UPDATE wisp_urls u SET state = 1, depth = t.d, taken = NULL
+                     UPDATE wisp_urls u SET state = 1, depth = t.d, taken = NULL, lowered = false
                      FROM unnest($2::bytea[], $3::int[]) AS t(k, d)
                      WHERE u.crawl = $1 AND u.key = t.k AND u.state = 0 AND u.p = ANY($5::int[])
                      RETURNING u.key)
@@ -760,7 +771,7 @@ impl SharedState {
             out.push((
                 "INSERT INTO wisp_urls (crawl, key, p, depth, state)
                  SELECT $1, k, -1, 0, 2 FROM unnest($2::bytea[]) AS t(k)
-                 ON CONFLICT (crawl, key) DO UPDATE SET state = 2, taken = NULL
+                 ON CONFLICT (crawl, key) DO UPDATE SET state = 2, taken = NULL, lowered = false
                  WHERE wisp_urls.state = 0"
                     .to_string(),
                 vec![
@@ -889,10 +900,7 @@ impl Journal for SharedState {
                         *d = (*d).min(*depth);
                     }
                 }
-                Change::Seen { key }
-                | Change::Recorded {
-                    key: Some(key), ..
-                } => {
+                Change::Seen { key } | Change::Recorded { key: Some(key), .. } => {
                     self.batch_keys.insert(*key, Lookup::Settled);
                 }
                 Change::Recorded { key: None, .. } => {}
@@ -1054,10 +1062,8 @@ impl Journal for SharedState {
         self.last_poll = Some(at);
         let renew_due = !self.owned.is_empty()
             && at.saturating_duration_since(self.last_renew) >= self.lease.renew_every();
-        let claim_due = !recent(self.last_claim, CLAIM_EVERY);
-        if std::env::var_os("WISP_TRACE").is_some() {
-            eprintln!("poll at {at:?} last_claim {:?} due {claim_due}", self.last_claim);
-        }
+        // Without a partition, at every poll: a new worker gets to work as soon as there is.
+        let claim_due = self.owned.is_empty() || !recent(self.last_claim, CLAIM_EVERY);
         let step = (|| {
             if renew_due {
                 self.renew()?;
@@ -1068,7 +1074,8 @@ impl Journal for SharedState {
             }
             let parts = self.owned_array();
             let rows = self.pg.query(
-                "SELECT (SELECT min(depth) FROM wisp_urls WHERE crawl = $1 AND state = 0),
+                "SELECT (SELECT min(depth) FROM wisp_urls WHERE crawl = $1 AND state = 0
+                            AND taken IS DISTINCT FROM $3),
                         (SELECT min(depth) FROM wisp_urls WHERE crawl = $1 AND state = 0
                             AND p = ANY($2::int[]) AND taken IS DISTINCT FROM $3)",
                 &[text(self.crawl), Some(parts), text(&self.owner)],
@@ -1077,12 +1084,34 @@ impl Journal for SharedState {
             let depth = |i: usize| row.get(i).and_then(|v| v.as_deref()?.parse().ok());
             self.shared.min_unfetched = depth(0);
             self.shared.waiting = depth(1);
+            // After the depths: a lowering committed before that snapshot is read here, so
+            // no record is written at a depth the snapshot already knew was too deep.
+            let lowered = self.pg.query(
+                "UPDATE wisp_urls SET lowered = false
+                 WHERE crawl = $1 AND taken = $2 AND lowered AND state = 0
+                 RETURNING key, depth",
+                &[text(self.crawl), text(&self.owner)],
+            )?;
+            for row in lowered {
+                if let Some(key) = row[0]
+                    .as_deref()
+                    .and_then(from_bytea)
+                    .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+                {
+                    self.lowerings
+                        .push((Key::from_bytes(key), int(&row, 1) as u32));
+                }
+            }
             Ok::<(), PgError>(())
         })();
         if let Err(e) = step {
             return Err(self.fail(e));
         }
         Ok(Some(self.shared))
+    }
+
+    fn lowered(&mut self) -> Vec<(Key, u32)> {
+        std::mem::take(&mut self.lowerings)
     }
 
     fn owns(&self, host: &str) -> bool {
@@ -1092,9 +1121,7 @@ impl Journal for SharedState {
     fn may_fetch(&self, host: &str) -> bool {
         // A margin of a tenth of the lease: a fetch starting now must not outlive the claim
         // by this process's own reckoning.
-        !self.shared.lost
-            && self.owns(host)
-            && now() + self.lease.0 / 10 < self.lease_until
+        !self.shared.lost && self.owns(host) && now() + self.lease.0 / 10 < self.lease_until
     }
 }
 

@@ -242,7 +242,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         (cli.lease.is_some(), "--lease"),
     ] {
         if given && !shared {
-            return Err(format!("{option} only means something with --state postgres://..."));
+            return Err(format!(
+                "{option} only means something with --state postgres://..."
+            ));
         }
     }
     if shared && cli.jsonl.is_some() {
@@ -253,9 +255,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         );
     }
     if shared && cli.links_out.is_some() {
-        return Err("--links-out is for --shard crawls without a database: with --state \
+        return Err(
+            "--links-out is for --shard crawls without a database: with --state \
                     postgres://... links to other workers' hosts go to the database"
-            .into());
+                .into(),
+        );
     }
     if cli.status && (!cli.seeds.is_empty() || !cli.inputs.is_empty()) {
         return Err("--status only reads the crawl: give it no URL".into());

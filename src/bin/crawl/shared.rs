@@ -80,9 +80,7 @@ pub fn export(state: &mut SharedState, _path: &str) -> Result<u64, (Status, Stri
 /// `--status`: one line on stdout.
 #[cfg(feature = "postgres")]
 pub fn status(state: &mut SharedState, name: &str) -> Result<String, (Status, String)> {
-    let s = state
-        .status()
-        .map_err(|e| (Status::Other, e.to_string()))?;
+    let s = state.status().map_err(|e| (Status::Other, e.to_string()))?;
     let done = if s.to_fetch == 0 && s.records > 0 {
         " (done)"
     } else {
