@@ -204,3 +204,52 @@ fn readiness_waits_and_an_owned_async_reads_and_writes() {
         });
     });
 }
+
+/// A writer whose flush does something (std's descriptors have a no-op one): `flush` and
+/// `close` of `Async<T>` and `&Async<T>` reach it.
+#[derive(Debug)]
+struct CountingFlush {
+    pipe: std::io::PipeWriter,
+    flushes: std::sync::atomic::AtomicUsize,
+}
+
+impl std::os::fd::AsFd for CountingFlush {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pipe.as_fd()
+    }
+}
+
+impl Write for &CountingFlush {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&self.pipe).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn flush_and_close_reach_the_inner_writer() {
+    watchdog(30, || {
+        let (_reader, pipe) = std::io::pipe().unwrap();
+        let flushes = std::sync::atomic::AtomicUsize::new(0);
+        let mut writer = Async::new(CountingFlush { pipe, flushes }).unwrap();
+        let count = |w: &Async<CountingFlush>| {
+            w.get_ref()
+                .flushes
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        wisp::block_on(async {
+            (&writer).flush().await.unwrap();
+            assert_eq!(count(&writer), 1, "&Async flush");
+            (&writer).close().await.unwrap();
+            assert_eq!(count(&writer), 2, "&Async close");
+            writer.flush().await.unwrap();
+            assert_eq!(count(&writer), 3, "Async flush");
+            writer.close().await.unwrap();
+            assert_eq!(count(&writer), 4, "Async close");
+        });
+    });
+}
