@@ -34,7 +34,7 @@ declare -A TESTS=(
   [src/http/decode.rs]="--lib --test http"
   [src/crawl/normalize.rs]="--lib --test crawl"
   [src/reactor/mod.rs]="--lib --test timers --test net --test executor --test foreign_block_on"
-  [src/reactor/source.rs]="--lib --test net"
+  [src/reactor/source.rs]="--lib --test net --test unix"
   [src/reactor/park.rs]="--lib --test executor --test timers --test net --test wake_stress"
   [src/run_queue.rs]="--lib --test executor --test timers --test wake_stress"
   [src/blocking.rs]="--lib --test blocking"
@@ -43,12 +43,13 @@ declare -A TESTS=(
   [src/time/timeout.rs]="--lib --test timers --test virtual_time"
   [src/time/interval.rs]="--lib --test timers --test virtual_time"
   [src/time/virtual_clock.rs]="--lib --test virtual_time"
+  [src/async_fd.rs]="--lib --test unix --test net"
 )
 ORDER=(src/task.rs src/executor.rs src/run_queue.rs src/reactor/mod.rs src/reactor/park.rs
   src/time/wheel.rs src/http/framing.rs src/http/decode.rs src/join.rs src/blocking.rs
   src/http/pool.rs src/crawl/normalize.rs src/reactor/source.rs
   src/time/sleep.rs src/time/timeout.rs src/time/interval.rs
-  src/time/virtual_clock.rs)
+  src/time/virtual_clock.rs src/async_fd.rs)
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("${ORDER[@]}")

@@ -342,6 +342,35 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_woken_by_a_claim_takes_it_and_still_exits_when_idle() {
+        // An idle timeout long enough that the thread is still idle when the second job comes
+        // (were the machine to stall for a second, it would be a new thread: the test still
+        // passes, it just does not see a claim).
+        let pool = pool(4, Duration::from_secs(1));
+        let id = || thread::current().id();
+        let first = crate::block_on(pool.unblock(id));
+        eventually("the thread is idle", || pool.state.lock().idle == 1);
+        // The second job claims the idle thread (a wakeup) instead of starting one.
+        let second = crate::block_on(pool.unblock(id));
+        // The thread took its claim: none is left over to keep it (or another) from timing out.
+        assert_eq!(pool.state.lock().wakeups, 0);
+        if first == second {
+            assert_eq!(pool.threads(), 1);
+        }
+        eventually("the thread exits", || pool.threads() == 0);
+        let state = pool.state.lock();
+        assert_eq!((state.idle, state.wakeups), (0, 0));
+    }
+
+    #[test]
+    fn an_unblock_future_debug_prints_its_name() {
+        let pool = pool(1, Duration::from_millis(50));
+        let job = pool.unblock(|| 3);
+        assert_eq!(format!("{job:?}"), "Unblock { .. }");
+        assert_eq!(crate::block_on(job), 3);
+    }
+
+    #[test]
     fn a_burst_claims_an_idle_thread_once_and_starts_threads_for_the_rest() {
         let pool = pool(50, Duration::from_secs(20));
         assert_eq!(crate::block_on(pool.unblock(|| 1)), 1);

@@ -142,3 +142,114 @@ fn unix_datagrams_between_paths_and_a_pair() {
         let _ = std::fs::remove_dir_all(dir);
     });
 }
+
+/// Polls `fut` once with the current task's waker: whether it was still pending.
+async fn pending_once<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> bool {
+    let mut fut = fut;
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx).is_pending())).await
+}
+
+/// `readable` and `writable` wait for readiness rather than answer at once: `readable` of an
+/// empty pipe is pending until a byte comes, `writable` of a full pipe (once a write was refused)
+/// until the reader drains it. The owned `Async<T>` reads and writes through the futures-io
+/// traits as `&Async<T>` does, and `Debug` shows the inner value.
+#[test]
+fn readiness_waits_and_an_owned_async_reads_and_writes() {
+    watchdog(30, || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let mut reader = Async::new(reader).unwrap();
+        let mut writer = Async::new(writer).unwrap();
+        assert!(format!("{reader:?}").starts_with("Async("), "{reader:?}");
+        wisp::block_on(async {
+            {
+                let mut readable = std::pin::pin!(reader.readable());
+                assert!(
+                    pending_once(readable.as_mut()).await,
+                    "readable of an empty pipe"
+                );
+                writer.write_all(b"hello").await.unwrap();
+                writer.flush().await.unwrap();
+                readable.await.unwrap();
+            }
+            let mut buf = [0u8; 5];
+            reader.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"hello");
+            // A pipe of its own, whose only event so far (writable, at registration) this first
+            // `writable` consumes: no read will wake its writer until the drain below.
+            let (reader, writer) = std::io::pipe().unwrap();
+            let writer = Async::new(writer).unwrap();
+            writer.writable().await.unwrap();
+            // Fill the pipe, and have one write refused through the reactor.
+            let chunk = [7u8; 4096];
+            let mut full = 0;
+            while let Ok(n) = writer.get_ref().write(&chunk) {
+                full += n;
+            }
+            {
+                let mut refused = std::pin::pin!(writer.write_with(|mut w| w.write(&chunk)));
+                assert!(
+                    pending_once(refused.as_mut()).await,
+                    "a write to a full pipe"
+                );
+            }
+            let mut writable = std::pin::pin!(writer.writable());
+            assert!(
+                pending_once(writable.as_mut()).await,
+                "writable of a full pipe"
+            );
+            let mut sink = vec![0u8; full];
+            let mut reader = reader;
+            reader.read_exact(&mut sink).unwrap();
+            writable.await.unwrap();
+        });
+    });
+}
+
+/// A writer whose flush does something (std's descriptors have a no-op one): `flush` and
+/// `close` of `Async<T>` and `&Async<T>` reach it.
+#[derive(Debug)]
+struct CountingFlush {
+    pipe: std::io::PipeWriter,
+    flushes: std::sync::atomic::AtomicUsize,
+}
+
+impl std::os::fd::AsFd for CountingFlush {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pipe.as_fd()
+    }
+}
+
+impl Write for &CountingFlush {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&self.pipe).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn flush_and_close_reach_the_inner_writer() {
+    watchdog(30, || {
+        let (_reader, pipe) = std::io::pipe().unwrap();
+        let flushes = std::sync::atomic::AtomicUsize::new(0);
+        let mut writer = Async::new(CountingFlush { pipe, flushes }).unwrap();
+        let count = |w: &Async<CountingFlush>| {
+            w.get_ref()
+                .flushes
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        wisp::block_on(async {
+            (&writer).flush().await.unwrap();
+            assert_eq!(count(&writer), 1, "&Async flush");
+            (&writer).close().await.unwrap();
+            assert_eq!(count(&writer), 2, "&Async close");
+            writer.flush().await.unwrap();
+            assert_eq!(count(&writer), 3, "Async flush");
+            writer.close().await.unwrap();
+            assert_eq!(count(&writer), 4, "Async close");
+        });
+    });
+}

@@ -650,3 +650,39 @@ fn a_task_woken_from_another_thread_while_the_run_waits_runs() {
         sender.join().unwrap();
     });
 }
+
+/// A `timeout` of zero elapses at its first poll: no timer, not even one due at once.
+#[test]
+fn a_zero_timeout_elapses_at_its_first_poll() {
+    watchdog(30, || {
+        wisp::test::block_on(async {
+            let start = now();
+            let mut t = Timeout::new(Duration::ZERO, std::future::pending::<()>());
+            let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut t).poll(cx))).await;
+            assert!(
+                matches!(first, Poll::Ready(Err(Elapsed { .. }))),
+                "{first:?}"
+            );
+            assert_eq!(now(), start);
+        });
+    });
+}
+
+/// `MissedTick::Delay` shifts the schedule only when a tick is later than the next one is due:
+/// a task late by exactly one period gets the missed tick at once and the next one on time.
+#[test]
+fn a_delay_interval_late_by_exactly_one_period_keeps_its_schedule() {
+    watchdog(30, || {
+        wisp::test::block_on(async {
+            let period = Duration::from_secs(10);
+            let mut every = interval(period);
+            every.set_missed_tick(wisp::time::MissedTick::Delay);
+            let t0 = every.tick().await;
+            sleep(2 * period).await;
+            assert_eq!(every.tick().await, t0 + period);
+            assert_eq!(every.tick().await, t0 + 2 * period);
+            assert_eq!(now() - t0, 2 * period);
+            assert_eq!(every.tick().await, t0 + 3 * period);
+        });
+    });
+}

@@ -250,4 +250,16 @@ mod tests {
         let digest = Sha256::digest(b"http://example.com/a/c");
         assert_eq!(key(&u("http://EXAMPLE.com/a/c#z")).0[..], digest[..16]);
     }
+
+    #[test]
+    fn a_key_round_trips_through_its_bytes() {
+        // What a store (`crawl --state`) writes and reads back: the 16 bytes of the digest.
+        let k = key(&u("http://example.com/a/c"));
+        let bytes = k.to_bytes();
+        assert_eq!(bytes[..], Sha256::digest(b"http://example.com/a/c")[..16]);
+        assert_eq!(Key::from_bytes(bytes), k);
+        let other = key(&u("http://example.com/b"));
+        assert_ne!(other.to_bytes(), bytes);
+        assert_eq!(Key::from_bytes(other.to_bytes()), other);
+    }
 }

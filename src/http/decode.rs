@@ -621,6 +621,24 @@ mod tests {
     }
 
     #[test]
+    fn a_zlib_header_needs_the_method_the_window_and_the_check_bits() {
+        // 0x78 0x9c, zlib's default header, and its neighbours that miss one of the three.
+        assert!(is_zlib_header(0x78, 0x9c));
+        assert!(!is_zlib_header(0x78, 0x9d), "check bits");
+        // Method 8 with a 64 KiB window (CINFO 8), check bits right: 0x88 * 256 + 0x1c = 31 * 1125.
+        assert!(!is_zlib_header(0x88, 0x1c), "window");
+        // Method 1, check bits right: 0x01 * 256 + 0x17 = 31 * 9.
+        assert!(!is_zlib_header(0x01, 0x17), "method");
+        // A raw stored block of 23 bytes starts with exactly those two bytes (BFINAL, type 0,
+        // then LEN = 23 = 0x17): it is raw deflate, not a zlib stream.
+        let data: Vec<u8> = (b'a'..).take(23).collect();
+        let mut enc = vec![0x01, 0x17, 0x00, 0xe8, 0xff];
+        enc.extend_from_slice(&data);
+        assert_eq!(decode_whole(Coding::Deflate, &enc).unwrap(), data);
+        assert_eq!(decode_bytewise(Coding::Deflate, &enc).unwrap(), data);
+    }
+
+    #[test]
     fn empty_payloads_round_trip() {
         assert_eq!(decode_bytewise(Coding::Gzip, &gzip(b"", 6)).unwrap(), b"");
         assert_eq!(
@@ -645,6 +663,22 @@ mod tests {
         );
         assert_eq!(out, b"hel");
         assert_eq!(d.decoded(), 3);
+    }
+
+    #[test]
+    fn identity_up_to_exactly_the_limit_is_accepted() {
+        let mut d = ContentDecoder::new(Coding::Identity, 5);
+        let mut out = Vec::new();
+        assert_eq!(d.feed(b"hel", &mut out), Ok(()));
+        assert_eq!(d.feed(b"lo", &mut out), Ok(()));
+        assert_eq!(out, b"hello");
+        assert_eq!(d.decoded(), 5);
+        assert_eq!(d.feed(b"", &mut out), Ok(()));
+        assert_eq!(
+            d.feed(b"!", &mut out),
+            Err(DecodeError::TooLarge { limit: 5 })
+        );
+        assert_eq!(out, b"hello");
     }
 
     /// A gzip member with every optional header field, built by hand.
@@ -933,6 +967,26 @@ mod tests {
             decode_whole(Coding::Gzip, &partial),
             Err(DecodeError::Truncated)
         );
+    }
+
+    #[test]
+    fn a_gzip_trailer_split_across_feeds_then_the_next_member() {
+        // The first member's 8-byte trailer arrives in two feeds, the second one carrying the
+        // rest of the trailer and all of the next member: every split point inside the trailer.
+        let a = b"first member payload ".repeat(100);
+        let first = gzip(&a, 6);
+        let mut enc = first.clone();
+        enc.extend_from_slice(&gzip(b"second", 6));
+        let mut want = a.clone();
+        want.extend_from_slice(b"second");
+        for split in first.len() - 7..first.len() {
+            let sizes = [split, usize::MAX];
+            assert_eq!(
+                decode_split(Coding::Gzip, u64::MAX, &enc, &sizes).unwrap(),
+                want,
+                "split at {split}"
+            );
+        }
     }
 
     #[test]

@@ -1141,6 +1141,43 @@ mod tests {
     }
 
     #[test]
+    fn a_trailer_section_of_exactly_the_limit_is_accepted() {
+        // The trailer section here, `X: a\r\n\r\n`, is 8 bytes: a limit of 8 takes it, 7 does not.
+        let wire = b"0\r\nX: a\r\n\r\n";
+        let limit = |max_trailer_bytes| Limits {
+            max_trailer_bytes,
+            ..Limits::default()
+        };
+        for pieces in [&[usize::MAX][..], &[1]] {
+            let (_, used, res) = drive(BodyKind::Chunked, &limit(8), wire, pieces, false);
+            assert_eq!((used, res), (wire.len(), Ok(true)), "{pieces:?}");
+            let (_, _, res) = drive(BodyKind::Chunked, &limit(7), wire, pieces, false);
+            assert_eq!(
+                res,
+                Err(ParseError::TrailersTooLarge { limit: 7 }),
+                "{pieces:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_folded_trailer_line_is_accepted() {
+        // Obsolete line folding: a line that starts with a space or a tab continues the value.
+        for wire in [
+            &b"0\r\nX-A: 1\r\n 2\r\n\r\nNEXT"[..],
+            b"0\r\nX-A: 1\r\n\t2\r\nX-B: 3\r\n\r\nNEXT",
+        ] {
+            for pieces in [&[usize::MAX][..], &[1]] {
+                let (body, used, res) =
+                    drive(BodyKind::Chunked, &Limits::default(), wire, pieces, false);
+                assert_eq!(res, Ok(true), "{wire:?} {pieces:?}");
+                assert!(body.is_empty());
+                assert_eq!(used, wire.len() - 4, "stops at the end of the body");
+            }
+        }
+    }
+
+    #[test]
     fn malformed_trailers() {
         for wire in [
             &b"0\r\nno colon\r\n\r\n"[..],

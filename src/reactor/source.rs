@@ -231,6 +231,23 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_operation_is_tried_again() {
+        let source = Source::new(0);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls = 0;
+        let out = source.poll_io(Direction::Read, &mut cx, || {
+            calls += 1;
+            if calls == 1 {
+                Err(io::Error::from(io::ErrorKind::Interrupted))
+            } else {
+                Ok(7)
+            }
+        });
+        assert!(matches!(out, Poll::Ready(Ok(7))), "{out:?}");
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
     fn an_event_for_a_closed_socket_does_not_reach_the_one_that_reused_its_slot() {
         // A reactor of its own: no other test registers in it meanwhile.
         let reactor = Reactor::new();

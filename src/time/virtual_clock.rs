@@ -174,4 +174,56 @@ mod tests {
         assert_eq!(clock.pending(), 1);
         assert_eq!(clock.now(), start + Duration::from_secs(2));
     }
+
+    #[test]
+    fn timers_with_the_same_deadline_are_two_timers() {
+        let clock = VirtualClock::new(true);
+        let at = clock.now() + Duration::from_secs(1);
+        let (a, b) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let ka = clock.insert(at, &Waker::from(a.clone()));
+        let kb = clock.insert(at, &Waker::from(b.clone()));
+        assert_ne!(ka, kb);
+        assert_eq!(clock.pending(), 2);
+        clock.advance_to(at);
+        assert_eq!(
+            (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn update_replaces_the_waker_with_a_different_one() {
+        let clock = VirtualClock::new(true);
+        let at = clock.now() + Duration::from_secs(1);
+        let (a, b) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let key = clock.insert(at, &Waker::from(a.clone()));
+        assert!(clock.update(key, &Waker::from(b.clone())));
+        clock.advance_to(at);
+        assert_eq!(
+            (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),
+            (0, 1)
+        );
+        assert!(
+            !clock.update(key, &Waker::from(b.clone())),
+            "fired: no longer pending"
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_state() {
+        let clock = VirtualClock::new(true);
+        clock.insert(clock.now() + Duration::from_secs(1), Waker::noop());
+        let text = format!("{clock:?}");
+        assert!(text.starts_with("VirtualClock {"), "{text}");
+        assert!(
+            text.contains("paused: true") && text.contains("pending: 1"),
+            "{text}"
+        );
+    }
 }
