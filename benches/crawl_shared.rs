@@ -171,6 +171,14 @@ fn main() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    // `WISP_BENCH_WORKERS=1,4`: only these variants (0 is the SQLite crawl, always run).
+    let only: Option<Vec<usize>> = std::env::var("WISP_BENCH_WORKERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect());
+    let variants: Vec<_> = variants
+        .into_iter()
+        .filter(|(w, _)| *w == 0 || only.as_ref().is_none_or(|o| o.contains(w)))
+        .collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut counts = vec![0u64; variants.len()];
     for round in 0..ROUNDS {
