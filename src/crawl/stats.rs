@@ -47,6 +47,7 @@ pub struct Summary {
 
 impl Summary {
     /// Adds the counts of a later part of the same crawl (a shared crawl's next session).
+    #[cfg(feature = "postgres")]
     pub(crate) fn add(&mut self, later: &Summary) {
         self.records += later.records;
         self.pages += later.pages;
