@@ -11,12 +11,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::crawl_server::read_head_blocking;
 use common::watchdog;
 
 const CRAWL_BIN: &str = env!("CARGO_BIN_EXE_crawl");
@@ -110,15 +111,7 @@ fn serve(listener: TcpListener, log: Log, next: u16, delay: Duration) {
 
 fn answer(mut stream: std::net::TcpStream, at: Instant, log: &Log, next: u16, delay: Duration) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
+    let head = read_head_blocking(&mut stream);
     let Some(target) = head.split(' ').nth(1).map(str::to_string) else {
         return;
     };
@@ -173,15 +166,7 @@ fn serve_pages(listener: TcpListener, pages: Pages) -> Arc<Mutex<Vec<String>>> {
             let Ok(mut stream) = stream else { continue };
             let (pages, seen) = (pages.clone(), seen.clone());
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
+                let head = read_head_blocking(&mut stream);
                 let target = head.split(' ').nth(1).unwrap_or_default().to_string();
                 let agent = head
                     .lines()

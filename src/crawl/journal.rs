@@ -187,3 +187,12 @@ pub(crate) fn meaning(config: &Config, seeds: &[String]) -> Vec<(&'static str, S
         ),
     ]
 }
+
+/// An option's stored value as a refusal shows it: one line, "none" when empty.
+pub(crate) fn shown(value: &str) -> String {
+    if value.is_empty() {
+        "none".to_string()
+    } else {
+        value.replace('\n', " ")
+    }
+}

@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{Config, Hooks};
 use super::engine::run_session;
-use super::journal::{Change, Journal, Lookup, Shared, Spilled, meaning};
+use super::journal::{Change, Journal, Lookup, Shared, Spilled, meaning, shown};
 use super::normalize::Key;
 use super::pg_wire::{Pg, PgError, PgUrl, Statement, Value, array, bytea, from_bytea, redact};
 use super::shard::{authority, shard_of};
@@ -206,6 +206,14 @@ fn int(row: &[Value], i: usize) -> i64 {
         .and_then(|v| v.as_deref())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// A URL key as the table gives it back (`bytea` in text form).
+fn key_of(value: &Value) -> Option<Key> {
+    let bytes = from_bytea(value.as_deref()?)?;
+    Some(Key::from_bytes(
+        <[u8; 16]>::try_from(bytes.as_slice()).ok()?,
+    ))
 }
 
 /// The partition of a politeness key.
@@ -380,13 +388,6 @@ impl SharedState {
                 continue;
             }
             if !force {
-                let shown = |v: &str| {
-                    if v.is_empty() {
-                        "none".to_string()
-                    } else {
-                        v.replace('\n', " ")
-                    }
-                };
                 return Err(SharedError(format!(
                     "the crawl {} has {option} {}, not {}: run every worker with the same \
                      {option}, or give --force to go on with the new one",
@@ -991,11 +992,7 @@ impl Journal for SharedState {
         )?;
         let mut taken: Vec<(u32, i64, Spilled)> = Vec::new();
         for row in rows {
-            let Some(key) = row[0]
-                .as_deref()
-                .and_then(from_bytea)
-                .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
-            else {
+            let Some(key) = key_of(&row[0]) else {
                 continue;
             };
             let depth = int(&row, 2) as u32;
@@ -1003,7 +1000,7 @@ impl Journal for SharedState {
                 depth,
                 int(&row, 4),
                 Spilled {
-                    key: Key::from_bytes(key),
+                    key,
                     url: row[1].clone().unwrap_or_default(),
                     depth,
                     referrer: row[3].clone(),
@@ -1093,13 +1090,8 @@ impl Journal for SharedState {
                 &[text(self.crawl), text(&self.owner)],
             )?;
             for row in lowered {
-                if let Some(key) = row[0]
-                    .as_deref()
-                    .and_then(from_bytea)
-                    .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
-                {
-                    self.lowerings
-                        .push((Key::from_bytes(key), int(&row, 1) as u32));
+                if let Some(key) = key_of(&row[0]) {
+                    self.lowerings.push((key, int(&row, 1) as u32));
                 }
             }
             Ok::<(), PgError>(())

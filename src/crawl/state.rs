@@ -53,7 +53,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::config::{Config, Hooks};
 use super::engine::run_crawl;
-use super::journal::{Change, Journal, Lookup, Spilled, meaning};
+use super::journal::{Change, Journal, Lookup, Spilled, meaning, shown};
 use super::normalize::Key;
 use super::stats::{Progress, Summary};
 use crate::http::Error;
@@ -280,13 +280,6 @@ impl State {
                 && *stored != value
                 && !force
             {
-                let shown = |v: &str| {
-                    if v.is_empty() {
-                        "none".to_string()
-                    } else {
-                        v.replace('\n', " ")
-                    }
-                };
                 return Err(StateError(format!(
                     "this state is a crawl with {option} {}, not {}: run it with the same \
                      {option}, or give --force to go on with the new one",

@@ -341,6 +341,20 @@ pub fn counting_server(listener: TcpListener) -> Server {
     serve(listener, |_| not_found())
 }
 
+/// Reads a request head from a blocking stream: up to the blank line, 64 KiB at most, or
+/// what came before the peer stopped or the read timed out.
+pub fn read_head_blocking(stream: &mut impl std::io::Read) -> String {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 /// Serves `handler` (request target -> the whole response) on 127.0.0.1 from a thread of its
 /// own, with blocking std sockets, for as long as the test process lives: for tests that run
 /// the crawl program, another process. One request per connection, one connection at a time
@@ -348,7 +362,7 @@ pub fn counting_server(listener: TcpListener) -> Server {
 pub fn serve_on_thread(
     handler: impl Fn(&str) -> Vec<u8> + Send + 'static,
 ) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -358,15 +372,7 @@ pub fn serve_on_thread(
             let Ok(mut stream) = stream else { continue };
             // A client that connects and says nothing cannot stall the others for long.
             let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head = String::from_utf8_lossy(&head).into_owned();
+            let head = read_head_blocking(&mut stream);
             let Some(target) = head.split(' ').nth(1).map(str::to_string) else {
                 continue;
             };
