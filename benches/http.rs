@@ -17,6 +17,9 @@
 //! warm-up requests (untimed; each holds its response until all 64 have one, so 64 connections
 //! are open whatever order the tasks run in), then times 64 tasks fetching their share of the pages one after
 //! another. Both clients stream the body (`chunk()` loops) and check its length and the status.
+//! The POST row sends 1 KiB bodies (`Content-Length`) to `/post`, which the server reads whole
+//! before it answers `ok`. Both clients run with the same policy: connect 10 s, read/idle 30 s,
+//! total 120 s, no `Accept-Encoding`.
 //! The server counts the connections it accepts, so a client that opens more than 64 shows.
 //!
 //! `WISP_BENCH_ROUNDS` (default 5) and `WISP_BENCH_SCALE` (default 1.0, scales the page count)
@@ -45,6 +48,13 @@ const CONNS: usize = 64;
 const SMALL: usize = 1024;
 const LARGE: usize = 100 * 1024;
 const PEER: &str = "reqwest";
+/// The POST row's request body.
+static POST_BODY: [u8; 1024] = [b'x'; 1024];
+/// The POST row's "page size": its answer's body, `ok`.
+const POST: usize = 2;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------------------------
 // The server.
@@ -166,17 +176,26 @@ fn start_server(tls: Option<Arc<ServerConfig>>) -> Server {
 const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 
 /// Answers requests on one keep-alive connection (TCP, or TLS over TCP) until the client
-/// closes it.
+/// closes it. A request with a `Content-Length` body (the POST row) is answered once its body
+/// has arrived, and the body is skipped.
 fn serve(mut stream: impl Read + Write, routes: &[(Vec<u8>, Vec<u8>)]) {
     let mut buf = vec![0u8; 16 * 1024];
     // Unconsumed request bytes are buf[start..end]; `scanned` is where the search for the end
     // of the head resumes.
     let (mut start, mut end, mut scanned) = (0, 0, 0);
     loop {
-        // Answer every complete head already buffered (pipelining is allowed).
+        // A complete head whose body has not all arrived: it is found again after the read.
+        let mut waiting_for_body = false;
+        // Answer every complete request already buffered (pipelining is allowed).
         while let Some(pos) = find_head_end(&buf[scanned.max(start)..end]) {
             let head_end = scanned.max(start) + pos + 4;
-            let answer = route(&buf[start..head_end], routes);
+            let head = &buf[start..head_end];
+            let request_end = head_end + content_length(head);
+            if request_end > end {
+                waiting_for_body = true;
+                break;
+            }
+            let answer = route(head, routes);
             // `flush` is a no-op on TCP; rustls's `StreamOwned` already sends its records in
             // `write`, and `flush` makes sure none stays buffered.
             if stream
@@ -186,15 +205,19 @@ fn serve(mut stream: impl Read + Write, routes: &[(Vec<u8>, Vec<u8>)]) {
             {
                 return;
             }
-            start = head_end;
+            start = request_end;
             scanned = start;
         }
-        scanned = end.saturating_sub(3).max(start);
+        scanned = if waiting_for_body {
+            start
+        } else {
+            end.saturating_sub(3).max(start)
+        };
         if start == end {
             (start, end, scanned) = (0, 0, 0);
         } else if end == buf.len() {
             if start == 0 {
-                return; // A 16 KiB head: not from our clients.
+                return; // A 16 KiB request: not from our clients.
             }
             buf.copy_within(start..end, 0);
             (end, scanned) = (end - start, scanned - start);
@@ -211,16 +234,30 @@ fn find_head_end(bytes: &[u8]) -> Option<usize> {
     bytes.windows(4).position(|w| w == b"\r\n\r\n")
 }
 
-/// The response for a request head, by its target (`GET /1024 HTTP/1.1`).
+/// The `Content-Length` of a request head (0 without one).
+fn content_length(head: &[u8]) -> usize {
+    head.split(|&b| b == b'\n')
+        .find_map(|line| {
+            let (name, value) = line.split_at_checked(line.iter().position(|&b| b == b':')?)?;
+            name.eq_ignore_ascii_case(b"content-length")
+                .then(|| std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+const POST_OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// The response for a request head, by its target (`GET /1024 HTTP/1.1`, `POST /post ...`).
 fn route<'a>(head: &[u8], routes: &'a [(Vec<u8>, Vec<u8>)]) -> &'a [u8] {
     let mut parts = head.split(|&b| b == b' ');
-    let (Some(b"GET"), Some(target)) = (parts.next(), parts.next()) else {
-        return NOT_FOUND;
-    };
-    routes
-        .iter()
-        .find(|(path, _)| path == target)
-        .map_or(NOT_FOUND, |(_, answer)| answer)
+    match (parts.next(), parts.next()) {
+        (Some(b"POST"), Some(b"/post")) => POST_OK,
+        (Some(b"GET"), Some(target)) => routes
+            .iter()
+            .find(|(path, _)| path == target)
+            .map_or(NOT_FOUND, |(_, answer)| answer),
+        _ => NOT_FOUND,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,11 +273,18 @@ trait Fetch: Rt {
     fn client(ca_pem: Option<&str>) -> Self::Client;
     /// `GET url` up to the response head; checks the status.
     async fn send(client: &Self::Client, url: &str) -> Self::Response;
+    /// `POST url` with [`POST_BODY`] (Content-Length) up to the response head; checks the status.
+    async fn send_post(client: &Self::Client, url: &str) -> Self::Response;
     /// Streams the body to its end and returns its length.
     async fn body_len(response: Self::Response) -> usize;
 
-    async fn fetch(client: &Self::Client, url: &str) -> usize {
-        Self::body_len(Self::send(client, url).await).await
+    async fn fetch(client: &Self::Client, url: &str, post: bool) -> usize {
+        let response = if post {
+            Self::send_post(client, url).await
+        } else {
+            Self::send(client, url).await
+        };
+        Self::body_len(response).await
     }
 }
 
@@ -250,7 +294,14 @@ impl Fetch for Wisp {
     type Response = wisp::http::Response;
 
     fn client(ca_pem: Option<&str>) -> Self::Client {
-        let mut builder = wisp::http::Client::builder().max_idle(CONNS, CONNS);
+        // The same policy on both sides: these timeouts (wisp's defaults, set on reqwest too)
+        // and no Accept-Encoding (reqwest is built without its compression features).
+        let mut builder = wisp::http::Client::builder()
+            .max_idle(CONNS, CONNS)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .idle_timeout(READ_TIMEOUT)
+            .total_timeout(Some(TOTAL_TIMEOUT))
+            .decompress(false);
         if let Some(pem) = ca_pem {
             builder = builder.ca_pem(pem);
         }
@@ -259,6 +310,12 @@ impl Fetch for Wisp {
 
     async fn send(client: &Self::Client, url: &str) -> Self::Response {
         let response = client.get(url).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response
+    }
+
+    async fn send_post(client: &Self::Client, url: &str) -> Self::Response {
+        let response = client.post(url).body(&POST_BODY[..]).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response
     }
@@ -280,6 +337,9 @@ impl Fetch for Tokio {
     fn client(ca_pem: Option<&str>) -> Self::Client {
         let mut builder = reqwest::Client::builder()
             .pool_max_idle_per_host(CONNS)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .timeout(TOTAL_TIMEOUT)
             .no_proxy();
         if let Some(pem) = ca_pem {
             builder = builder
@@ -291,6 +351,12 @@ impl Fetch for Tokio {
 
     async fn send(client: &Self::Client, url: &str) -> Self::Response {
         let response = client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response
+    }
+
+    async fn send_post(client: &Self::Client, url: &str) -> Self::Response {
+        let response = client.post(url).body(&POST_BODY[..]).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response
     }
@@ -315,9 +381,17 @@ fn conn_log() -> &'static Mutex<ConnLog> {
 
 /// One run: fresh runtime and client, 64 concurrent warm-up requests (untimed), then the pages
 /// fetched by 64 tasks. Returns pages/s. `TLS`: over HTTPS (handshakes in the warm-up).
+///
+/// `SIZE` is the page size, or [`POST`] for 1 KiB POSTs answered with `ok`.
 fn run<C: Fetch, const SIZE: usize, const TLS: bool>() -> Vec<f64> {
     let scheme = if TLS { "https" } else { "http" };
-    let url: Arc<str> = format!("{scheme}://{}/{SIZE}", server(TLS).addr).into();
+    let post = SIZE == POST;
+    let path = if post {
+        "post".to_string()
+    } else {
+        SIZE.to_string()
+    };
+    let url: Arc<str> = format!("{scheme}://{}/{path}", server(TLS).addr).into();
     let ca_pem = TLS.then(|| pki().ca_pem.as_str());
     let pages = scaled(PAGES, CONNS);
     let before = accepted(TLS);
@@ -330,7 +404,11 @@ fn run<C: Fetch, const SIZE: usize, const TLS: bool>() -> Vec<f64> {
             .map(|_| {
                 let (client, url, holding) = (client.clone(), url.clone(), holding.clone());
                 C::spawn(async move {
-                    let response = C::send(&client, &url).await;
+                    let response = if post {
+                        C::send_post(&client, &url).await
+                    } else {
+                        C::send(&client, &url).await
+                    };
                     holding.set(holding.get() + 1);
                     while holding.get() < CONNS {
                         C::yield_now().await;
@@ -350,7 +428,7 @@ fn run<C: Fetch, const SIZE: usize, const TLS: bool>() -> Vec<f64> {
                 let (client, url) = (client.clone(), url.clone());
                 C::spawn(async move {
                     for _ in 0..share {
-                        assert_eq!(C::fetch(&client, &url).await, SIZE);
+                        assert_eq!(C::fetch(&client, &url, post).await, SIZE);
                     }
                 })
             })
@@ -385,7 +463,9 @@ fn main() {
          server (thread per connection, same server for both clients). wisp: `wisp::http::Client` \
          on a wisp Executor; {PEER}: reqwest 0.12 on tokio current_thread + LocalSet. 64 tasks \
          each fetch their share in sequence, bodies streamed and length-checked; 64 warm-up \
-         requests per run are not timed. NOTE: the server threads share the machine's {} CPUs \
+         requests per run are not timed. POST row: 1 KiB request bodies with Content-Length, \
+         read whole by the server before it answers. Same policy for both: connect 10 s, \
+         read/idle 30 s, total 120 s, no Accept-Encoding. NOTE: the server threads share the machine's {} CPUs \
          with the client, so on a 2-core machine they compete for CPU and absolute numbers are \
          server-bound in part.",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -406,7 +486,7 @@ fn main() {
     server(true);
 
     let mut rows = Vec::new();
-    let workloads: [(&str, [RunFn; 2]); 3] = [
+    let workloads: [(&str, [RunFn; 2]); 4] = [
         (
             "1 KiB pages",
             [run::<Wisp, SMALL, false>, run::<Tokio, SMALL, false>],
@@ -418,6 +498,10 @@ fn main() {
         (
             "HTTPS, 1 KiB pages",
             [run::<Wisp, SMALL, true>, run::<Tokio, SMALL, true>],
+        ),
+        (
+            "POST 1 KiB bodies",
+            [run::<Wisp, POST, false>, run::<Tokio, POST, false>],
         ),
     ];
     for (name, runs) in workloads {

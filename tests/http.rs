@@ -92,6 +92,58 @@ impl Peer {
         }
     }
 
+    /// Reads the body of the request whose head is `head`: `Content-Length` bytes, or a chunked
+    /// body decoded (extensions and trailers skipped). `None` if the client closed first.
+    fn read_body(&mut self, head: &str) -> Option<Vec<u8>> {
+        let te = header_of(head, "transfer-encoding").unwrap_or_default();
+        if te.eq_ignore_ascii_case("chunked") {
+            let mut body = Vec::new();
+            loop {
+                let line = self.read_line()?;
+                let size = line.split(';').next().unwrap_or_default().trim();
+                let size = usize::from_str_radix(size, 16).expect("a hex chunk size");
+                if size == 0 {
+                    while !self.read_line()?.is_empty() {}
+                    return Some(body);
+                }
+                body.extend(self.read_exact(size)?);
+                assert_eq!(self.read_line()?, "", "CRLF after chunk data");
+            }
+        }
+        let len = header_of(head, "content-length").map_or(0, |v| v.parse().expect("a length"));
+        self.read_exact(len)
+    }
+
+    /// One line without its CRLF.
+    fn read_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(pos) = find(&self.buf, b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..pos + 2).collect();
+                return Some(String::from_utf8_lossy(&line[..pos]).into_owned());
+            }
+            self.read_more()?;
+        }
+    }
+
+    /// Exactly `n` bytes.
+    fn read_exact(&mut self, n: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < n {
+            self.read_more()?;
+        }
+        Some(self.buf.drain(..n).collect())
+    }
+
+    fn read_more(&mut self) -> Option<()> {
+        let mut tmp = [0u8; 64 * 1024];
+        match self.stream.read(&mut tmp) {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                Some(())
+            }
+        }
+    }
+
     /// Writes all of `bytes`; `false` once the client is gone.
     fn send(&mut self, bytes: &[u8]) -> bool {
         self.stream.write_all(bytes).is_ok()
@@ -2403,5 +2455,588 @@ fn an_expired_connection_closed_at_checkout_frees_its_place_in_the_total() {
         fetch(&client, &b.url("/")).await.unwrap();
         fetch(&client, &a.url("/w")).await.unwrap();
         assert_eq!(a.accepted(), 2, "A's idle connection was evicted for B's");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request side: methods with bodies, per-request headers, early answers, conditional GETs
+// ---------------------------------------------------------------------------------------------
+
+/// A server that reads each request's body too, answers with `handler(head, body)`, and keeps
+/// every body it read, in order.
+fn serve_bodies(
+    handler: impl Fn(&str, &[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> (Server, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let server = serve(move |_, peer| {
+        while let Some(head) = peer.read_head() {
+            let Some(body) = peer.read_body(&head) else {
+                return;
+            };
+            let response = handler(&head, &body);
+            kept.lock().unwrap().push(body);
+            if !peer.send(&response) {
+                return;
+            }
+        }
+    });
+    (server, bodies)
+}
+
+/// A body stream that gives `data` in pieces of at most `piece` bytes and says `Pending`
+/// (waking itself) before every other piece, as a pipe or a file on a slow disk would.
+struct Trickle {
+    data: Vec<u8>,
+    pos: usize,
+    piece: usize,
+    pending_next: bool,
+}
+
+impl Trickle {
+    fn new(data: Vec<u8>, piece: usize) -> Trickle {
+        Trickle {
+            data,
+            pos: 0,
+            piece,
+            pending_next: true,
+        }
+    }
+}
+
+impl futures::io::AsyncRead for Trickle {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let pending = self.pending_next;
+        self.pending_next = !pending;
+        if pending {
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let n = buf.len().min(self.piece).min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+/// An endless stream of zeros that counts what it gave.
+struct Zeros(Arc<std::sync::atomic::AtomicU64>);
+
+impl futures::io::AsyncRead for Zeros {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        buf.fill(0);
+        self.0.fetch_add(buf.len() as u64, Ordering::SeqCst);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+}
+
+/// Bytes `0, 1, ..., 250, 0, 1, ...`: a body where a lost, doubled or moved piece shows.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_post_with_a_json_body_arrives_whole() {
+    run(|| async {
+        let (server, bodies) = serve_bodies(|_, body| {
+            let mut response = format!(
+                "HTTP/1.1 201 Created\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            response.extend_from_slice(body);
+            response
+        });
+        let json = r#"{"name": "wisp", "tags": ["async", "runtime"]}"#;
+        let client = client();
+        let response = client
+            .post(&server.url("/items"))
+            .header("Content-Type", "application/json")
+            .body(json)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.text().await.unwrap(), json);
+        assert_eq!(
+            bodies.lock().unwrap().as_slice(),
+            [json.as_bytes().to_vec()]
+        );
+        let head = &server.requests()[0];
+        assert!(head.starts_with("POST /items HTTP/1.1\r\n"), "{head:?}");
+        assert_eq!(header_of(head, "content-type"), Some("application/json"));
+        assert_eq!(
+            header_of(head, "content-length"),
+            Some(&*json.len().to_string())
+        );
+        assert_eq!(header_of(head, "transfer-encoding"), None);
+        // The connection is reused for the next request, with `.await` on the builder.
+        let response = client.put(&server.url("/items/1")).body("x").await.unwrap();
+        assert_eq!(response.bytes().await.unwrap(), b"x");
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn a_post_without_a_body_says_content_length_zero() {
+    run(|| async {
+        let (server, bodies) = serve_bodies(|_, _| ok("done"));
+        let client = client();
+        let response = client.post(&server.url("/ping")).await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "done");
+        let head = &server.requests()[0];
+        assert_eq!(header_of(head, "content-length"), Some("0"), "{head:?}");
+        assert_eq!(bodies.lock().unwrap().as_slice(), [Vec::<u8>::new()]);
+        // A DELETE (no body meaning) goes without one.
+        client.delete(&server.url("/x")).await.unwrap();
+        assert_eq!(header_of(&server.requests()[1], "content-length"), None);
+    });
+}
+
+#[test]
+fn a_streamed_body_of_unknown_length_goes_chunked() {
+    run(|| async {
+        let (server, bodies) = serve_bodies(|_, body| ok(&body.len().to_string()));
+        let data = pattern(300_000);
+        let response = client()
+            .post(&server.url("/upload"))
+            .body_reader(Trickle::new(data.clone(), 7_000))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "300000");
+        let head = &server.requests()[0];
+        assert_eq!(
+            header_of(head, "transfer-encoding"),
+            Some("chunked"),
+            "{head:?}"
+        );
+        assert_eq!(header_of(head, "content-length"), None, "{head:?}");
+        assert!(
+            bodies.lock().unwrap()[0] == data,
+            "the chunked body arrived changed"
+        );
+    });
+}
+
+#[test]
+fn a_streamed_body_with_a_length_goes_with_content_length() {
+    run(|| async {
+        let (server, bodies) = serve_bodies(|_, _| ok("ok"));
+        let data = pattern(200_000);
+        let response = client()
+            .put(&server.url("/file"))
+            .body_reader_with_length(Trickle::new(data.clone(), 50_000), 200_000)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let head = &server.requests()[0];
+        assert_eq!(header_of(head, "content-length"), Some("200000"));
+        assert!(bodies.lock().unwrap()[0] == data);
+    });
+}
+
+#[test]
+fn a_stream_shorter_than_its_length_or_failing_is_a_request_body_error() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            peer.read_head();
+            peer.wait_close();
+        });
+        let client = client();
+        let short = futures::io::Cursor::new(vec![1u8; 10]);
+        let result = client
+            .post(&server.url("/"))
+            .body_reader_with_length(short, 100)
+            .send()
+            .await;
+        assert_matches!(
+            result,
+            Err(Error::RequestBody(ref e)) if e.kind() == ErrorKind::UnexpectedEof
+                && e.to_string().contains("10 of the 100 bytes")
+        );
+        struct Broken;
+        impl futures::io::AsyncRead for Broken {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+                _: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                std::task::Poll::Ready(Err(std::io::Error::other("disk on fire")))
+            }
+        }
+        let result = client
+            .post(&server.url("/"))
+            .body_reader(Broken)
+            .send()
+            .await;
+        let Err(e @ Error::RequestBody(_)) = result else {
+            panic!("expected RequestBody, got {result:?}");
+        };
+        assert!(e.to_string().contains("disk on fire"), "{e}");
+    });
+}
+
+#[test]
+fn a_header_value_with_cr_lf_is_refused_before_anything_is_sent() {
+    run(|| async {
+        let server = serve_http(|_| ok("ok"));
+        let client = client();
+        let result = client
+            .request(wisp::http::Method::Get, &server.url("/"))
+            .header("X-Note", "a\r\nX-Injected: yes")
+            .send()
+            .await;
+        assert_matches!(result, Err(Error::InvalidHeader { ref name }) if name == "X-Note");
+        let result = client
+            .post(&server.url("/"))
+            .header("Bad Name", "v")
+            .body("x")
+            .await;
+        assert_matches!(result, Err(Error::InvalidHeader { ref name }) if name == "Bad Name");
+        for own in ["Host", "Content-Length", "transfer-encoding", "Connection"] {
+            let result = client.post(&server.url("/")).header(own, "1").await;
+            assert_matches!(result, Err(Error::ReservedHeader { ref name }) if name == own);
+        }
+        assert_eq!(server.accepted(), 0, "nothing may be sent");
+        // The client-wide headers obey the same rule.
+        let built = Client::builder().header("Host", "evil.example").build();
+        assert_matches!(built, Err(Error::ReservedHeader { .. }));
+    });
+}
+
+#[test]
+fn a_request_header_replaces_the_client_wide_one() {
+    run(|| async {
+        let server = serve_http(|_| ok("ok"));
+        let client = builder().header("X-Trace", "client").build().unwrap();
+        client
+            .request(wisp::http::Method::Get, &server.url("/"))
+            .header("x-trace", "request")
+            .header("User-Agent", "one-off/1")
+            .header("Accept", "text/html")
+            .await
+            .unwrap();
+        let head = &server.requests()[0];
+        let traces: Vec<&str> = head
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("x-trace"))
+            .collect();
+        assert_eq!(traces, ["x-trace: request"], "{head:?}");
+        assert_eq!(header_of(head, "user-agent"), Some("one-off/1"));
+        assert_eq!(header_of(head, "accept"), Some("text/html"));
+        assert!(
+            !head.contains("*/*"),
+            "the default Accept was sent too: {head:?}"
+        );
+    });
+}
+
+#[test]
+fn a_request_authorization_stays_with_its_origin() {
+    run(|| async {
+        let other = serve_http(|_| ok("other"));
+        let to = other.url("/landing");
+        let first = serve_http(move |_| redirect("302 Found", &to));
+        let response = client()
+            .request(wisp::http::Method::Get, &first.url("/"))
+            .header("Authorization", "Bearer t0ken")
+            .sensitive_header("X-Api-Key", "k")
+            .header("X-Plain", "p")
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "other");
+        let head = &first.requests()[0];
+        assert_eq!(header_of(head, "authorization"), Some("Bearer t0ken"));
+        assert_eq!(header_of(head, "x-api-key"), Some("k"));
+        let head = &other.requests()[0];
+        assert_eq!(header_of(head, "authorization"), None, "{head:?}");
+        assert_eq!(header_of(head, "x-api-key"), None, "{head:?}");
+        assert_eq!(header_of(head, "x-plain"), Some("p"));
+    });
+}
+
+/// A server where `/form` redirects with `status` to `/done`, which answers with the method
+/// and body it got.
+fn redirecting_form(status: &'static str) -> (Server, Arc<Mutex<Vec<Vec<u8>>>>) {
+    serve_bodies(move |head, body| {
+        if target(head) == "/form" {
+            redirect(status, "/done")
+        } else {
+            let method = head.split(' ').next().unwrap_or_default();
+            ok(&format!("{method} {}", String::from_utf8_lossy(body)))
+        }
+    })
+}
+
+#[test]
+fn a_303_after_a_post_becomes_a_get_without_the_body() {
+    run(|| async {
+        let (server, bodies) = redirecting_form("303 See Other");
+        let response = client()
+            .post(&server.url("/form"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Keep", "kept")
+            .body("a=1&b=2")
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "GET ");
+        assert_eq!(
+            server.request_lines(),
+            ["POST /form HTTP/1.1", "GET /done HTTP/1.1"]
+        );
+        let get = &server.requests()[1];
+        assert_eq!(header_of(get, "content-type"), None, "{get:?}");
+        assert_eq!(header_of(get, "content-length"), None, "{get:?}");
+        assert_eq!(header_of(get, "x-keep"), Some("kept"));
+        assert_eq!(
+            bodies.lock().unwrap().as_slice(),
+            [b"a=1&b=2".to_vec(), Vec::new()]
+        );
+    });
+}
+
+#[test]
+fn a_302_turns_a_post_into_a_get_but_a_301_keeps_a_put() {
+    run(|| async {
+        let (server, _) = redirecting_form("302 Found");
+        let response = client().post(&server.url("/form")).body("x").await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "GET ");
+        let (server, _) = redirecting_form("301 Moved Permanently");
+        let response = client().put(&server.url("/form")).body("y").await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "PUT y");
+    });
+}
+
+#[test]
+fn a_307_resends_a_replayable_body() {
+    run(|| async {
+        for status in ["307 Temporary Redirect", "308 Permanent Redirect"] {
+            let (server, bodies) = redirecting_form(status);
+            let response = client()
+                .post(&server.url("/form"))
+                .header("Content-Type", "text/plain")
+                .body("the body")
+                .await
+                .unwrap();
+            assert_eq!(response.text().await.unwrap(), "POST the body", "{status}");
+            assert_eq!(
+                bodies.lock().unwrap().as_slice(),
+                [b"the body".to_vec(), b"the body".to_vec()]
+            );
+            let second = &server.requests()[1];
+            assert_eq!(header_of(second, "content-type"), Some("text/plain"));
+        }
+    });
+}
+
+#[test]
+fn a_307_with_a_streamed_body_is_refused_with_the_reason() {
+    run(|| async {
+        let (server, bodies) = redirecting_form("307 Temporary Redirect");
+        let result = client()
+            .post(&server.url("/form"))
+            .body_reader(Trickle::new(b"once only".to_vec(), 4))
+            .await;
+        let Err(e) = result else {
+            panic!("expected BodyNotReplayable, got {result:?}");
+        };
+        assert_matches!(e, Error::BodyNotReplayable { status: 307, ref to } if to.ends_with("/done"));
+        assert!(e.to_string().contains("stream"), "{e}");
+        assert_eq!(server.request_lines(), ["POST /form HTTP/1.1"]);
+        assert_eq!(bodies.lock().unwrap().as_slice(), [b"once only".to_vec()]);
+    });
+}
+
+#[test]
+fn a_413_before_the_upload_finished_is_the_response() {
+    run(|| async {
+        let server = serve(|index, peer| {
+            let Some(head) = peer.read_head() else { return };
+            if index == 0 {
+                assert_eq!(header_of(&head, "content-length"), Some("17179869184"));
+                peer.send(
+                    b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\
+                      Connection: close\r\n\r\ntoo large",
+                );
+                // Keep reading (and dropping) what comes, as nginx's lingering close does.
+                peer.wait_close();
+            } else {
+                peer.send(&ok("fresh"));
+            }
+        });
+        let client = client();
+        let given = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let response = client
+            .put(&server.url("/big"))
+            .body_reader_with_length(Zeros(given.clone()), 16 << 30)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413);
+        assert_eq!(response.text().await.unwrap(), "too large");
+        let given = given.load(Ordering::SeqCst);
+        assert!(
+            given < 1 << 30,
+            "the upload went on after the answer: {given} bytes"
+        );
+        // That connection is not reused.
+        let (status, body) = fetch(&client, &server.url("/next")).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"fresh"[..]));
+        assert_eq!(server.accepted(), 2);
+    });
+}
+
+#[test]
+fn a_401_in_the_middle_of_a_body_is_the_response() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            if peer.read_head().is_none() {
+                return;
+            }
+            // Read a part of the body, then refuse the rest.
+            peer.read_exact(256 * 1024);
+            peer.send(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\n\
+                  Content-Length: 0\r\n\r\n",
+            );
+            peer.wait_close();
+        });
+        let client = client();
+        let response = client
+            .post(&server.url("/upload"))
+            .body(vec![7u8; 64 << 20])
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.header_str("www-authenticate"), Some("Bearer"));
+        assert!(response.bytes().await.unwrap().is_empty());
+    });
+}
+
+/// A server whose first connection answers one GET, then waits for the next request and
+/// closes without answering it (the stale keep-alive race, made certain); later connections
+/// answer every request.
+fn stale_after_one() -> Server {
+    serve(|index, peer| {
+        if index == 0 {
+            peer.read_head();
+            peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+            let mut probe = [0u8; 1];
+            let _ = peer.stream.peek(&mut probe);
+        } else {
+            while let Some(head) = peer.read_head() {
+                if peer.read_body(&head).is_none() || !peer.send(&ok("second")) {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+#[test]
+fn a_post_is_not_sent_again_after_a_stale_connection() {
+    run(|| async {
+        let server = stale_after_one();
+        let client = client();
+        fetch(&client, &server.url("/1")).await.unwrap();
+        let result = client.post(&server.url("/order")).body("one pizza").await;
+        assert_matches!(result, Err(Error::Io(_)));
+        assert_eq!(server.accepted(), 1, "the POST was sent again");
+    });
+}
+
+#[test]
+fn a_put_or_a_post_allowed_to_retry_is_sent_again_after_a_stale_connection() {
+    run(|| async {
+        let server = stale_after_one();
+        let client = client();
+        fetch(&client, &server.url("/1")).await.unwrap();
+        let response = client.put(&server.url("/doc")).body("v2").await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "second");
+        assert_eq!(server.accepted(), 2);
+
+        let server = stale_after_one();
+        fetch(&client, &server.url("/1")).await.unwrap();
+        let response = client
+            .post(&server.url("/order"))
+            .header("Idempotency-Key", "k-1")
+            .retry_on_stale(true)
+            .body("one pizza")
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "second");
+        assert_eq!(server.accepted(), 2);
+    });
+}
+
+#[test]
+fn a_streamed_put_is_not_sent_again_after_a_stale_connection() {
+    run(|| async {
+        let server = stale_after_one();
+        let client = client();
+        fetch(&client, &server.url("/1")).await.unwrap();
+        let result = client
+            .put(&server.url("/doc"))
+            .body_reader(futures::io::Cursor::new(b"v2".to_vec()))
+            .await;
+        assert_matches!(result, Err(Error::Io(_)));
+        assert_eq!(server.accepted(), 1);
+    });
+}
+
+#[test]
+fn a_conditional_get_gets_a_304_without_a_body() {
+    run(|| async {
+        let server = serve_http(|head| {
+            if header_of(head, "if-none-match") == Some("\"v1\"")
+                && header_of(head, "if-modified-since") == Some("Wed, 21 Oct 2015 07:28:00 GMT")
+            {
+                b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n".to_vec()
+            } else {
+                b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\n\
+                  Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nContent-Length: 5\r\n\r\nhello"
+                    .to_vec()
+            }
+        });
+        let client = client();
+        let first = client.get(&server.url("/page")).await.unwrap();
+        let etag = first.etag().unwrap().to_string();
+        let last_modified = first.last_modified().unwrap().to_string();
+        assert_eq!(etag, "\"v1\"");
+        assert_eq!(first.text().await.unwrap(), "hello");
+        let again = client
+            .request(wisp::http::Method::Get, &server.url("/page"))
+            .if_none_match(etag)
+            .if_modified_since(last_modified)
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304);
+        assert_eq!(again.etag(), Some("\"v1\""));
+        assert!(again.bytes().await.unwrap().is_empty());
+        // A 304 has no body, so the connection went back to the pool.
+        fetch(&client, &server.url("/page")).await.unwrap();
+        assert_eq!(server.accepted(), 1);
+
+        let when = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        client
+            .request(wisp::http::Method::Get, &server.url("/page"))
+            .if_modified_since_time(when)
+            .await
+            .unwrap();
+        let head = server.requests().pop().unwrap();
+        assert_eq!(
+            header_of(&head, "if-modified-since"),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
     });
 }

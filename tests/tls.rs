@@ -257,8 +257,7 @@ fn a_ca_file_error_keeps_its_source_and_an_empty_one_has_none() {
     let error = Client::builder()
         .ca_pem("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n")
         .build()
-        .err()
-        .expect("a broken CA file is refused");
+        .expect_err("a broken CA file is refused");
     assert!(matches!(error, Error::Tls(_)), "{error:?}");
     assert!(
         error.to_string().starts_with("cannot read the CA file: "),

@@ -37,7 +37,7 @@ pub(crate) fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 pub(crate) async fn get(client: &Client, url: &Url, retries: u32) -> Result<Response, Error> {
     let mut attempt = 0;
     loop {
-        let response = match client.request_url(Method::Get, url.clone()).await {
+        let response = match client.request_url(Method::Get, url.clone()).send().await {
             Ok(response) => response,
             Err(e) if transient_error(&e) && attempt < retries => {
                 attempt += 1;

@@ -1,7 +1,9 @@
 //! Wall-clock timestamps for records, as RFC 3339 in UTC, without a date crate: the civil date
-//! of a day count is a few lines of integer arithmetic (H. Hinnant's `civil_from_days`).
+//! of a day count comes from the HTTP client's date formatting (`http::http_date`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http::http_date::civil_from_days;
 
 /// Now, as `YYYY-MM-DDTHH:MM:SS.mmmZ`. A clock set before 1970 reads as the epoch.
 pub(crate) fn utc_now() -> String {
@@ -23,20 +25,6 @@ fn format(since: Duration) -> String {
         rest % 60,
         since.subsec_millis()
     )
-}
-
-/// The proleptic Gregorian date of the day `days` after 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

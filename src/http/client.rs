@@ -12,8 +12,12 @@ use super::conn::{Clocks, Conn, Origin};
 use super::decode::{Coding, ContentDecoder};
 use super::error::Error;
 use super::framing::{BodyKind, Head, Limits, body_kind};
+use super::headers::{self, CustomHeader};
+use super::method::Method;
 use super::pool::{Pool, PoolHandle};
+use super::request::{Request, RequestBody, RequestBuilder};
 use super::response::{Body, Response};
+use super::upload::{self, Sent};
 use crate::time::now;
 
 /// Decides whether to follow a redirect from the first URL to the second. Returning `false`
@@ -45,20 +49,6 @@ struct Inner {
     pool: PoolHandle,
     #[cfg(feature = "tls")]
     tls: super::tls::Tls,
-}
-
-/// Headers that carry credentials whoever set them: never sent past a change of origin.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
-
-/// A header the caller set with [`ClientBuilder::header`] or
-/// [`ClientBuilder::sensitive_header`].
-#[derive(Clone)]
-struct CustomHeader {
-    name: String,
-    value: String,
-    /// Sent only while the redirect chain has not left the origin of the URL the caller asked
-    /// for: set for [`CREDENTIAL_HEADERS`] and for every header marked sensitive.
-    sensitive: bool,
 }
 
 #[derive(Clone)]
@@ -125,15 +115,8 @@ impl ClientBuilder {
     /// `Authorization`, `Cookie` and `Proxy-Authorization` are sensitive whichever way they are
     /// set: see [`sensitive_header`](ClientBuilder::sensitive_header).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        let name = name.into();
-        let sensitive = CREDENTIAL_HEADERS
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(&name));
-        self.config.headers.push(CustomHeader {
-            name,
-            value: value.into(),
-            sensitive,
-        });
+        let header = CustomHeader::new(name.into(), value.into(), false);
+        self.config.headers.push(header);
         self
     }
 
@@ -143,11 +126,8 @@ impl ClientBuilder {
     /// chose is not trusted with it). For API keys and other credentials in custom headers
     /// (curl CVE-2018-1000007). Checked by [`build`](ClientBuilder::build).
     pub fn sensitive_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config.headers.push(CustomHeader {
-            name: name.into(),
-            value: value.into(),
-            sensitive: true,
-        });
+        let header = CustomHeader::new(name.into(), value.into(), true);
+        self.config.headers.push(header);
         self
     }
 
@@ -253,25 +233,13 @@ impl ClientBuilder {
         self
     }
 
-    /// The client, or [`Error::InvalidHeader`] if a custom header could not be sent as is, or
-    /// [`Error::Tls`] if a CA certificate could not be used.
+    /// The client, or [`Error::InvalidHeader`] if a custom header could not be sent as is,
+    /// [`Error::ReservedHeader`] if it is one the client writes itself, or [`Error::Tls`] if a
+    /// CA certificate could not be used.
     pub fn build(self) -> Result<Client, Error> {
-        let agent = CustomHeader {
-            name: "User-Agent".to_string(),
-            value: self.config.user_agent.clone(),
-            sensitive: false,
-        };
-        for CustomHeader { name, value, .. } in self.config.headers.iter().chain([&agent]) {
-            let name_ok = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            let value_ok = value
-                .bytes()
-                .all(|b| b == b'\t' || (b >= b' ' && b != 0x7f));
-            if !name_ok || !value_ok {
-                return Err(Error::InvalidHeader { name: name.clone() });
-            }
+        headers::check("User-Agent", &self.config.user_agent)?;
+        for header in &self.config.headers {
+            header.check()?;
         }
         #[cfg(feature = "tls")]
         let tls = super::tls::Tls::new(&self.ca_pems, self.accept_invalid_certs)?;
@@ -292,20 +260,14 @@ impl ClientBuilder {
     }
 }
 
-/// The request methods the client sends. Both are idempotent, so a request that lost the
-/// stale-connection race may be retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Head,
-}
-
-impl Method {
-    fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-        }
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let config = &self.inner.config;
+        f.debug_struct("Client")
+            .field("user_agent", &config.user_agent)
+            .field("headers", &config.headers.len())
+            .field("max_redirects", &config.max_redirects)
+            .finish_non_exhaustive()
     }
 }
 
@@ -327,35 +289,74 @@ impl Client {
         ClientBuilder::default()
     }
 
-    /// `GET url`, following redirects. The body is left to read from the response.
+    /// `GET url`, following redirects. The body is left to read from the response. For a
+    /// `GET` with headers of its own, use [`request`](Client::request).
     pub async fn get(&self, url: &str) -> Result<Response, Error> {
-        self.request(Method::Get, url).await
+        self.execute(Request::new(Method::Get, parse(url))).await
     }
 
     /// `HEAD url`, following redirects.
     pub async fn head(&self, url: &str) -> Result<Response, Error> {
-        self.request(Method::Head, url).await
+        self.execute(Request::new(Method::Head, parse(url))).await
     }
 
-    /// Sends `method url`, following redirects within the total deadline.
-    pub async fn request(&self, method: Method, url: &str) -> Result<Response, Error> {
-        let url = Url::parse(url).map_err(|e| Error::InvalidUrl {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
-        self.request_url(method, url).await
+    /// A `method url` request to build: headers, a body, then
+    /// [`send`](RequestBuilder::send) (or `.await` it as it is).
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, parse(url))
     }
 
     /// [`request`](Client::request) with a parsed URL.
-    pub async fn request_url(&self, method: Method, url: Url) -> Result<Response, Error> {
+    pub fn request_url(&self, method: Method, url: Url) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, Ok(url))
+    }
+
+    /// A `POST url` to build; see [`RequestBuilder`].
+    pub fn post(&self, url: &str) -> RequestBuilder {
+        self.request(Method::Post, url)
+    }
+
+    /// A `PUT url` to build.
+    pub fn put(&self, url: &str) -> RequestBuilder {
+        self.request(Method::Put, url)
+    }
+
+    /// A `DELETE url` to build.
+    pub fn delete(&self, url: &str) -> RequestBuilder {
+        self.request(Method::Delete, url)
+    }
+
+    /// A `PATCH url` to build.
+    pub fn patch(&self, url: &str) -> RequestBuilder {
+        self.request(Method::Patch, url)
+    }
+
+    /// Runs a request: checks its headers, sends it, and follows redirects within the total
+    /// deadline.
+    ///
+    /// Redirects change the request as browsers and curl do: a `303` turns anything but a
+    /// `HEAD` into a `GET`, and a `301` or `302` turns a `POST` into a `GET`, both without the
+    /// body and the headers that described it; a `307` or `308` keeps the method and sends the
+    /// body again, which a stream cannot be ([`Error::BodyNotReplayable`]).
+    pub(crate) async fn execute(&self, request: Request) -> Result<Response, Error> {
         let config = &self.inner.config;
+        let Request {
+            mut method,
+            url,
+            mut headers,
+            mut body,
+            retry_on_stale,
+        } = request;
+        let url = url?;
+        for header in &headers {
+            header.check()?;
+        }
         let clocks = Clocks {
             connect: config.connect_timeout,
             idle: config.idle_timeout,
             // A duration past what an `Instant` holds (`Duration::MAX`) is no deadline.
             deadline: config.total_timeout.and_then(|d| now().checked_add(d)),
         };
-        let mut method = method;
         let first_origin = url.origin();
         // Turns false for good at the first hop to another origin.
         let mut send_sensitive = true;
@@ -365,8 +366,15 @@ impl Client {
             let url = urls.last().expect("never empty").clone();
             seen.insert(without_fragment(&url));
             send_sensitive &= url.origin() == first_origin;
-            let (head, body) = self.send(method, &url, &clocks, send_sensitive).await?;
-            let mut response = Response::new(head, std::mem::take(&mut urls), body);
+            let hop = Hop {
+                method,
+                url: &url,
+                headers: &headers,
+                send_sensitive,
+                may_retry: (method.is_idempotent() || retry_on_stale) && body.replayable(),
+            };
+            let (head, response_body) = self.send(&hop, &mut body, &clocks).await?;
+            let mut response = Response::new(head, std::mem::take(&mut urls), response_body);
             let status = response.status();
             let location = response.header("location").map(<[u8]>::to_vec);
             let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
@@ -398,71 +406,95 @@ impl Client {
                     url: next.to_string(),
                 });
             }
-            response.drain(MAX_DRAIN).await;
-            if status == 303 && method != Method::Head {
+            let becomes_get = match status {
+                303 => method != Method::Head,
+                301 | 302 => method == Method::Post,
+                _ => false,
+            };
+            if becomes_get {
                 method = Method::Get;
+                body = RequestBody::Empty;
+                headers.retain(|h| !h.describes_body());
+            } else if !body.replayable() {
+                return Err(Error::BodyNotReplayable {
+                    status,
+                    to: next.to_string(),
+                });
             }
+            response.drain(MAX_DRAIN).await;
             urls = response.into_urls();
             urls.push(next);
         }
     }
 
-    /// One request on one connection: a pooled one if there is one (retried once on a fresh
-    /// connection if the server had closed it), else a new one. Returns the response's head
-    /// and its body, not read yet.
+    /// One request on one connection: a pooled one if there is one (sent again once on a fresh
+    /// connection if the server had closed it, when `hop.may_retry`), else a new one. Returns
+    /// the response's head and its body, not read yet.
     async fn send(
         &self,
-        method: Method,
-        url: &Url,
+        hop: &Hop<'_>,
+        body: &mut RequestBody,
         clocks: &Clocks,
-        send_sensitive: bool,
     ) -> Result<(Head, Body), Error> {
-        let origin = Origin::of(url)?;
-        let request = self.render(method, url, send_sensitive);
+        let origin = Origin::of(hop.url)?;
         if let Some(conn) = self.inner.pool.checkout(&origin) {
             let mut got_bytes = false;
             match self
-                .exchange(conn, method, &origin, &request, clocks, &mut got_bytes)
+                .exchange(conn, hop, &origin, body, clocks, &mut got_bytes)
                 .await
             {
                 Ok(response) => return Ok(response),
                 // The stale-connection race (RFC 9112 9.3.1): retry once, on a new connection,
-                // only if the server sent nothing back. Both methods are idempotent.
-                Err(Error::Io(_)) if !got_bytes => {}
+                // only if the server sent nothing back and the request may be sent twice.
+                Err(Error::Io(_)) if !got_bytes && hop.may_retry => {}
                 Err(e) => return Err(e),
             }
         }
         let conn = Conn::connect(
-            url,
+            hop.url,
             clocks,
             #[cfg(feature = "tls")]
             &self.inner.tls,
         )
         .await?;
         let mut got_bytes = false;
-        self.exchange(conn, method, &origin, &request, clocks, &mut got_bytes)
+        self.exchange(conn, hop, &origin, body, clocks, &mut got_bytes)
             .await
     }
 
     async fn exchange(
         &self,
         mut conn: Conn,
-        method: Method,
+        hop: &Hop<'_>,
         origin: &Origin,
-        request: &[u8],
+        body: &mut RequestBody,
         clocks: &Clocks,
         got_bytes: &mut bool,
     ) -> Result<(Head, Body), Error> {
         let config = &self.inner.config;
-        conn.write_all(request, clocks).await?;
+        let request_head = self.render(hop, body);
+        let sent = upload::send(
+            &mut conn,
+            request_head,
+            body.outgoing()?,
+            &config.limits,
+            clocks,
+        )
+        .await;
+        *got_bytes |= !conn.buffered().is_empty();
+        let sent = sent?;
         let head = conn.read_head(&config.limits, clocks, got_bytes).await?;
         let kind = if head.status == 101 {
             // Switching protocols is not something this client speaks: no body, no reuse.
             BodyKind::None
         } else {
-            body_kind(method == Method::Head, &head)?
+            body_kind(hop.method == Method::Head, &head)?
         };
-        let reusable = head.status != 101 && kind != BodyKind::Close && head.keep_alive();
+        // A connection whose request body was cut short by the answer is left mid-request.
+        let reusable = head.status != 101
+            && kind != BodyKind::Close
+            && head.keep_alive()
+            && sent == Sent::Whole;
         let mut body = Body::new(
             conn,
             kind,
@@ -492,10 +524,12 @@ impl Client {
         Ok((head, body))
     }
 
-    /// The request head, written in one piece; the sensitive custom headers only if
-    /// `send_sensitive`.
-    fn render(&self, method: Method, url: &Url, send_sensitive: bool) -> Vec<u8> {
+    /// The request head, written in one piece: the client's own headers, then the client-wide
+    /// custom ones the request does not replace, then the request's; the sensitive ones only
+    /// if `hop.send_sensitive`; then the body's framing.
+    fn render(&self, hop: &Hop<'_>, body: &RequestBody) -> Vec<u8> {
         let config = &self.inner.config;
+        let url = hop.url;
         let mut target = url.path().to_string();
         if let Some(query) = url.query() {
             target.push('?');
@@ -506,28 +540,54 @@ impl Client {
         let _ = write!(
             head,
             "{} {target} HTTP/1.1\r\nHost: {host}",
-            method.as_str()
+            hop.method.as_str()
         );
         if let Some(port) = url.port() {
             let _ = write!(head, ":{port}");
         }
-        let _ = write!(
-            head,
-            "\r\nUser-Agent: {}\r\nAccept: */*\r\n",
-            config.user_agent
-        );
-        if config.decompress {
+        head.push_str("\r\n");
+        let replaced = |name: &str| hop.headers.iter().any(|h| h.is_named(name));
+        if !replaced("user-agent") {
+            let _ = write!(head, "User-Agent: {}\r\n", config.user_agent);
+        }
+        if !replaced("accept") {
+            head.push_str("Accept: */*\r\n");
+        }
+        if config.decompress && !replaced("accept-encoding") {
             head.push_str("Accept-Encoding: gzip, deflate\r\n");
         }
-        for header in &config.headers {
-            if header.sensitive && !send_sensitive {
+        let client_wide = config.headers.iter().filter(|h| !replaced(&h.name));
+        for header in client_wide.chain(hop.headers) {
+            if header.sensitive && !hop.send_sensitive {
                 continue;
             }
             let _ = write!(head, "{}: {}\r\n", header.name, header.value);
         }
+        if let Some(framing) = body.framing(hop.method) {
+            head.push_str(&framing);
+            head.push_str("\r\n");
+        }
         head.push_str("\r\n");
         head.into_bytes()
     }
+}
+
+/// One hop of a request: what goes on the wire for it.
+struct Hop<'a> {
+    method: Method,
+    url: &'a Url,
+    headers: &'a [CustomHeader],
+    send_sensitive: bool,
+    /// The request may be sent again after a stale connection.
+    may_retry: bool,
+}
+
+/// A URL the caller gave as text, or the error `send` returns for it.
+fn parse(url: &str) -> Result<Url, Error> {
+    Url::parse(url).map_err(|e| Error::InvalidUrl {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// A hop from `https` to `http`: from there on the request travels in clear text.
@@ -597,17 +657,5 @@ mod tests {
         assert!(!is_downgrade(&url("http://h/"), &url("https://h/")));
         assert!(!is_downgrade(&url("https://h/"), &url("https://g/")));
         assert!(!is_downgrade(&url("http://h/"), &url("http://g/")));
-    }
-
-    #[test]
-    fn credential_headers_are_sensitive_in_any_case() {
-        let builder = ClientBuilder::default()
-            .header("AUTHORIZATION", "a")
-            .header("Cookie", "c")
-            .header("proxy-authorization", "p")
-            .header("X-Trace", "t")
-            .sensitive_header("X-Api-Key", "k");
-        let sensitive: Vec<bool> = builder.config.headers.iter().map(|h| h.sensitive).collect();
-        assert_eq!(sensitive, [true, true, true, false, true]);
     }
 }

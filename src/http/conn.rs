@@ -99,30 +99,20 @@ impl Stream {
         }
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        poll_fn(|cx| self.poll_read(cx, buf)).await
+    fn poll_write(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, bytes),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => Pin::new(&mut **tls).poll_write(cx, bytes),
+        }
     }
 
-    /// Writes all of `bytes` and flushes (TLS buffers records until a flush).
-    async fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
-        while !bytes.is_empty() {
-            let n = poll_fn(|cx| match self {
-                Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, bytes),
-                #[cfg(feature = "tls")]
-                Stream::Tls(tls) => Pin::new(&mut **tls).poll_write(cx, bytes),
-            })
-            .await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            bytes = &bytes[n..];
-        }
-        poll_fn(|cx| match self {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self {
             Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
             #[cfg(feature = "tls")]
             Stream::Tls(tls) => Pin::new(&mut **tls).poll_flush(cx),
-        })
-        .await
+        }
     }
 
     fn is_tls(&self) -> bool {
@@ -193,12 +183,6 @@ impl Conn {
         self.stream.is_tls()
     }
 
-    pub(crate) async fn write_all(&mut self, bytes: &[u8], clocks: &Clocks) -> Result<(), Error> {
-        clocks
-            .run(clocks.idle, Phase::Idle, self.stream.write_all(bytes))
-            .await
-    }
-
     /// The bytes read but not consumed yet.
     pub(crate) fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
@@ -224,6 +208,13 @@ impl Conn {
 
     /// Reads more bytes after the buffered ones. Returns how many arrived (0 at end of stream).
     pub(crate) async fn fill(&mut self, clocks: &Clocks) -> Result<usize, Error> {
+        clocks
+            .run(clocks.idle, Phase::Idle, poll_fn(|cx| self.poll_fill(cx)))
+            .await
+    }
+
+    /// [`fill`](Conn::fill) without a clock: one read of whatever has arrived.
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if self.start > 0 && self.buf.len() - self.end < MIN_READ {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -232,13 +223,29 @@ impl Conn {
         if self.buf.len() - self.end < MIN_READ {
             self.buf.resize(self.end + MIN_READ, 0);
         }
-        let stream = &mut self.stream;
-        let room = &mut self.buf[self.end..];
-        let n = clocks
-            .run(clocks.idle, Phase::Idle, stream.read(room))
-            .await?;
+        let n = std::task::ready!(self.stream.poll_read(cx, &mut self.buf[self.end..]))?;
         self.end += n;
-        Ok(n)
+        Poll::Ready(Ok(n))
+    }
+
+    /// One write of (part of) `bytes`, without a clock.
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.stream.poll_write(cx, bytes)
+    }
+
+    /// Flushes what TLS holds back, under the idle clock.
+    pub(crate) async fn flush(&mut self, clocks: &Clocks) -> Result<(), Error> {
+        clocks
+            .run(
+                clocks.idle,
+                Phase::Idle,
+                poll_fn(|cx| self.stream.poll_flush(cx)),
+            )
+            .await
     }
 
     /// Reads the next final response head, skipping informational (1xx) responses other than

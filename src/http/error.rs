@@ -42,6 +42,14 @@ pub enum Error {
     InsecureRedirect { from: String, to: String },
     /// A custom header name or value cannot be sent (bad characters, CR or LF).
     InvalidHeader { name: String },
+    /// A custom header is one the client writes itself (`Host`, `Content-Length`,
+    /// `Transfer-Encoding`, `Connection`, ...).
+    ReservedHeader { name: String },
+    /// A `307` or `308` redirect asked for the request body again, and the body was a stream
+    /// already sent.
+    BodyNotReplayable { status: u16, to: String },
+    /// Reading the request body's stream failed, or it ended before the length it announced.
+    RequestBody(io::Error),
     /// TLS could not be set up or the handshake failed (unknown issuer, wrong name, expired
     /// certificate, ...); the message says which, and [`source`](std::error::Error::source) is
     /// rustls's own error where there is one.
@@ -175,7 +183,23 @@ impl fmt::Display for Error {
                 "refused a redirect from https to http ({from} -> {to}): the request would go \
                  out unencrypted (ClientBuilder::allow_https_downgrade allows it)"
             ),
-            Error::InvalidHeader { name } => write!(f, "header {name:?} cannot be sent"),
+            Error::InvalidHeader { name } => write!(
+                f,
+                "header {name:?} cannot be sent: a name must be a token and a value may not \
+                 hold CR, LF or other control characters"
+            ),
+            Error::ReservedHeader { name } => write!(
+                f,
+                "header {name:?} is the client's own (it writes Host, the body's framing and \
+                 the connection headers itself)"
+            ),
+            Error::BodyNotReplayable { status, to } => write!(
+                f,
+                "the server redirected with {status} to {to}, which means sending the request \
+                 body again, but the body was a stream and was already sent (give the body as \
+                 bytes to allow this)"
+            ),
+            Error::RequestBody(e) => write!(f, "reading the request body failed: {e}"),
             Error::Tls(why) | Error::Decode(why) => f.write_str(why),
         }
     }
@@ -184,7 +208,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            Error::Io(e) | Error::RequestBody(e) => Some(e),
             Error::Parse(e) => Some(e),
             Error::Tls(why) | Error::Decode(why) => why.source(),
             _ => None,

@@ -10,10 +10,28 @@
 //! # }).unwrap();
 //! ```
 //!
+//! A request with a method, headers or a body of its own is built with [`Client::request`] (or
+//! [`Client::post`], [`Client::put`], ...):
+//!
+//! ```no_run
+//! # wisp::block_on(async {
+//! let client = wisp::http::Client::new();
+//! let created = client
+//!     .post("http://127.0.0.1:8080/items")
+//!     .header("Content-Type", "application/json")
+//!     .body(r#"{"name": "wisp"}"#)
+//!     .await?;
+//! println!("{}", created.status());
+//! # Ok::<(), wisp::http::Error>(())
+//! # }).unwrap();
+//! ```
+//!
 //! The parts: [`framing`] turns bytes into response heads and bodies (pure, no I/O, with limits
-//! on everything a server controls); `conn` owns one connection and its clocks; `pool` keeps idle
-//! connections; [`Client`] runs the request loop (redirects, the stale-connection retry); a
-//! [`Response`] streams its body and gives the connection back when the body ends.
+//! on everything a server controls); `headers` checks what a caller asks to send; `conn` owns
+//! one connection and its clocks; `upload` sends a request while watching for an early answer;
+//! `pool` keeps idle connections; [`Client`] runs the request loop (redirects, the
+//! stale-connection retry) for a [`RequestBuilder`]; a [`Response`] streams its body and gives
+//! the connection back when the body ends.
 //!
 //! What no server can do to this client: panic it (every input is parsed with explicit errors),
 //! hang it (connect, idle and total timeouts bound every wait), or make it buffer without bound
@@ -24,14 +42,21 @@ mod conn;
 pub mod decode;
 mod error;
 pub mod framing;
+mod headers;
+pub(crate) mod http_date;
+mod method;
 mod pool;
+mod request;
 mod response;
 #[cfg(feature = "tls")]
 mod tls;
+mod upload;
 
-pub use client::{Client, ClientBuilder, Method, RedirectPolicy, redirect_target};
+pub use client::{Client, ClientBuilder, RedirectPolicy, redirect_target};
 pub use error::{Error, Phase, Reason};
 pub use framing::{Limits, ParseError};
+pub use method::Method;
+pub use request::RequestBuilder;
 pub use response::Response;
 
 use std::sync::OnceLock;

@@ -64,6 +64,18 @@ impl Response {
         self.head.header_str(name)
     }
 
+    /// The `ETag` the server sent (quotes included, `W/` prefix for a weak one), for a later
+    /// [`if_none_match`](super::RequestBuilder::if_none_match).
+    pub fn etag(&self) -> Option<&str> {
+        self.head.header_str("etag").map(str::trim)
+    }
+
+    /// The `Last-Modified` date as the server sent it, for a later
+    /// [`if_modified_since`](super::RequestBuilder::if_modified_since).
+    pub fn last_modified(&self) -> Option<&str> {
+        self.head.header_str("last-modified").map(str::trim)
+    }
+
     /// Every header as sent, in order.
     pub fn headers(&self) -> &[(String, Vec<u8>)] {
         &self.head.headers
