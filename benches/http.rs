@@ -520,10 +520,14 @@ fn main() {
         let whole: Vec<f64> = runs.iter().map(|r| r.0 as f64).collect();
         let timed: Vec<f64> = runs.iter().map(|r| r.1 as f64).collect();
         let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        let what = if *size == POST {
+            "POST 1 KiB".to_string()
+        } else {
+            format!("{} KiB", size / 1024)
+        };
         println!(
-            "- {label}, {}{} KiB: whole run {} / {}, timed part {} / {}",
+            "- {label}, {}{what}: whole run {} / {}, timed part {} / {}",
             if *tls { "HTTPS, " } else { "" },
-            size / 1024,
             median(whole.clone()),
             max(&whole),
             median(timed.clone()),

@@ -2909,7 +2909,9 @@ fn a_401_in_the_middle_of_a_body_is_the_response() {
                 b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\n\
                   Content-Length: 0\r\n\r\n",
             );
-            peer.wait_close();
+            // Read no more: a client that only writes would block on full buffers until its
+            // idle timeout; one that watches has its answer.
+            thread::sleep(Duration::from_secs(8));
         });
         let client = client();
         let response = client
@@ -2920,6 +2922,29 @@ fn a_401_in_the_middle_of_a_body_is_the_response() {
         assert_eq!(response.status(), 401);
         assert_eq!(response.header_str("www-authenticate"), Some("Bearer"));
         assert!(response.bytes().await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn an_interim_100_during_the_upload_does_not_stop_it() {
+    run(|| async {
+        let server = serve(|_, peer| {
+            let Some(head) = peer.read_head() else { return };
+            assert_eq!(header_of(&head, "content-length"), Some("4194304"));
+            peer.read_exact(64 * 1024);
+            peer.send(b"HTTP/1.1 100 Continue\r\n\r\n");
+            // The rest of the 4 MiB body, after the interim answer.
+            if let Some(rest) = peer.read_exact((4 << 20) - 64 * 1024) {
+                peer.send(&ok(&rest.len().to_string()));
+            }
+        });
+        let response = client()
+            .post(&server.url("/upload"))
+            .body(vec![1u8; 4 << 20])
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), (4_128_768).to_string());
     });
 }
 

@@ -115,6 +115,8 @@ enum Answer {
     CloseWithoutNotify,
     /// `302 Found` to `http://127.0.0.1:<port>/landing`, plain HTTP: a downgrade.
     RedirectToPlain(u16),
+    /// Reads the request's `Content-Length` body, answers `200` with `<length>:<byte sum>`.
+    Echo,
 }
 
 /// Serves HTTPS on 127.0.0.1 from a task on the current executor; counts connections.
@@ -147,8 +149,32 @@ async fn serve(config: Arc<ServerConfig>, answer: Answer) -> (u16, Arc<AtomicUsi
                     }
                     head.extend_from_slice(&buf[..n]);
                     while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
                         head.drain(..end + 4);
                         match answer {
+                            Answer::Echo => {
+                                let len: usize = text
+                                    .lines()
+                                    .find_map(|l| l.strip_prefix("content-length:"))
+                                    .map_or(0, |v| v.trim().parse().unwrap());
+                                while head.len() < len {
+                                    match tls.read(&mut buf).await {
+                                        Ok(0) | Err(_) => return,
+                                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                                    }
+                                }
+                                let body: Vec<u8> = head.drain(..len).collect();
+                                let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+                                let text = format!("{len}:{sum}");
+                                let reply = format!(
+                                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
+                                    text.len()
+                                );
+                                if tls.write_all(reply.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                                let _ = tls.flush().await;
+                            }
                             Answer::Framed => {
                                 let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret";
                                 if tls.write_all(reply).await.is_err() {
@@ -319,6 +345,25 @@ fn accepting_invalid_certificates_is_possible_when_asked() {
                 .await
                 .unwrap();
             assert_eq!(page.bytes().await.unwrap(), b"secret");
+        });
+    });
+}
+
+#[test]
+fn a_large_post_over_tls_arrives_whole() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let (port, connections) = serve(ca.server(&["127.0.0.1"], false), Answer::Echo).await;
+            let client = client_trusting(&ca);
+            let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+            let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+            let url = format!("https://127.0.0.1:{port}/upload");
+            for _ in 0..2 {
+                let response = client.post(&url).body(body.clone()).await.unwrap();
+                assert_eq!(response.text().await.unwrap(), format!("1000000:{sum}"));
+            }
+            assert_eq!(connections.load(Ordering::SeqCst), 1);
         });
     });
 }

@@ -9,8 +9,9 @@
 //! caller then reads that response as usual; the connection is not reused (the server is left
 //! in the middle of a body it stopped reading).
 //!
-//! A short body goes out in the same write as the head (one segment for a small POST); a long
-//! one in pieces of [`PIECE`] bytes, each a step under the idle clock.
+//! A short body goes out in the same write as the head (one segment for a small POST), and such
+//! a request is not watched; a long one in pieces of [`PIECE`] bytes, each a step under the idle
+//! clock.
 
 use std::future::poll_fn;
 use std::io;
@@ -159,7 +160,11 @@ impl Upload {
         limits: &Limits,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Step, Error>> {
-        if watch(conn, limits, cx)? {
+        // A request that goes out in one write (no body, or a short one) is not watched: the
+        // answer is read right after, and on the hot path of small requests a read that finds
+        // nothing would cost a system call each.
+        let long = !matches!(source, Source::Done);
+        if long && watch(conn, limits, cx)? {
             return Poll::Ready(Ok(Step::Cut));
         }
         let piece: &[u8] = if self.head_written < self.head.len() {
