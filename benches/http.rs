@@ -454,6 +454,323 @@ fn run<C: Fetch, const SIZE: usize, const TLS: bool>() -> Vec<f64> {
     vec![pages as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64()]
 }
 
+// ---------------------------------------------------------------------------------------------
+// Against nginx: the same pages from Debian's nginx (one worker), which is not the bottleneck
+// the std-thread server is; beside reqwest, a hand-written httparse client on wisp's own
+// sockets (the limit for this design: no pool, no timeouts, no decoder) and wrk.
+
+/// A running nginx serving `/1024` and `/102400`; killed when the process ends its `main`.
+struct Nginx {
+    addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The nginx binary, if installed (`WISP_BENCH_NGINX=0` skips the section).
+fn nginx_binary() -> Option<&'static str> {
+    if std::env::var("WISP_BENCH_NGINX").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+fn start_nginx(binary: &str) -> Nginx {
+    let dir = std::env::temp_dir().join(format!("wisp-bench-nginx-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("root")).unwrap();
+    for size in [SMALL, LARGE] {
+        let page = response(size);
+        let body = &page[page.len() - size..];
+        std::fs::write(dir.join("root").join(size.to_string()), body).unwrap();
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = format!(
+        "worker_processes 1;\ndaemon off;\nmaster_process off;\nuser root;\n\
+         error_log {dir}/error.log warn;\npid {dir}/nginx.pid;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{ access_log off; keepalive_requests 10000000; keepalive_timeout 120s;\n\
+         client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;\n\
+         fastcgi_temp_path {dir}/fastcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;\n\
+         default_type text/html;\n\
+         server {{ listen 127.0.0.1:{port}; root {dir}/root; location / {{ }} }} }}\n",
+        dir = dir.display()
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = std::process::Command::new(binary)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(&conf_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nginx did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Nginx { addr, child }
+}
+
+static NGINX: OnceLock<SocketAddr> = OnceLock::new();
+
+fn nginx_addr() -> SocketAddr {
+    *NGINX.get().expect("nginx started in main")
+}
+
+/// One run of a client against nginx: as [`run`], from nginx.
+fn run_nginx<C: Fetch, const SIZE: usize>() -> Vec<f64> {
+    let url: Arc<str> = format!("http://{}/{SIZE}", nginx_addr()).into();
+    let pages = scaled(PAGES, CONNS);
+    let elapsed = C::run(async move {
+        let client = C::client(None);
+        let holding = Rc::new(Cell::new(0));
+        let warmup: Vec<_> = (0..CONNS)
+            .map(|_| {
+                let (client, url, holding) = (client.clone(), url.clone(), holding.clone());
+                C::spawn(async move {
+                    let response = C::send(&client, &url).await;
+                    holding.set(holding.get() + 1);
+                    while holding.get() < CONNS {
+                        C::yield_now().await;
+                    }
+                    C::body_len(response).await
+                })
+            })
+            .collect();
+        for task in warmup {
+            assert_eq!(task.await, SIZE);
+        }
+        let start = Instant::now();
+        let workers: Vec<_> = (0..CONNS)
+            .map(|i| {
+                let share = pages / CONNS + usize::from(i < pages % CONNS);
+                let (client, url) = (client.clone(), url.clone());
+                C::spawn(async move {
+                    for _ in 0..share {
+                        assert_eq!(C::fetch(&client, &url, false).await, SIZE);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await;
+        }
+        start.elapsed()
+    });
+    vec![pages as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64()]
+}
+
+/// The hand-written client: one wisp `TcpStream` per worker, the request written whole, the
+/// head parsed by httparse, the `Content-Length` body read in pieces of up to 64 KiB and
+/// dropped. No pool, no timeouts, no decoder, no redirects: what wisp's sockets allow.
+struct RawConn {
+    stream: wisp::net::TcpStream,
+    request: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    async fn connect(addr: SocketAddr, path: &str) -> RawConn {
+        let stream = wisp::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: raw\r\nAccept: */*\r\n\r\n"
+        )
+        .into_bytes();
+        RawConn {
+            stream,
+            request,
+            buf: vec![0; 64 * 1024],
+        }
+    }
+
+    /// One GET; returns the body's length.
+    async fn get(&mut self) -> usize {
+        self.stream.write_all(&self.request).await.unwrap();
+        let mut end = 0;
+        let (head_len, body_len) = loop {
+            let n = self.stream.read(&mut self.buf[end..]).await.unwrap();
+            assert!(n > 0, "nginx closed the connection");
+            end += n;
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head_len) = response.parse(&self.buf[..end]).unwrap()
+            {
+                assert_eq!(response.code, Some(200));
+                let len = response
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .map(|h| {
+                        std::str::from_utf8(h.value)
+                            .unwrap()
+                            .parse::<usize>()
+                            .unwrap()
+                    })
+                    .unwrap();
+                break (head_len, len);
+            }
+        };
+        let mut remaining = body_len - (end - head_len);
+        while remaining > 0 {
+            let want = remaining.min(self.buf.len());
+            let n = self.stream.read(&mut self.buf[..want]).await.unwrap();
+            assert!(n > 0, "nginx closed the connection mid-body");
+            remaining -= n;
+        }
+        body_len
+    }
+}
+
+fn run_raw<const SIZE: usize>() -> Vec<f64> {
+    let addr = nginx_addr();
+    let pages = scaled(PAGES, CONNS);
+    let elapsed = Wisp::run(async move {
+        let path = format!("/{SIZE}");
+        let mut conns = Vec::new();
+        for _ in 0..CONNS {
+            let mut conn = RawConn::connect(addr, &path).await;
+            assert_eq!(conn.get().await, SIZE);
+            conns.push(conn);
+        }
+        let start = Instant::now();
+        let workers: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut conn)| {
+                let share = pages / CONNS + usize::from(i < pages % CONNS);
+                wisp::spawn(async move {
+                    for _ in 0..share {
+                        assert_eq!(conn.get().await, SIZE);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await;
+        }
+        start.elapsed()
+    });
+    vec![pages as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64()]
+}
+
+/// `wrk -t1 -c64 -d2s` against nginx: its Requests/sec.
+fn run_wrk<const SIZE: usize>() -> Vec<f64> {
+    let url = format!("http://{}/{SIZE}", nginx_addr());
+    let out = std::process::Command::new("wrk")
+        .args(["-t1", "-c64", "-d2s", &url])
+        .output()
+        .expect("run wrk");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rate = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output: {text}"));
+    vec![rate]
+}
+
+fn have_wrk() -> bool {
+    std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// The nginx section: wisp against reqwest, the hand-written client and wrk.
+fn nginx_section(rounds: usize) {
+    let Some(binary) = nginx_binary() else {
+        println!(
+            "(nginx not installed: the nginx section is skipped; `apt-get install nginx-light wrk`)"
+        );
+        return;
+    };
+    let nginx = start_nginx(binary);
+    NGINX.set(nginx.addr).unwrap();
+    println!(
+        "Against nginx {} (one worker, static files, keep-alive): the same 64-connection \
+         workload. `hand-written`: an httparse client on wisp's TcpStream (no pool, timeouts or \
+         decoder), the limit for this design. `wrk`: wrk -t1 -c64 -d2s (a C load generator; \
+         its rate is requests/s).",
+        std::process::Command::new(binary)
+            .arg("-v")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stderr)
+                .trim()
+                .replace("nginx version: ", ""))
+            .unwrap_or_default()
+    );
+    let pairs: [(&str, &str, [RunFn; 2]); 4] = [
+        (
+            "1 KiB pages",
+            PEER,
+            [run_nginx::<Wisp, SMALL>, run_nginx::<Tokio, SMALL>],
+        ),
+        (
+            "100 KiB pages",
+            PEER,
+            [run_nginx::<Wisp, LARGE>, run_nginx::<Tokio, LARGE>],
+        ),
+        (
+            "1 KiB pages",
+            "hand-written",
+            [run_nginx::<Wisp, SMALL>, run_raw::<SMALL>],
+        ),
+        (
+            "100 KiB pages",
+            "hand-written",
+            [run_nginx::<Wisp, LARGE>, run_raw::<LARGE>],
+        ),
+    ];
+    for peer in [PEER, "hand-written"] {
+        let mut rows = Vec::new();
+        for (name, _, runs) in pairs.iter().filter(|p| p.1 == peer) {
+            let metric = Metric::new(format!("nginx, {name}, {CONNS} conns"), "pages/s", true);
+            rows.extend(measure_pair(&[metric], peer, *runs, rounds));
+        }
+        println!();
+        print_pair_table(peer, &rows);
+    }
+    if have_wrk() {
+        let mut rows = Vec::new();
+        for (name, runs) in [
+            (
+                "1 KiB pages",
+                [run_nginx::<Wisp, SMALL> as RunFn, run_wrk::<SMALL>],
+            ),
+            (
+                "100 KiB pages",
+                [run_nginx::<Wisp, LARGE>, run_wrk::<LARGE>],
+            ),
+        ] {
+            let metric = Metric::new(format!("nginx, {name}, {CONNS} conns"), "pages/s", true);
+            rows.extend(measure_pair(&[metric], "wrk", runs, rounds));
+        }
+        println!();
+        print_pair_table("wrk", &rows);
+    } else {
+        println!("(wrk not installed: no wrk column)");
+    }
+    drop(nginx);
+}
+
 fn main() {
     let rounds = common::rounds();
     let pages = scaled(PAGES, CONNS);
@@ -510,7 +827,9 @@ fn main() {
     }
     print_pair_table(PEER, &rows);
     println!();
-    println!("TARGET (TARGETS.md): wisp >= 1.5x {PEER} (and >= 90 % of wrk, not measured here).");
+    println!(
+        "TARGET (TARGETS.md): wisp >= 1.5x {PEER} (and >= 90 % of wrk, in the nginx section)."
+    );
     println!();
     println!(
         "Connections the server accepted per run (median / max over rounds; {CONNS} expected, \
@@ -534,4 +853,6 @@ fn main() {
             max(&timed),
         );
     }
+    println!();
+    nginx_section(rounds);
 }

@@ -547,6 +547,111 @@ fn total_timeout_runs_on_the_virtual_clock() {
     drop(listener);
 }
 
+/// On the virtual clock: a wisp server task that answers the first request with a head for a
+/// 10-byte body, then sends `bytes` of it one per second of virtual time, then stays silent
+/// (the connection open). Returns the client's result and the virtual time it took.
+fn trickle_on_virtual_time(
+    bytes: usize,
+    idle: Duration,
+) -> (Result<(u16, Vec<u8>), Error>, Duration) {
+    watchdog(30, move || {
+        wisp::test::block_on(async move {
+            let listener = wisp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/", listener.local_addr().unwrap());
+            let server = wisp::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while find(&head, b"\r\n\r\n").is_none() {
+                    let n = stream.read(&mut buf).await.unwrap();
+                    head.extend_from_slice(&buf[..n]);
+                }
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+                    .await
+                    .unwrap();
+                for _ in 0..bytes {
+                    wisp::time::sleep(Duration::from_secs(1)).await;
+                    stream.write_all(b"x").await.unwrap();
+                }
+                std::future::pending::<()>().await;
+            });
+            let client = Client::builder()
+                .idle_timeout(idle)
+                .total_timeout(Some(Duration::from_secs(600)))
+                .build()
+                .unwrap();
+            let start = wisp::time::now();
+            let result = fetch(&client, &url).await;
+            drop(server);
+            (result, wisp::time::now() - start)
+        })
+    })
+}
+
+#[test]
+fn the_idle_timeout_restarts_with_every_byte_and_fires_after_the_last() {
+    // One byte a second for 10 s under a 2 s idle timeout: each byte restarts the wait.
+    let (result, took) = trickle_on_virtual_time(10, Duration::from_secs(2));
+    let (status, body) = result.unwrap();
+    assert_eq!((status, body.as_slice()), (200, &b"xxxxxxxxxx"[..]));
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_millis(10_100),
+        "{took:?}"
+    );
+    // Three bytes, then silence: the timeout fires 2 s after the third.
+    let (result, took) = trickle_on_virtual_time(3, Duration::from_secs(2));
+    assert_matches!(result, Err(Error::Timeout { phase: Phase::Idle }));
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_millis(5_100),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_total_deadline_sooner_than_the_idle_timeout_holds_on_a_reused_connection() {
+    // The connection's timer was armed for the first request's idle timeout (300 s); the
+    // second request on it must still end at its own 10 s deadline.
+    let (result, took) = watchdog(30, || {
+        wisp::test::block_on(async {
+            let listener = wisp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/", listener.local_addr().unwrap());
+            let server = wisp::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                while find(&seen, b"\r\n\r\n").is_none() {
+                    let n = stream.read(&mut buf).await.unwrap();
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                stream.write_all(&ok("first")).await.unwrap();
+                std::future::pending::<()>().await;
+            });
+            let client = Client::builder()
+                .idle_timeout(Duration::from_secs(300))
+                .total_timeout(Some(Duration::from_secs(10)))
+                .build()
+                .unwrap();
+            let (_, first) = fetch(&client, &url).await.unwrap();
+            assert_eq!(first, b"first");
+            let start = wisp::time::now();
+            let result = fetch(&client, &url).await;
+            drop(server);
+            (result, wisp::time::now() - start)
+        })
+    });
+    assert_matches!(
+        result,
+        Err(Error::Timeout {
+            phase: Phase::Total
+        })
+    );
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_millis(10_100),
+        "{took:?}"
+    );
+}
+
 #[test]
 fn silent_server_hits_the_idle_timeout() {
     run(|| async {

@@ -1,12 +1,11 @@
 //! The [`Client`]: configuration, the request loop (redirects, the stale-connection retry), and
 //! the connection pool it shares between requests.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use url::Url;
+use url::{Position, Url};
 
 use super::conn::{Clocks, Conn, Origin};
 use super::decode::{Coding, ContentDecoder};
@@ -361,10 +360,8 @@ impl Client {
         // Turns false for good at the first hop to another origin.
         let mut send_sensitive = true;
         let mut urls = vec![url];
-        let mut seen = HashSet::new();
         loop {
             let url = urls.last().expect("never empty").clone();
-            seen.insert(without_fragment(&url));
             send_sensitive &= url.origin() == first_origin;
             let hop = Hop {
                 method,
@@ -401,7 +398,7 @@ impl Client {
                     limit: config.max_redirects,
                 });
             }
-            if seen.contains(&without_fragment(&next)) {
+            if response.urls().iter().any(|u| same_page(u, &next)) {
                 return Err(Error::RedirectLoop {
                     url: next.to_string(),
                 });
@@ -530,25 +527,28 @@ impl Client {
     fn render(&self, hop: &Hop<'_>, body: &RequestBody) -> Vec<u8> {
         let config = &self.inner.config;
         let url = hop.url;
-        let mut target = url.path().to_string();
-        if let Some(query) = url.query() {
-            target.push('?');
-            target.push_str(query);
-        }
         let host = url.host_str().unwrap_or_default();
-        let mut head = String::with_capacity(128);
-        let _ = write!(
-            head,
-            "{} {target} HTTP/1.1\r\nHost: {host}",
-            hop.method.as_str()
-        );
+        let mut head = String::with_capacity(256);
+        // The request target: path and query, without the fragment.
+        let target = &url[Position::BeforePath..Position::AfterQuery];
+        for part in [
+            hop.method.as_str(),
+            " ",
+            target,
+            " HTTP/1.1\r\nHost: ",
+            host,
+        ] {
+            head.push_str(part);
+        }
         if let Some(port) = url.port() {
             let _ = write!(head, ":{port}");
         }
         head.push_str("\r\n");
         let replaced = |name: &str| hop.headers.iter().any(|h| h.is_named(name));
         if !replaced("user-agent") {
-            let _ = write!(head, "User-Agent: {}\r\n", config.user_agent);
+            for part in ["User-Agent: ", &config.user_agent, "\r\n"] {
+                head.push_str(part);
+            }
         }
         if !replaced("accept") {
             head.push_str("Accept: */*\r\n");
@@ -561,7 +561,9 @@ impl Client {
             if header.sensitive && !hop.send_sensitive {
                 continue;
             }
-            let _ = write!(head, "{}: {}\r\n", header.name, header.value);
+            for part in [&header.name, ": ", &header.value, "\r\n"] {
+                head.push_str(part);
+            }
         }
         if let Some(framing) = body.framing(hop.method) {
             head.push_str(&framing);
@@ -595,10 +597,9 @@ fn is_downgrade(from: &Url, to: &Url) -> bool {
     from.scheme() == "https" && to.scheme() == "http"
 }
 
-fn without_fragment(url: &Url) -> String {
-    let mut url = url.clone();
-    url.set_fragment(None);
-    url.into()
+/// Whether two URLs name the same resource: equal but for the fragment (a redirect loop).
+fn same_page(a: &Url, b: &Url) -> bool {
+    a[..Position::AfterQuery] == b[..Position::AfterQuery]
 }
 
 /// A `Location` header is bytes; servers send raw UTF-8 (or worse) in it. Non-ASCII bytes and

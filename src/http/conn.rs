@@ -14,11 +14,16 @@ use url::{Host, Url};
 use super::error::{Error, Phase};
 use super::framing::{Head, Limits, parse_head};
 use crate::net::TcpStream;
-use crate::time::{now, timeout};
+use crate::time::{Sleep, now, sleep_until, timeout};
 
 /// Reads ask the socket for at least this much room, so a head that trickles in is re-parsed at
 /// most `max_head_bytes / MIN_READ` times (no quadratic re-parsing).
 const MIN_READ: usize = 8 * 1024;
+
+/// The most a body read asks for: a large body is read in pieces this big (one system call
+/// and one wake-up per 64 KiB, as the hand-written clients do), a small one in one read of
+/// what is left.
+const MAX_READ: usize = 64 * 1024;
 
 /// Where a connection goes: the pool's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,6 +88,54 @@ impl Clocks {
     }
 }
 
+impl Clocks {
+    /// When a wait that starts now must end, and which clock says so: the idle timeout, or the
+    /// total deadline if it comes first; `None` if neither is set.
+    fn due(&self) -> Option<(Instant, Phase)> {
+        let idle = now().checked_add(self.idle);
+        match (idle, self.deadline) {
+            (Some(idle), Some(deadline)) if deadline < idle => Some((deadline, Phase::Total)),
+            (Some(idle), _) => Some((idle, Phase::Idle)),
+            (None, Some(deadline)) => Some((deadline, Phase::Total)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The one timer of a connection, for every wait on it (reads, writes, flushes).
+///
+/// A timer per wait would be one insertion into the timer wheel and one removal for every read
+/// that has to wait, which for a large body is every piece of it. This one stays armed across
+/// waits: a new wait only records its own due time; when the timer fires for an earlier one,
+/// it is moved to the current due time (so while bytes keep coming it fires about once per idle
+/// timeout).
+#[derive(Debug, Default)]
+struct Watchdog {
+    sleep: Option<Sleep>,
+}
+
+impl Watchdog {
+    /// Whether `due` has passed; if not, the task is woken when it may have.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, due: Instant) -> bool {
+        loop {
+            let sleep = self.sleep.get_or_insert_with(|| sleep_until(due));
+            // Due times never move earlier on one connection: each is the sooner of "now plus
+            // the idle timeout" and the request's deadline, and both only grow (one client's
+            // settings; a later request's deadline is later). So an armed timer fires at or
+            // before the current due time, never after it.
+            debug_assert!(sleep.deadline().is_none_or(|armed| armed <= due));
+            if Pin::new(&mut *sleep).poll(cx).is_pending() {
+                return false;
+            }
+            if now() >= due {
+                return true;
+            }
+            // It fired for an earlier wait: arm it for this one.
+            sleep.reset(due);
+        }
+    }
+}
+
 /// The byte stream under a connection: plain TCP, or TLS over TCP.
 enum Stream {
     Plain(TcpStream),
@@ -122,6 +175,7 @@ impl Stream {
 
 pub(crate) struct Conn {
     stream: Stream,
+    watchdog: Watchdog,
     buf: Vec<u8>,
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
@@ -171,6 +225,7 @@ impl Conn {
         };
         Ok(Conn {
             stream,
+            watchdog: Watchdog::default(),
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -208,20 +263,68 @@ impl Conn {
 
     /// Reads more bytes after the buffered ones. Returns how many arrived (0 at end of stream).
     pub(crate) async fn fill(&mut self, clocks: &Clocks) -> Result<usize, Error> {
-        clocks
-            .run(clocks.idle, Phase::Idle, poll_fn(|cx| self.poll_fill(cx)))
-            .await
+        self.fill_wanting(clocks, None).await
+    }
+
+    /// [`fill`](Conn::fill) for a body that needs `wanted` more bytes (`None`: not known): the
+    /// read asks for up to that many, between [`MIN_READ`] and [`MAX_READ`].
+    pub(crate) async fn fill_wanting(
+        &mut self,
+        clocks: &Clocks,
+        wanted: Option<u64>,
+    ) -> Result<usize, Error> {
+        let room = match wanted {
+            Some(n) => usize::try_from(n)
+                .unwrap_or(MAX_READ)
+                .clamp(MIN_READ, MAX_READ),
+            None => MIN_READ,
+        };
+        self.wait(clocks, |conn, cx| {
+            conn.poll_fill_room(cx, room).map_err(Error::Io)
+        })
+        .await
+    }
+
+    /// Polls `op` until it is ready, under the idle timeout and the total deadline (the
+    /// connection's [`Watchdog`]); the error of a timeout names the clock that ran out.
+    pub(crate) async fn wait<T>(
+        &mut self,
+        clocks: &Clocks,
+        mut op: impl FnMut(&mut Conn, &mut Context<'_>) -> Poll<Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let due = clocks.due();
+        poll_fn(|cx| {
+            if let Poll::Ready(out) = op(self, cx) {
+                return Poll::Ready(out);
+            }
+            match due {
+                Some((at, phase)) if self.watchdog.poll_expired(cx, at) => {
+                    Poll::Ready(Err(Error::Timeout { phase }))
+                }
+                _ => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// [`fill`](Conn::fill) without a clock: one read of whatever has arrived.
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.start > 0 && self.buf.len() - self.end < MIN_READ {
+        self.poll_fill_room(cx, MIN_READ)
+    }
+
+    /// One read into at least `room` bytes of space after the buffered ones.
+    fn poll_fill_room(
+        &mut self,
+        cx: &mut Context<'_>,
+        room: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        if self.start > 0 && self.buf.len() - self.end < room {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() - self.end < MIN_READ {
-            self.buf.resize(self.end + MIN_READ, 0);
+        if self.buf.len() - self.end < room {
+            self.buf.resize(self.end + room, 0);
         }
         let n = std::task::ready!(self.stream.poll_read(cx, &mut self.buf[self.end..]))?;
         self.end += n;
@@ -239,13 +342,10 @@ impl Conn {
 
     /// Flushes what TLS holds back, under the idle clock.
     pub(crate) async fn flush(&mut self, clocks: &Clocks) -> Result<(), Error> {
-        clocks
-            .run(
-                clocks.idle,
-                Phase::Idle,
-                poll_fn(|cx| self.stream.poll_flush(cx)),
-            )
-            .await
+        self.wait(clocks, |conn, cx| {
+            conn.stream.poll_flush(cx).map_err(Error::Io)
+        })
+        .await
     }
 
     /// Reads the next final response head, skipping informational (1xx) responses other than
@@ -276,6 +376,17 @@ impl Conn {
         }
     }
 
+    /// Gives back a read buffer that grew for a large body, before the connection waits in
+    /// the pool: an idle connection holds at most [`MIN_READ`] bytes of buffer. Only called
+    /// with nothing buffered.
+    pub(crate) fn shrink_for_idle(&mut self) {
+        debug_assert!(self.buffered().is_empty());
+        if self.buf.capacity() > 2 * MIN_READ {
+            self.buf = Vec::new();
+            (self.start, self.end) = (0, 0);
+        }
+    }
+
     /// Whether an idle pooled connection still looks usable: a connection that turned readable
     /// while idle (EOF, or bytes nobody asked for) is dead.
     pub(crate) fn idle_is_alive(&mut self) -> bool {
@@ -285,5 +396,55 @@ impl Conn {
         let mut probe = [0u8; 1];
         let mut cx = Context::from_waker(std::task::Waker::noop());
         self.stream.poll_read(&mut cx, &mut probe).is_pending()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// A client connection whose server side has already sent `bytes` (on loopback a blocking
+    /// write returns once they are in the client's receive queue).
+    fn connection_with_queued(bytes: usize) -> (Conn, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        server.write_all(&vec![b'x'; bytes]).unwrap();
+        let conn = Conn {
+            stream: Stream::Plain(TcpStream::try_from(client).unwrap()),
+            watchdog: Watchdog::default(),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        };
+        (conn, server)
+    }
+
+    fn clocks() -> Clocks {
+        Clocks {
+            connect: Duration::from_secs(5),
+            idle: Duration::from_secs(5),
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn a_body_is_read_in_pieces_as_large_as_it_needs_up_to_64_kib() {
+        crate::block_on(async {
+            let (mut conn, _server) = connection_with_queued(MAX_READ);
+            // A head read asks for MIN_READ.
+            assert_eq!(conn.fill(&clocks()).await.unwrap(), MIN_READ);
+            conn.consume(MIN_READ);
+            // A body that needs more gets it in one read, up to MAX_READ.
+            let left = (MAX_READ - MIN_READ) as u64;
+            let n = conn.fill_wanting(&clocks(), Some(u64::MAX)).await.unwrap();
+            assert_eq!(n as u64, left);
+            // Once back in the pool, the grown buffer is given back.
+            conn.consume(n);
+            assert!(conn.buf.capacity() >= MAX_READ);
+            conn.shrink_for_idle();
+            assert_eq!(conn.buf.capacity(), 0);
+        });
     }
 }

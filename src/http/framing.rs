@@ -48,6 +48,7 @@
 //! ```
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 /// Limits that bound what a server can make us buffer.
 ///
@@ -237,6 +238,10 @@ fn list_elements<'a>(head: &'a Head, name: &'a str) -> impl Iterator<Item = &'a 
         .filter(|e| !e.is_empty())
 }
 
+/// Header slots kept on the stack while parsing; a larger [`Limits::max_headers`] puts them on
+/// the heap. The default limit fits.
+const STACK_HEADERS: usize = 256;
+
 /// Parses a response head at the start of `buf`.
 ///
 /// `Ok(None)` means the head is not complete yet: read more, append, and call again with the
@@ -254,11 +259,20 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
     // `len / 3` of them: a larger array would never be filled, and a limit such as `usize::MAX`
     // must not size an allocation.
     let slots = limits.max_headers.min(window.len() / 3 + 1);
-    let mut headers = vec![httparse::EMPTY_HEADER; slots];
-    let mut resp = httparse::Response::new(&mut headers);
+    // The header slots live on the stack up to the default limit, left uninitialized (httparse
+    // writes those it fills): parsing a head costs no allocation and no clearing.
+    let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if slots <= STACK_HEADERS {
+        &mut on_stack[..slots]
+    } else {
+        on_heap.resize_with(slots, MaybeUninit::uninit);
+        &mut on_heap
+    };
+    let mut resp = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default()
         .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response(&mut resp, window);
+        .parse_response_with_uninit_headers(&mut resp, window, slots);
     let consumed = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
@@ -289,11 +303,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         .headers
         .iter()
         .map(|h| {
-            let value = h
-                .value
-                .iter()
-                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-                .collect();
+            let mut value = h.value.to_vec();
+            // Only an obsolete folded value holds line breaks.
+            if value.iter().any(|&b| b == b'\r' || b == b'\n') {
+                for b in &mut value {
+                    if *b == b'\r' || *b == b'\n' {
+                        *b = b' ';
+                    }
+                }
+            }
             (h.name.to_owned(), value)
         })
         .collect();
@@ -495,6 +513,22 @@ impl TransferDecoder {
             max_chunk_line: limits.max_chunk_line,
             max_trailer_bytes: limits.max_trailer_bytes,
             trailer_bytes: 0,
+        }
+    }
+
+    /// How many more bytes the body is known to need before its framing says anything new: the
+    /// rest of a length or of the current chunk (with its CRLF), `u64::MAX` for a body that runs
+    /// to the close, `None` when that is not known (a chunk-size line, the trailers). A reader
+    /// sizes its reads by it: large reads for a large body, small ones for framing lines.
+    pub fn bytes_wanted(&self) -> Option<u64> {
+        if self.failed.is_some() {
+            return None;
+        }
+        match self.state {
+            State::Length(n) => Some(n),
+            State::ChunkData(n) => Some(n.saturating_add(2)),
+            State::Close => Some(u64::MAX),
+            _ => None,
         }
     }
 

@@ -336,7 +336,8 @@ impl Framed {
                 let conn = self.conn.as_mut().expect("checked above");
                 return Ok(Some(conn.consume_returning(consumed, range)));
             }
-            let n = match conn.fill(&self.clocks).await {
+            let wanted = self.transfer.bytes_wanted();
+            let n = match conn.fill_wanting(&self.clocks, wanted).await {
                 Ok(n) => n,
                 Err(e) => {
                     let tls = conn.is_tls();

@@ -13,7 +13,6 @@
 //! a request is not watched; a long one in pieces of [`PIECE`] bytes, each a step under the idle
 //! clock.
 
-use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -21,7 +20,7 @@ use std::task::{Context, Poll};
 use futures_io::AsyncRead;
 
 use super::conn::{Clocks, Conn};
-use super::error::{Error, Phase};
+use super::error::Error;
 use super::framing::{Limits, parse_head};
 
 /// The largest piece of body written (and read from a body stream) in one step.
@@ -85,15 +84,11 @@ pub(crate) async fn send(
         head_written: 0,
     };
     loop {
-        let step = clocks
-            .run(
-                clocks.idle,
-                Phase::Idle,
-                // The clock wants an I/O result; the step's own error rides inside it.
-                poll_fn(|cx| upload.poll_step(&mut source, conn, limits, cx).map(Ok)),
-            )
-            .await
-            .and_then(|step| step);
+        let step = conn
+            .wait(clocks, |conn, cx| {
+                upload.poll_step(&mut source, conn, limits, cx)
+            })
+            .await;
         match step {
             Ok(Step::Wrote) => {}
             Ok(Step::Done) => break,
