@@ -28,7 +28,8 @@ const MAX_READ: usize = 64 * 1024;
 /// Where a connection goes: the pool's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Origin {
-    pub(crate) scheme: String,
+    /// `https` (else `http`).
+    pub(crate) tls: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
 }
@@ -46,8 +47,9 @@ impl Origin {
             reason: "no host".into(),
         })?;
         Ok(Origin {
-            scheme: url.scheme().to_string(),
-            host: host.to_ascii_lowercase(),
+            tls: url.scheme() == "https",
+            // The URL parser lowercases the host of an http(s) URL already.
+            host: host.to_string(),
             port: url.port_or_known_default().unwrap_or(80),
         })
     }

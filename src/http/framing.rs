@@ -161,26 +161,55 @@ impl std::error::Error for ParseError {}
 
 /// A parsed response head (owned; names kept as sent, compared case-insensitively).
 ///
-/// Owned so that the read buffer it came from can be reused for the body at once.
+/// Owned so that the read buffer it came from can be reused for the body at once. The reason
+/// phrase and every field name and value are kept in one buffer, with their places beside it:
+/// two allocations per head, not two per field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     /// The status code, 100 to 999.
     pub status: u16,
-    /// The reason phrase; empty if missing or not valid text (it carries no meaning).
-    pub reason: String,
     /// `0` for HTTP/1.0, `1` for HTTP/1.1.
     pub minor_version: u8,
-    /// The header fields in the order received. Obsolete line folding is replaced by spaces.
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// The reason phrase, then each field's name and value, back to back.
+    text: Vec<u8>,
+    /// Where the reason phrase ends in `text` (it starts at 0).
+    reason_end: u32,
+    /// Per field: where its name starts, where its value starts (the name's end), and where
+    /// the value ends, in `text`.
+    fields: Vec<[u32; 3]>,
 }
 
 impl Head {
+    /// The reason phrase; empty if missing or not valid text (it carries no meaning).
+    pub fn reason(&self) -> &str {
+        std::str::from_utf8(&self.text[..self.reason_end as usize]).unwrap_or("")
+    }
+
+    /// The header fields in the order received: names as sent, values as raw bytes (obsolete
+    /// line folding replaced by spaces).
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
+        self.fields.iter().map(|&[name, value, end]| {
+            let name = &self.text[name as usize..value as usize];
+            // httparse accepts only token characters in a name: always ASCII.
+            let name = std::str::from_utf8(name).unwrap_or("");
+            (name, &self.text[value as usize..end as usize])
+        })
+    }
+
     /// The value of the first header field called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
+        self.fields
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .find(|field| self.is_named(field, name))
+            .map(|field| self.value(field))
+    }
+
+    fn is_named(&self, &[start, value, _]: &[u32; 3], name: &str) -> bool {
+        self.text[start as usize..value as usize].eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    fn value(&self, &[_, value, end]: &[u32; 3]) -> &[u8] {
+        &self.text[value as usize..end as usize]
     }
 
     /// The value of the first header field called `name`, trimmed, if it is valid UTF-8.
@@ -195,10 +224,10 @@ impl Head {
     /// List-valued fields (`Connection`, `Transfer-Encoding`, ...) may be split over several
     /// fields; RFC 9110 section 5.3 says they must be read as one comma-joined list.
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
-        self.headers
+        self.fields
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .filter(move |field| self.is_named(field, name))
+            .map(|field| self.value(field))
     }
 
     /// Whether the connection may be reused after this response (HTTP/1.1 unless
@@ -299,27 +328,43 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
             "status code {status} out of range"
         )));
     }
-    let headers = resp
-        .headers
-        .iter()
-        .map(|h| {
-            let mut value = h.value.to_vec();
-            // Only an obsolete folded value holds line breaks.
-            if value.iter().any(|&b| b == b'\r' || b == b'\n') {
-                for b in &mut value {
-                    if *b == b'\r' || *b == b'\n' {
-                        *b = b' ';
-                    }
-                }
+    let reason = resp.reason.unwrap_or("").as_bytes();
+    let size = reason.len()
+        + resp
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum::<usize>();
+    // A head is at most `max_head_bytes`, but that limit may be set to anything: a head whose
+    // places do not fit in 32 bits is refused rather than mis-indexed.
+    let too_large = || ParseError::HeadTooLarge {
+        limit: u32::MAX as usize,
+    };
+    let mut text = Vec::with_capacity(size);
+    text.extend_from_slice(reason);
+    let mut fields = Vec::with_capacity(resp.headers.len());
+    let at = |text: &Vec<u8>| u32::try_from(text.len()).map_err(|_| too_large());
+    let reason_end = at(&text)?;
+    for h in resp.headers.iter() {
+        let name = at(&text)?;
+        text.extend_from_slice(h.name.as_bytes());
+        let value = at(&text)?;
+        text.extend_from_slice(h.value);
+        let end = at(&text)?;
+        // Only an obsolete folded value holds line breaks.
+        for b in &mut text[value as usize..] {
+            if *b == b'\r' || *b == b'\n' {
+                *b = b' ';
             }
-            (h.name.to_owned(), value)
-        })
-        .collect();
+        }
+        fields.push([name, value, end]);
+    }
     let head = Head {
         status,
-        reason: resp.reason.unwrap_or("").to_owned(),
         minor_version,
-        headers,
+        text,
+        reason_end,
+        fields,
     };
     Ok(Some((head, consumed)))
 }
@@ -809,12 +854,12 @@ mod tests {
         let (whole, used) = parse_head(&wire, &limits).unwrap().unwrap();
         assert_eq!(used, HEAD.len());
         assert_eq!(whole.status, 200);
-        assert_eq!(whole.reason, "OK");
+        assert_eq!(whole.reason(), "OK");
         assert_eq!(whole.minor_version, 1);
-        assert_eq!(whole.headers.len(), 3);
+        assert_eq!(whole.headers().len(), 3);
         assert_eq!(
-            whole.headers[0],
-            ("Content-Type".to_owned(), b"text/plain".to_vec())
+            whole.headers().next(),
+            Some(("Content-Type", &b"text/plain"[..]))
         );
         for i in 0..=wire.len() {
             let got = parse_head(&wire[..i], &limits).unwrap();
@@ -847,7 +892,11 @@ mod tests {
         assert_eq!(h.header_str("x"), None);
         assert_eq!(h.header_str("y"), Some("sp"));
         assert_eq!(h.header("missing"), None);
-        assert_eq!(h.headers[0].0, "Set-Cookie", "names are kept as sent");
+        assert_eq!(
+            h.headers().next().unwrap().0,
+            "Set-Cookie",
+            "names are kept as sent"
+        );
     }
 
     #[test]
@@ -886,7 +935,7 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(
-            parse_head(&raw, &roomy).unwrap().unwrap().0.headers.len(),
+            parse_head(&raw, &roomy).unwrap().unwrap().0.headers().len(),
             500
         );
     }
@@ -904,7 +953,7 @@ mod tests {
         };
         for max in [200, usize::MAX] {
             let parsed = parse_head(&raw, &limits(max)).unwrap().unwrap();
-            assert_eq!(parsed.0.headers.len(), 200, "max_headers {max}");
+            assert_eq!(parsed.0.headers().len(), 200, "max_headers {max}");
         }
         assert_eq!(
             parse_head(&raw, &limits(199)),

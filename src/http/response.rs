@@ -51,7 +51,7 @@ impl Response {
 
     /// The reason phrase the server sent (`"OK"`); may be empty.
     pub fn reason(&self) -> &str {
-        &self.head.reason
+        self.head.reason()
     }
 
     /// The first value of header `name` (case-insensitive), as raw bytes.
@@ -76,9 +76,9 @@ impl Response {
         self.head.header_str("last-modified").map(str::trim)
     }
 
-    /// Every header as sent, in order.
-    pub fn headers(&self) -> &[(String, Vec<u8>)] {
-        &self.head.headers
+    /// Every header as sent, in order: its name, and its value as raw bytes.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
+        self.head.headers()
     }
 
     /// The URL that produced this response, after redirects.
@@ -136,7 +136,7 @@ impl std::fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.head.status)
             .field("url", &self.url().as_str())
-            .field("headers", &self.head.headers.len())
+            .field("headers", &self.head.headers().len())
             .finish_non_exhaustive()
     }
 }
