@@ -84,11 +84,10 @@ impl Pool {
     }
 
     /// Keeps `conn` for reuse, if there is room (else it is closed).
-    pub(crate) fn checkin(&mut self, origin: Origin, mut conn: Conn) {
+    pub(crate) fn checkin(&mut self, origin: Origin, conn: Conn) {
         if self.max_per_origin == 0 || self.max_total == 0 {
             return;
         }
-        conn.shrink_for_idle();
         if self.total >= self.max_total {
             self.evict_oldest();
         }
