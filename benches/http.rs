@@ -379,6 +379,58 @@ fn conn_log() -> &'static Mutex<ConnLog> {
     LOG.get_or_init(Default::default)
 }
 
+/// A fresh client's run: 64 concurrent warm-up requests, each holding its response (so its
+/// connection) until all 64 have one, which forces 64 connections open whatever order the
+/// tasks run in; then `mark()` (untimed); then the pages fetched by 64 tasks, each its share in
+/// sequence. Returns the timed part's duration and what `mark` returned.
+async fn timed_pages<C: Fetch, const SIZE: usize, T>(
+    ca_pem: Option<&'static str>,
+    url: Arc<str>,
+    post: bool,
+    mark: impl FnOnce() -> T,
+) -> (Duration, T) {
+    let pages = scaled(PAGES, CONNS);
+    let client = C::client(ca_pem);
+    let holding = Rc::new(Cell::new(0));
+    let warmup: Vec<_> = (0..CONNS)
+        .map(|_| {
+            let (client, url, holding) = (client.clone(), url.clone(), holding.clone());
+            C::spawn(async move {
+                let response = if post {
+                    C::send_post(&client, &url).await
+                } else {
+                    C::send(&client, &url).await
+                };
+                holding.set(holding.get() + 1);
+                while holding.get() < CONNS {
+                    C::yield_now().await;
+                }
+                C::body_len(response).await
+            })
+        })
+        .collect();
+    for task in warmup {
+        assert_eq!(task.await, SIZE);
+    }
+    let marked = mark();
+    let start = Instant::now();
+    let workers: Vec<_> = (0..CONNS)
+        .map(|i| {
+            let share = pages / CONNS + usize::from(i < pages % CONNS);
+            let (client, url) = (client.clone(), url.clone());
+            C::spawn(async move {
+                for _ in 0..share {
+                    assert_eq!(C::fetch(&client, &url, post).await, SIZE);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await;
+    }
+    (start.elapsed(), marked)
+}
+
 /// One run: fresh runtime and client, 64 concurrent warm-up requests (untimed), then the pages
 /// fetched by 64 tasks. Returns pages/s. `TLS`: over HTTPS (handshakes in the warm-up).
 ///
@@ -395,49 +447,9 @@ fn run<C: Fetch, const SIZE: usize, const TLS: bool>() -> Vec<f64> {
     let ca_pem = TLS.then(|| pki().ca_pem.as_str());
     let pages = scaled(PAGES, CONNS);
     let before = accepted(TLS);
-    let (elapsed, after_warmup) = C::run(async move {
-        let client = C::client(ca_pem);
-        // Warm-up: 64 requests, each holding its response (so its connection) until all 64
-        // have one, which forces 64 connections open whatever order the tasks run in.
-        let holding = Rc::new(Cell::new(0));
-        let warmup: Vec<_> = (0..CONNS)
-            .map(|_| {
-                let (client, url, holding) = (client.clone(), url.clone(), holding.clone());
-                C::spawn(async move {
-                    let response = if post {
-                        C::send_post(&client, &url).await
-                    } else {
-                        C::send(&client, &url).await
-                    };
-                    holding.set(holding.get() + 1);
-                    while holding.get() < CONNS {
-                        C::yield_now().await;
-                    }
-                    C::body_len(response).await
-                })
-            })
-            .collect();
-        for task in warmup {
-            assert_eq!(task.await, SIZE);
-        }
-        let after_warmup = accepted(TLS);
-        let start = Instant::now();
-        let workers: Vec<_> = (0..CONNS)
-            .map(|i| {
-                let share = pages / CONNS + usize::from(i < pages % CONNS);
-                let (client, url) = (client.clone(), url.clone());
-                C::spawn(async move {
-                    for _ in 0..share {
-                        assert_eq!(C::fetch(&client, &url, post).await, SIZE);
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker.await;
-        }
-        (start.elapsed(), after_warmup)
-    });
+    let (elapsed, after_warmup) = C::run(timed_pages::<C, SIZE, _>(ca_pem, url, post, || {
+        accepted(TLS)
+    }));
     let after = accepted(TLS);
     conn_log()
         .lock()
@@ -538,42 +550,7 @@ fn nginx_addr() -> SocketAddr {
 fn run_nginx<C: Fetch, const SIZE: usize>() -> Vec<f64> {
     let url: Arc<str> = format!("http://{}/{SIZE}", nginx_addr()).into();
     let pages = scaled(PAGES, CONNS);
-    let elapsed = C::run(async move {
-        let client = C::client(None);
-        let holding = Rc::new(Cell::new(0));
-        let warmup: Vec<_> = (0..CONNS)
-            .map(|_| {
-                let (client, url, holding) = (client.clone(), url.clone(), holding.clone());
-                C::spawn(async move {
-                    let response = C::send(&client, &url).await;
-                    holding.set(holding.get() + 1);
-                    while holding.get() < CONNS {
-                        C::yield_now().await;
-                    }
-                    C::body_len(response).await
-                })
-            })
-            .collect();
-        for task in warmup {
-            assert_eq!(task.await, SIZE);
-        }
-        let start = Instant::now();
-        let workers: Vec<_> = (0..CONNS)
-            .map(|i| {
-                let share = pages / CONNS + usize::from(i < pages % CONNS);
-                let (client, url) = (client.clone(), url.clone());
-                C::spawn(async move {
-                    for _ in 0..share {
-                        assert_eq!(C::fetch(&client, &url, false).await, SIZE);
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker.await;
-        }
-        start.elapsed()
-    });
+    let (elapsed, ()) = C::run(timed_pages::<C, SIZE, _>(None, url, false, || ()));
     vec![pages as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64()]
 }
 
