@@ -653,6 +653,49 @@ fn a_total_deadline_sooner_than_the_idle_timeout_holds_on_a_reused_connection() 
 }
 
 #[test]
+fn a_client_kept_from_one_virtual_time_run_to_the_next_still_times_out() {
+    // The first run's clock ends 1000 s ahead, with the pooled connection's timer armed there;
+    // the second run starts a new clock. Its idle timeout must fire on the new clock.
+    let server = serve(|_, peer| {
+        peer.read_head();
+        peer.send(&ok("first"));
+        peer.read_head();
+        thread::sleep(Duration::from_secs(8));
+    });
+    let url = server.url("/");
+    let client = Client::builder()
+        .idle_timeout(Duration::from_secs(2))
+        .total_timeout(None)
+        .build()
+        .unwrap();
+    let (first, took) = watchdog(30, {
+        let (client, url) = (client.clone(), url.clone());
+        move || {
+            wisp::test::block_on(async {
+                wisp::time::sleep(Duration::from_secs(1000)).await;
+                let (_, first) = fetch(&client, &url).await.unwrap();
+                assert_eq!(first, b"first");
+            });
+            wisp::test::block_on(async move {
+                let start = wisp::time::now();
+                let result = fetch(&client, &url).await;
+                (result, wisp::time::now() - start)
+            })
+        }
+    });
+    assert_matches!(first, Err(Error::Timeout { phase: Phase::Idle }));
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(
+        server.accepted(),
+        1,
+        "the pooled connection was the one reused"
+    );
+}
+
+#[test]
 fn silent_server_hits_the_idle_timeout() {
     run(|| async {
         let server = serve(|_, peer| {
