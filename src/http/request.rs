@@ -153,7 +153,9 @@ impl RequestBuilder {
     }
 
     /// A body read from `reader` as it is sent, with the chunked transfer coding (its length
-    /// is not known). Read once: see the type's documentation.
+    /// is not known). Read once: see the type's documentation. The idle timeout covers the
+    /// reader too: a stream that gives nothing for that long ends the request with
+    /// [`Error::Timeout`], as a silent server would.
     pub fn body_reader(mut self, reader: impl AsyncRead + Send + 'static) -> Self {
         self.request.body = RequestBody::Reader {
             reader: Some(Box::pin(reader)),
