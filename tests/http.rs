@@ -3213,3 +3213,38 @@ fn a_conditional_get_gets_a_304_without_a_body() {
         );
     });
 }
+
+#[test]
+fn a_body_stream_that_gives_nothing_ends_with_the_idle_timeout() {
+    let server = serve(|_, peer| {
+        peer.read_head();
+        peer.wait_close();
+    });
+    let url = server.url("/upload");
+    let (result, took) = watchdog(30, move || {
+        wisp::test::block_on(async move {
+            struct Stuck;
+            impl futures::io::AsyncRead for Stuck {
+                fn poll_read(
+                    self: std::pin::Pin<&mut Self>,
+                    _: &mut std::task::Context<'_>,
+                    _: &mut [u8],
+                ) -> std::task::Poll<std::io::Result<usize>> {
+                    std::task::Poll::Pending
+                }
+            }
+            let client = Client::builder()
+                .idle_timeout(Duration::from_secs(7))
+                .build()
+                .unwrap();
+            let start = wisp::time::now();
+            let result = client.post(&url).body_reader(Stuck).await;
+            (result, wisp::time::now() - start)
+        })
+    });
+    assert_matches!(result, Err(Error::Timeout { phase: Phase::Idle }));
+    assert!(
+        took >= Duration::from_secs(7) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+}
