@@ -34,7 +34,7 @@ pub(super) struct LinkTag {
 }
 
 /// The attribute of a (lowercased) tag name that is a link, if the tag has one.
-pub(super) fn link_attribute(tag: &[u8]) -> Option<&'static [u8]> {
+fn link_attribute(tag: &[u8]) -> Option<&'static [u8]> {
     match tag {
         b"a" | b"link" | b"base" => Some(b"href"),
         b"img" | b"script" | b"iframe" => Some(b"src"),
@@ -229,5 +229,59 @@ impl Emitter for LinkTags {
         !self.last_start_tag.is_empty()
             && self.tag == Some(TagKind::End)
             && self.last_start_tag == self.tag_name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use html5gum::Tokenizer;
+
+    use super::*;
+
+    /// The link tags of `html`, as (is `<base>`, value).
+    fn tags(html: &str) -> Vec<(bool, String)> {
+        Tokenizer::new_with_emitter(html, LinkTags::default())
+            .map(|t| match t {
+                Ok(tag) => (tag.is_base, String::from_utf8(tag.value).unwrap()),
+                Err(never) => match never {},
+            })
+            .collect()
+    }
+
+    fn link(value: &str) -> (bool, String) {
+        (false, value.to_string())
+    }
+
+    #[test]
+    fn only_tags_with_their_link_attribute_are_emitted() {
+        let html = r#"<p href="p"><a name="n"><img href="h"><a href="a"><img src="i">"#;
+        assert_eq!(tags(html), [link("a"), link("i")]);
+    }
+
+    #[test]
+    fn base_is_marked_and_an_empty_value_is_a_value() {
+        assert_eq!(
+            tags(r#"<base href="/b/"><a href>"#),
+            [(true, "/b/".to_string()), link("")]
+        );
+    }
+
+    #[test]
+    fn the_first_of_duplicate_attributes_wins() {
+        assert_eq!(tags(r#"<a HREF="one" href="two">"#), [link("one")]);
+    }
+
+    #[test]
+    fn script_ends_only_at_its_own_end_tag() {
+        // `</b>` is not the appropriate end tag of `<script>`: its `<a>` is still script text.
+        let html = r#"<script></b><a href="in"></script><a href="out">"#;
+        assert_eq!(tags(html), [link("out")]);
+    }
+
+    #[test]
+    fn an_end_tag_forgets_the_last_start_tag() {
+        // The state after any tag is `naive_next_state` of the last start tag: were `style`
+        // still it after `</style>`, raw text would start again and the `<a>` be text.
+        assert_eq!(tags(r#"<style></style><a href="x">"#), [link("x")]);
     }
 }
