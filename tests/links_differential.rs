@@ -161,6 +161,8 @@ const TRICKY: &[&str] = &[
     r#"<A HREF="upper"><IMG SRC="img.png"><LiNk HrEf="style.css"><IFRAME SRC="f"></IFRAME>"#,
     r#"<a href="first" href="second"><img src="one" src="two">"#,
     r#"<a HREF="first" href="second"><a name="x" href="named">"#,
+    // Found by the tag soup test against a mutant that let the last duplicate win.
+    r#"<a href=//<!-- <a href=c> -->"#,
     r#"<a href><a href=""><a href=''><img src>"#,
     r#"<img href="not-a-link.png"><a src="not-either"><div href="no"><area href="area">"#,
     r#"<frame src="frame"><embed src="embed"><object data="obj"><video src="v"><source src=s>"#,
@@ -197,17 +199,22 @@ fn tricky_html_gives_the_same_links() {
 #[test]
 fn every_prefix_of_tricky_html_gives_the_same_links() {
     let page = page();
-    // Each case cut anywhere (a cut UTF-8 sequence too), then all of them in one page, the
-    // `<plaintext>` case last (everything after it is text).
-    let (plain, rest): (Vec<&str>, Vec<&str>) =
-        TRICKY.iter().partition(|case| case.contains("<plaintext>"));
-    let all = [rest.concat(), plain.concat()].concat();
-    for case in TRICKY.iter().copied().chain([all.as_str()]) {
+    // Each case cut anywhere (a cut UTF-8 sequence too).
+    for case in TRICKY {
         let bytes = case.as_bytes();
         for end in 0..=bytes.len() {
             same_links(&bytes[..end], &page);
         }
     }
+}
+
+#[test]
+fn tricky_html_in_one_page_gives_the_same_links() {
+    // The `<plaintext>` case last: everything after it is text.
+    let (plain, rest): (Vec<&str>, Vec<&str>) =
+        TRICKY.iter().partition(|case| case.contains("<plaintext>"));
+    let all = [rest.concat(), plain.concat()].concat();
+    assert!(same_links(all.as_bytes(), &page()) > 50);
 }
 
 #[test]
@@ -263,7 +270,7 @@ fn piece() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn tag_soup_gives_the_same_links(pieces in prop::collection::vec(piece(), 0..60)) {
