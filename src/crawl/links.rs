@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The page is tokenized with `html5gum` (a WHATWG-conformant tokenizer), not searched with
-//! string matching, into the start tags that carry links only ([`super::link_tags`]: no text,
+//! string matching, into the start tags that carry links only (`link_tags.rs`: no text,
 //! comment or other tokens are built), so that:
 //!
 //! - tag and attribute names match case-insensitively (the tokenizer lowercases them);
