@@ -12,7 +12,8 @@
 //! ```
 //!
 //! The page is tokenized with `html5gum` (a WHATWG-conformant tokenizer), not searched with
-//! string matching, so that:
+//! string matching, into the start tags that carry links only (`link_tags.rs`: no text,
+//! comment or other tokens are built), so that:
 //!
 //! - tag and attribute names match case-insensitively (the tokenizer lowercases them);
 //! - attribute values are entity-decoded (`&amp;` becomes `&`);
@@ -48,10 +49,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use encoding_rs::{Encoding, UTF_8};
-use html5gum::{DefaultEmitter, Token, Tokenizer};
+use html5gum::Tokenizer;
 use url::Url;
 
 use super::charset::html_encoding;
+use super::link_tags::LinkTags;
 
 /// The most links [`extract_links`] returns for one page.
 ///
@@ -77,10 +79,9 @@ pub fn extract_links(html: &[u8], page: &Url, content_type: Option<&str>) -> Vec
         }
     };
 
-    let mut emitter = DefaultEmitter::default();
-    // Switch to script/raw-text states after <script>, <style>, ... so their content is text.
-    emitter.naively_switch_states(true);
-    let tokenizer = Tokenizer::new_with_emitter(&*text, emitter);
+    // The emitter switches to script/raw-text states after <script>, <style>, ... so their
+    // content is text.
+    let tokenizer = Tokenizer::new_with_emitter(&*text, LinkTags::default());
 
     // Queries are encoded in the page's output encoding; UTF-8 needs no override (the fast path).
     let output = encoding.output_encoding();
@@ -98,21 +99,14 @@ pub fn extract_links(html: &[u8], page: &Url, content_type: Option<&str>) -> Vec
     let mut raw: Vec<String> = Vec::new();
 
     for token in tokenizer {
-        let Ok(Token::StartTag(tag)) = token else {
-            continue;
-        };
-        let attr = match tag.name.as_slice() {
-            b"a" | b"link" | b"base" => &b"href"[..],
-            b"img" | b"script" | b"iframe" => &b"src"[..],
-            _ => continue,
-        };
-        let Some(value) = tag.attributes.get(attr) else {
-            continue;
+        let tag = match token {
+            Ok(tag) => tag,
+            Err(never) => match never {},
         };
         // Only a UTF-8 page can hold invalid bytes here: a decoded one is UTF-8 throughout.
-        let value = String::from_utf8_lossy(value);
+        let value = String::from_utf8_lossy(&tag.value);
         let value = value.trim_matches(|c: char| c.is_ascii_whitespace());
-        if tag.name.as_slice() == b"base" {
+        if tag.is_base {
             // Only the first <base> with an href counts, even if it does not parse.
             if base.is_none() {
                 base = Some(resolve(page, value).unwrap_or_else(|_| page.clone()));

@@ -40,6 +40,7 @@ mod frontier;
 // Only the states (`--state`) keep a journal.
 #[cfg_attr(not(any(feature = "state", feature = "postgres")), allow(dead_code))]
 mod journal;
+mod link_tags;
 pub mod links;
 mod mailbox;
 pub mod normalize;
