@@ -65,19 +65,18 @@ impl Wake for MainWaker {
     }
 }
 
-/// A task's slot on the executor's thread.
 /// Where and under what name a task was spawned, kept only by test executors (for the
-/// deadlock report), so ordinary tasks pay one null pointer for it.
+/// deadlock report), in a table beside the slab, so ordinary tasks pay nothing for it.
 pub(crate) struct TaskInfo {
     pub(crate) location: &'static Location<'static>,
     pub(crate) name: Option<String>,
 }
 
+/// A task's slot on the executor's thread.
 struct Slot {
     future: LocalFuture,
     header: Arc<Header>,
     waker: Waker,
-    info: Option<Box<TaskInfo>>,
 }
 
 /// What a test executor adds to an ordinary one: a clock of its own, and what to do when every
@@ -114,16 +113,19 @@ impl Idle<'_> {
     /// A line for each task still alive: its name and where it was spawned.
     pub(crate) fn alive_tasks(&self) -> Vec<String> {
         let tasks = self.ex.local.tasks.borrow();
+        let infos = self.ex.local.infos.borrow();
         tasks
             .iter()
             .filter_map(|slot| slot.as_ref())
-            .map(|slot| match &slot.info {
-                Some(info) => match &info.name {
-                    Some(name) => format!("  - task {name:?}, spawned at {}", info.location),
-                    None => format!("  - a task spawned at {}", info.location),
+            .map(
+                |slot| match infos.get(slot.header.key()).and_then(Option::as_ref) {
+                    Some(info) => match &info.name {
+                        Some(name) => format!("  - task {name:?}, spawned at {}", info.location),
+                        None => format!("  - a task spawned at {}", info.location),
+                    },
+                    None => "  - a task handed over by a Spawner".to_string(),
                 },
-                None => "  - a task handed over by a Spawner".to_string(),
-            })
+            )
             .collect()
     }
 }
@@ -133,6 +135,10 @@ struct Local {
     /// `None` while the task is being polled: its slot is moved out so that the slab is not
     /// borrowed during the poll (which may spawn), and the key stays reserved.
     tasks: RefCell<Slab<Option<Slot>>>,
+    /// A test executor's: by slab key, where the task in that slot was spawned (`None` for a
+    /// task from a `Spawner`); set whenever a task is adopted, so a reused key never shows the
+    /// previous task's. Always empty on an ordinary executor.
+    infos: RefCell<Vec<Option<TaskInfo>>>,
     /// Keys woken on this thread, in wake order (the run queue holds the other threads'), and
     /// the batch being run, swapped out of them in one go.
     queues: LocalQueue,
@@ -173,6 +179,7 @@ impl Executor {
             local: Rc::new(Local {
                 queue: Arc::new(TaskQueue::for_current_thread()),
                 tasks: RefCell::new(Slab::default()),
+                infos: RefCell::new(Vec::new()),
                 queues: LocalQueue::default(),
                 polls: Cell::new(0),
                 test,
@@ -225,20 +232,26 @@ impl Executor {
             .local
             .test
             .is_some()
-            .then(|| Box::new(TaskInfo { location, name }));
+            .then_some(TaskInfo { location, name });
         self.adopt(Box::pin(task::run(future, done)), header.clone(), info);
         Task::new(header, completion)
     }
 
     /// Puts a future in the slab and on the run queue. `header` is already marked `SCHEDULED`.
-    fn adopt(&self, future: LocalFuture, header: Arc<Header>, info: Option<Box<TaskInfo>>) {
+    fn adopt(&self, future: LocalFuture, header: Arc<Header>, info: Option<TaskInfo>) {
         let waker = Waker::from(header.clone());
         let key = header.key();
+        if self.local.test.is_some() {
+            let mut infos = self.local.infos.borrow_mut();
+            if infos.len() <= key {
+                infos.resize_with(key + 1, || None);
+            }
+            infos[key] = info;
+        }
         let slot = Slot {
             future,
             header,
             waker,
-            info,
         };
         let inserted = self.local.tasks.borrow_mut().insert(Some(slot));
         debug_assert_eq!(inserted, key);

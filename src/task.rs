@@ -238,49 +238,52 @@ pub(crate) fn run<F: Future>(
     future: F,
     done: Arc<Completion<F::Output>>,
 ) -> impl Future<Output = ()> {
-    // The guard is the `async fn`'s argument, so an unpolled `run` (whose body never started)
-    // still drops it, and it reports the cancellation.
-    run_started(Unstarted {
+    // The guard is captured by the `async` block, so an unpolled `run` (whose body never
+    // started) still drops it, and it reports the cancellation. A block rather than an
+    // `async fn` taking the guard: an `async fn` moves its arguments into locals of its body,
+    // and the frame kept both places, so three copies of the future's size (the argument's,
+    // that local's, and the pinned one) instead of the two here: the guard, used in place, and
+    // the pinned one. Two is the least without `unsafe` to pin the guard's own copy.
+    let mut unstarted = Unstarted {
         future: Some(future),
         done: Some(done),
-    })
-}
-
-async fn run_started<F: Future>(mut unstarted: Unstarted<F>) {
-    let (Some(future), Some(done)) = (unstarted.future.take(), unstarted.done.take()) else {
-        unreachable!("an Unstarted is emptied only here");
     };
-    // From here on the future is pinned in this frame and `live` owns its destruction.
-    let mut slot = pin!(Some(future));
-    let mut live = Live {
-        future: slot.as_mut(),
-        done: Some(done),
-    };
-    let outcome = poll_fn(|cx| {
-        let future = live
-            .future
-            .as_mut()
-            .as_pin_mut()
-            .expect("present until it ends");
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(payload)),
+    async move {
+        let Some(done) = unstarted.done.take() else {
+            unreachable!("an Unstarted is emptied only here");
+        };
+        // From here on the future is pinned in this frame and `live` owns its destruction.
+        let mut slot = pin!(unstarted.future.take());
+        let mut live = Live {
+            future: slot.as_mut(),
+            done: Some(done),
+        };
+        let outcome = poll_fn(|cx| {
+            let future = live
+                .future
+                .as_mut()
+                .as_pin_mut()
+                .expect("present until it ends");
+            match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(payload)),
+            }
+        })
+        .await;
+        let dropped = catch_unwind(AssertUnwindSafe(|| live.future.set(None)));
+        let done = live.done.take().expect("taken only here");
+        match (outcome, dropped) {
+            (Ok(value), Ok(())) => done.complete(value),
+            // The output is good but the future's destructor panicked: the panic is the outcome.
+            (Ok(value), Err(payload)) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
+                done.panicked(payload);
+            }
+            // A poll panicked: that panic is the outcome; a second one from the destructor is
+            // dropped (the first explains more).
+            (Err(payload), _) => done.panicked(payload),
         }
-    })
-    .await;
-    let dropped = catch_unwind(AssertUnwindSafe(|| live.future.set(None)));
-    let done = live.done.take().expect("taken only here");
-    match (outcome, dropped) {
-        (Ok(value), Ok(())) => done.complete(value),
-        // The output is good but the future's destructor panicked: the panic is the outcome.
-        (Ok(value), Err(payload)) => {
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
-            done.panicked(payload);
-        }
-        // A poll panicked: that panic is the outcome; a second one from the destructor is
-        // dropped (the first explains more).
-        (Err(payload), _) => done.panicked(payload),
     }
 }
 
@@ -508,6 +511,24 @@ mod tests {
         Waker::from(header.clone()).wake_by_ref();
         assert_eq!(queue.remote_len(), 1, "a running task is not queued twice");
         assert!(header.end_poll(), "the executor must queue it again");
+    }
+
+    /// The frame of `run` stores the user's future twice at most (the argument, and its pinned
+    /// place), not three times: a task's box is about twice its future, plus a few words.
+    #[test]
+    fn a_task_future_holds_at_most_two_copies_of_the_user_future() {
+        let big = async {
+            let buf = [7u8; 1000];
+            std::future::pending::<()>().await;
+            std::hint::black_box(&buf);
+        };
+        let inner = std::mem::size_of_val(&big);
+        let run = run(big, Completion::new());
+        let size = std::mem::size_of_val(&run);
+        assert!(
+            size <= 2 * inner + 128,
+            "{size} bytes for a {inner}-byte future"
+        );
     }
 
     #[test]

@@ -443,6 +443,24 @@ fn the_deadlock_report_names_the_stuck_task_and_where_it_was_spawned() {
     assert!(text.contains("tests/virtual_time.rs"), "{text}");
 }
 
+/// The report reads a task's name by its slot: a slot freed by a finished task and taken by a
+/// task from a `Spawner` is reported as the new task, not under the old one's name.
+#[test]
+fn a_reused_task_slot_is_reported_as_its_new_task() {
+    let ex = wisp::test::Builder::new()
+        .deadlock_grace(Duration::from_millis(50))
+        .executor();
+    ex.block_on(ex.spawn_named("finished-first", async {}));
+    ex.spawner().spawn(std::future::pending::<()>()).detach();
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ex.block_on(std::future::pending::<()>());
+    }))
+    .expect_err("the run must be reported as a deadlock");
+    let text = panic_text(payload.as_ref());
+    assert!(text.contains("handed over by a Spawner"), "{text}");
+    assert!(!text.contains("finished-first"), "{text}");
+}
+
 #[test]
 fn outside_a_test_run_pause_explains_itself() {
     let err = std::panic::catch_unwind(wisp::test::pause).expect_err("must panic");
