@@ -7,7 +7,7 @@
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+[ -n "${KEEP_FOOTPRINT:-}" ] && echo "kept: $dir" || trap 'rm -rf "$dir"' EXIT
 mkdir "$dir/src"
 cat > "$dir/Cargo.toml" <<TOML
 [package]

@@ -364,7 +364,7 @@ impl Client {
         let mut urls = vec![url];
         loop {
             let url = urls.last().expect("never empty");
-            send_sensitive &= same_origin(&urls[0], url);
+            send_sensitive &= urls.len() == 1 || same_origin(&urls[0], url);
             let hop = Hop {
                 method,
                 url,
@@ -375,9 +375,10 @@ impl Client {
             let (head, response_body) = self.send(&hop, &mut body, &clocks).await?;
             let mut response = Response::new(head, std::mem::take(&mut urls), response_body);
             let status = response.status();
-            let location = response.header("location").map(<[u8]>::to_vec);
-            let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
-            else {
+            let location = matches!(status, 301 | 302 | 303 | 307 | 308)
+                .then(|| response.header("location").map(<[u8]>::to_vec))
+                .flatten();
+            let Some(location) = location else {
                 return Ok(response);
             };
             if config.max_redirects == 0 {
