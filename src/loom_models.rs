@@ -22,7 +22,7 @@ use loom::thread;
 
 use crate::reactor::{self, park::Sleep};
 use crate::run_queue::RunQueue;
-use crate::task::{Header, TaskQueue};
+use crate::task::{Completion, Header, Task, TaskQueue};
 
 /// Every key waiting in `queue` (taken off it).
 fn drain(queue: &TaskQueue) -> VecDeque<usize> {
@@ -269,5 +269,25 @@ fn loom_a_driver_that_stops_hands_the_reactor_to_a_parked_executor() {
         let mut keys: Vec<usize> = done.into_iter().flatten().collect();
         keys.sort();
         assert_eq!(keys, [0, 7]);
+    });
+}
+
+/// A detached task's panic is reported exactly once, whether the panic or the detach comes
+/// first. (The panic path once read `detached` and stored the outcome under two lock scopes:
+/// a detach in between found the task running, so did not report, and the panic was stored
+/// where nobody would read it.)
+#[test]
+fn loom_a_panic_racing_a_detach_is_reported_once() {
+    loom::model(|| {
+        let (_queue, header) = queued_task();
+        let completion = Completion::<()>::new();
+        let task = Task::new(header, completion.clone());
+        let panicking = thread::spawn(move || completion.panicked(Box::new("boom")));
+        let by_detach = task.detach_reporting();
+        let by_panic = panicking.join().unwrap();
+        assert!(
+            by_detach ^ by_panic,
+            "reported by the detach: {by_detach}, by the panic: {by_panic}"
+        );
     });
 }

@@ -177,7 +177,11 @@ impl<T> Completion<T> {
     fn finish(&self, outcome: Outcome<T>) {
         let awaiter = {
             let mut state = self.lock();
-            if !matches!(state.outcome, Outcome::Running) {
+            // Ended already, or detached (nobody will read it): the outcome is dropped, outside
+            // the lock.
+            if !matches!(state.outcome, Outcome::Running) || state.detached {
+                drop(state);
+                drop(outcome);
                 return;
             }
             state.outcome = outcome;
@@ -197,17 +201,38 @@ impl<T> Completion<T> {
 
 impl<T> Completion<T> {
     /// The future panicked, in a poll or in its destructor. A detached task's panic is reported
-    /// here, since nobody will await it.
-    fn panicked(&self, payload: Box<dyn Any + Send>) {
-        let detached = self.lock().detached;
-        if detached {
-            eprintln!(
-                "wisp: a detached task panicked: {}; the executor carries on",
-                panic_message(payload.as_ref())
-            );
-            self.finish(Outcome::Cancelled);
-        } else {
-            self.finish(Outcome::Panicked(payload));
+    /// here, since nobody will await it. Returns whether it reported it.
+    ///
+    /// Whether the task is detached is read under the same lock that stores the outcome: with
+    /// two lock scopes, a [`Task::detach`] landing between them would find the task still
+    /// running (so not report) and this would store a panic nobody reads.
+    pub(crate) fn panicked(&self, payload: Box<dyn Any + Send>) -> bool {
+        let (awaiter, unreported) = {
+            let mut state = self.lock();
+            if !matches!(state.outcome, Outcome::Running) {
+                return false;
+            }
+            let unreported = if state.detached {
+                state.outcome = Outcome::Cancelled;
+                Some(payload)
+            } else {
+                state.outcome = Outcome::Panicked(payload);
+                None
+            };
+            (state.awaiter.take(), unreported)
+        };
+        if let Some(waker) = awaiter {
+            waker.wake();
+        }
+        match unreported {
+            Some(payload) => {
+                eprintln!(
+                    "wisp: a detached task panicked: {}; the executor carries on",
+                    panic_message(payload.as_ref())
+                );
+                true
+            }
+            None => false,
         }
     }
 
@@ -220,7 +245,9 @@ impl<T> Completion<T> {
     fn dropped(&self, result: std::thread::Result<()>) {
         match result {
             Ok(()) => self.cancelled(),
-            Err(payload) => self.panicked(payload),
+            Err(payload) => {
+                self.panicked(payload);
+            }
         }
     }
 }
@@ -282,7 +309,9 @@ pub(crate) fn run<F: Future>(
             }
             // A poll panicked: that panic is the outcome; a second one from the destructor is
             // dropped (the first explains more).
-            (Err(payload), _) => done.panicked(payload),
+            (Err(payload), _) => {
+                done.panicked(payload);
+            }
         }
     }
 }
@@ -367,15 +396,36 @@ impl<T> Task<T> {
     /// Lets the task run to completion without anyone awaiting it.
     ///
     /// A panic in a detached task is reported on stderr and the executor carries on.
-    pub fn detach(mut self) {
+    pub fn detach(self) {
+        self.detach_reporting();
+    }
+
+    /// [`detach`](Task::detach), returning whether it reported a panic that came first.
+    pub(crate) fn detach_reporting(mut self) -> bool {
         self.cancel_on_drop = false;
-        let mut state = self.completion.lock();
-        state.detached = true;
-        if let Outcome::Panicked(payload) = std::mem::replace(&mut state.outcome, Outcome::Taken) {
-            eprintln!(
-                "wisp: a detached task panicked: {}",
-                panic_message(payload.as_ref())
-            );
+        let panicked = {
+            let mut state = self.completion.lock();
+            state.detached = true;
+            match std::mem::replace(&mut state.outcome, Outcome::Taken) {
+                Outcome::Panicked(payload) => Some(payload),
+                // Still running: its end is reported (a panic) or dropped (an output) then.
+                Outcome::Running => {
+                    state.outcome = Outcome::Running;
+                    None
+                }
+                // An output nobody will read is dropped now.
+                _ => None,
+            }
+        };
+        match panicked {
+            Some(payload) => {
+                eprintln!(
+                    "wisp: a detached task panicked: {}",
+                    panic_message(payload.as_ref())
+                );
+                true
+            }
+            None => false,
         }
     }
 
