@@ -73,8 +73,14 @@ pub(crate) struct TaskInfo {
 }
 
 /// A task's slot on the executor's thread.
+///
+/// While the task is polled, its future and waker are out of the slot (`None`, and a no-op
+/// waker), so that the slab is not borrowed during the poll (which may spawn); the header stays
+/// and is read before and after. The `Option` is on the future rather than around the slot:
+/// the free-list tag of the slab then fits in the header pointer's niche, and a slab entry is
+/// 40 bytes instead of 48.
 struct Slot {
-    future: LocalFuture,
+    future: Option<LocalFuture>,
     header: Arc<Header>,
     waker: Waker,
 }
@@ -116,7 +122,6 @@ impl Idle<'_> {
         let infos = self.ex.local.infos.borrow();
         tasks
             .iter()
-            .filter_map(|slot| slot.as_ref())
             .map(
                 |slot| match infos.get(slot.header.key()).and_then(Option::as_ref) {
                     Some(info) => match &info.name {
@@ -132,9 +137,8 @@ impl Idle<'_> {
 
 struct Local {
     queue: Arc<TaskQueue>,
-    /// `None` while the task is being polled: its slot is moved out so that the slab is not
-    /// borrowed during the poll (which may spawn), and the key stays reserved.
-    tasks: RefCell<Slab<Option<Slot>>>,
+    /// The tasks, by key (see [`Slot`] for what a running task leaves here).
+    tasks: RefCell<Slab<Slot>>,
     /// A test executor's: by slab key, where the task in that slot was spawned (`None` for a
     /// task from a `Spawner`); set whenever a task is adopted, so a reused key never shows the
     /// previous task's. Always empty on an ordinary executor.
@@ -249,11 +253,11 @@ impl Executor {
             infos[key] = info;
         }
         let slot = Slot {
-            future,
+            future: Some(future),
             header,
             waker,
         };
-        let inserted = self.local.tasks.borrow_mut().insert(Some(slot));
+        let inserted = self.local.tasks.borrow_mut().insert(slot);
         debug_assert_eq!(inserted, key);
         self.local.queues.ready.borrow_mut().push_back(key);
     }
@@ -456,51 +460,58 @@ impl Executor {
 
     /// Polls the task in slot `key` once (or drops it if it was cancelled).
     ///
-    /// The slot is moved out of the slab for the poll (the future may spawn, which needs the
-    /// slab) and moved back after: no reference count is touched on this path.
+    /// The future and the waker are moved out of the slab for the poll (the future may spawn,
+    /// which needs the slab) and back after: no reference count is touched on this path.
     fn poll_task(&self, key: usize) {
-        let taken = self
-            .local
-            .tasks
-            .borrow_mut()
-            .get_mut(key)
-            .and_then(Option::take);
-        let Some(mut slot) = taken else {
-            return;
+        let (mut future, waker) = {
+            let mut tasks = self.local.tasks.borrow_mut();
+            let Some(slot) = tasks.get_mut(key) else {
+                return;
+            };
+            let Some(future) = slot.future.take() else {
+                return;
+            };
+            if !slot.header.begin_poll() {
+                // Cancelled: closed now.
+                tasks.remove(key);
+                drop(tasks);
+                // Dropped outside the slab borrow: its destructor may cancel other tasks.
+                // Dropping it tells the task's `Completion` that it was cancelled, and cannot
+                // unwind: `task::run` drops the user's future under `catch_unwind`.
+                drop(future);
+                return;
+            }
+            // A no-op waker costs nothing to make (no allocation, no reference count).
+            (
+                future,
+                std::mem::replace(&mut slot.waker, Waker::noop().clone()),
+            )
         };
-        if !slot.header.begin_poll() {
-            // Cancelled: closed now.
-            self.local.tasks.borrow_mut().remove(key);
-            // Dropped outside the slab borrow: its destructor may cancel other tasks. Dropping it
-            // tells the task's `Completion` that it was cancelled, and cannot unwind:
-            // `task::run` drops the user's future under `catch_unwind`.
-            drop(slot.future);
-            return;
-        }
-        let mut cx = Context::from_waker(&slot.waker);
+        let mut cx = Context::from_waker(&waker);
         // A panic cannot escape: `task::run` catches it around the user's future.
         let poll = {
-            let _scope = PollScope::enter(&slot.waker);
-            slot.future.as_mut().poll(&mut cx)
+            let _scope = PollScope::enter(&waker);
+            future.as_mut().poll(&mut cx)
         };
+        let mut tasks = self.local.tasks.borrow_mut();
         match poll {
             Poll::Pending => {
+                let slot = tasks.get_mut(key).expect("a running task keeps its slot");
+                slot.future = Some(future);
+                slot.waker = waker;
                 let requeue = slot.header.end_poll();
-                *self
-                    .local
-                    .tasks
-                    .borrow_mut()
-                    .get_mut(key)
-                    .expect("a running task keeps its slot") = Some(slot);
+                drop(tasks);
                 if requeue {
                     // Woken (or cancelled) while it ran: it goes to the back, into the next batch.
                     self.local.queue.push(key);
                 }
             }
             Poll::Ready(()) => {
+                let slot = tasks.remove(key).expect("a running task keeps its slot");
+                drop(tasks);
                 slot.header.close();
-                self.local.tasks.borrow_mut().remove(key);
-                drop(slot.future);
+                drop(future);
+                drop(slot);
             }
         }
     }
@@ -513,7 +524,7 @@ impl Drop for Local {
         // destructor panicked); it never unwinds, so one bad destructor cannot stop the others
         // (or abort the process with a second panic during the unwinding).
         drop(injected);
-        let slots: Vec<Slot> = self.tasks.get_mut().drain().flatten().collect();
+        let slots: Vec<Slot> = self.tasks.get_mut().drain().collect();
         for slot in slots {
             slot.header.close();
             drop(slot.future);
@@ -632,7 +643,9 @@ impl Spawner {
     {
         let completion = Completion::new();
         let done = completion.clone();
-        let header = Header::new(usize::MAX, self.queue.clone());
+        // Its key is set when the executor adopts it; until then it is marked `SCHEDULED`, so
+        // nothing queues it.
+        let header = Header::new(0, self.queue.clone());
         let job = Injected {
             future: Box::pin(task::run(future, done)),
             header: header.clone(),
@@ -644,5 +657,17 @@ impl Spawner {
             drop(job);
         }
         Task::new(header, completion)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every task has a slab entry: the free-list tag shares the header pointer's niche
+    /// (40 bytes, where an `Option` around the slot made it 48).
+    #[test]
+    fn a_task_slab_entry_is_five_words() {
+        assert_eq!(Slab::<Slot>::ENTRY_SIZE, 40);
     }
 }

@@ -31,6 +31,10 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
+    /// The bytes one entry takes in the slab's `Vec`.
+    #[cfg(test)]
+    pub(crate) const ENTRY_SIZE: usize = std::mem::size_of::<Slot<T>>();
+
     /// The key the next `insert` will return.
     pub(crate) fn vacant_key(&self) -> usize {
         self.next_free

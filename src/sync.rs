@@ -27,9 +27,9 @@ pub(crate) use imp::MutexGuard;
 /// The atomics of the wake-up protocol: std's, or loom's under `cfg(wisp_loom)`.
 pub(crate) mod atomic {
     #[cfg(wisp_loom)]
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
     #[cfg(not(wisp_loom))]
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 }
 
 /// Thread handles and parking for the parker: std's, or loom's under `cfg(wisp_loom)`.

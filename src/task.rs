@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::run_queue::RunQueue;
-use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use crate::sync::{Mutex, MutexGuard};
 
 /// The run queue a task's header pushes its key onto; its jobs are tasks from other threads.
@@ -60,9 +60,17 @@ pub(crate) const CANCEL: u8 = 1 << 3;
 pub(crate) struct Header {
     pub(crate) state: AtomicU8,
     /// The task's slot in its executor's slab; set once, before the task is first queued (a task
-    /// from a [`Spawner`](crate::Spawner) learns it when its executor adopts it).
-    key: AtomicUsize,
+    /// from a [`Spawner`](crate::Spawner) learns it when its executor adopts it). A `u32`, so
+    /// that with the state byte it fits in the word beside the queue pointer: a header is 16
+    /// bytes, not 24, and every task has one.
+    key: AtomicU32,
     pub(crate) executor: Arc<TaskQueue>,
+}
+
+/// A slab key as a header stores it. Four billion tasks alive on one executor would need some
+/// 800 GB of task memory first, so this cannot fail on a real machine; it says so if it does.
+fn narrow(key: usize) -> u32 {
+    u32::try_from(key).expect("wisp: more than 4 294 967 295 tasks alive on one executor")
 }
 
 impl Header {
@@ -70,17 +78,17 @@ impl Header {
     pub(crate) fn new(key: usize, executor: Arc<TaskQueue>) -> Arc<Header> {
         Arc::new(Header {
             state: AtomicU8::new(SCHEDULED),
-            key: AtomicUsize::new(key),
+            key: AtomicU32::new(narrow(key)),
             executor,
         })
     }
 
     pub(crate) fn key(&self) -> usize {
-        self.key.load(Ordering::Relaxed)
+        self.key.load(Ordering::Relaxed) as usize
     }
 
     pub(crate) fn set_key(&self, key: usize) {
-        self.key.store(key, Ordering::Relaxed);
+        self.key.store(narrow(key), Ordering::Relaxed);
     }
 
     /// Marks the task scheduled and queues it unless it is already queued, running or closed.
@@ -139,6 +147,10 @@ impl Wake for Header {
 /// How a task ended, as seen by its handle.
 enum Outcome<T> {
     Running,
+    /// Running, and its handle was detached: nobody will read the outcome, so a panic has to
+    /// be reported where it happens, or it is never seen. (A state of its own rather than a
+    /// flag beside the outcome: the completion is one word smaller, and every task has one.)
+    Detached,
     Done(T),
     Panicked(Box<dyn Any + Send>),
     Cancelled,
@@ -150,8 +162,6 @@ struct CompletionState<T> {
     outcome: Outcome<T>,
     /// Who to wake when the outcome changes.
     awaiter: Option<Waker>,
-    /// Nobody will read the outcome: a panic has to be reported here or it is never seen.
-    detached: bool,
 }
 
 /// Where a task's outcome goes, shared between the running task and its [`Task`] handle.
@@ -165,7 +175,6 @@ impl<T> Completion<T> {
             state: Mutex::new(CompletionState {
                 outcome: Outcome::Running,
                 awaiter: None,
-                detached: false,
             }),
         })
     }
@@ -179,7 +188,7 @@ impl<T> Completion<T> {
             let mut state = self.lock();
             // Ended already, or detached (nobody will read it): the outcome is dropped, outside
             // the lock.
-            if !matches!(state.outcome, Outcome::Running) || state.detached {
+            if !matches!(state.outcome, Outcome::Running) {
                 drop(state);
                 drop(outcome);
                 return;
@@ -209,15 +218,16 @@ impl<T> Completion<T> {
     pub(crate) fn panicked(&self, payload: Box<dyn Any + Send>) -> bool {
         let (awaiter, unreported) = {
             let mut state = self.lock();
-            if !matches!(state.outcome, Outcome::Running) {
-                return false;
-            }
-            let unreported = if state.detached {
-                state.outcome = Outcome::Cancelled;
-                Some(payload)
-            } else {
-                state.outcome = Outcome::Panicked(payload);
-                None
+            let unreported = match state.outcome {
+                Outcome::Running => {
+                    state.outcome = Outcome::Panicked(payload);
+                    None
+                }
+                Outcome::Detached => {
+                    state.outcome = Outcome::Cancelled;
+                    Some(payload)
+                }
+                _ => return false,
             };
             (state.awaiter.take(), unreported)
         };
@@ -378,18 +388,17 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 /// ```
 #[must_use = "dropping a Task cancels it; call .detach() to let it run in the background"]
 pub struct Task<T> {
-    header: Arc<Header>,
+    /// To cancel the task with; `None` once the task is detached or its outcome taken, when
+    /// dropping the handle is a no-op. (The `Option` costs nothing: a handle is two words.)
+    header: Option<Arc<Header>>,
     completion: Arc<Completion<T>>,
-    /// False once the task is detached or its outcome taken: then dropping the handle is a no-op.
-    cancel_on_drop: bool,
 }
 
 impl<T> Task<T> {
     pub(crate) fn new(header: Arc<Header>, completion: Arc<Completion<T>>) -> Task<T> {
         Task {
-            header,
+            header: Some(header),
             completion,
-            cancel_on_drop: true,
         }
     }
 
@@ -402,15 +411,14 @@ impl<T> Task<T> {
 
     /// [`detach`](Task::detach), returning whether it reported a panic that came first.
     pub(crate) fn detach_reporting(mut self) -> bool {
-        self.cancel_on_drop = false;
+        self.header = None;
         let panicked = {
             let mut state = self.completion.lock();
-            state.detached = true;
             match std::mem::replace(&mut state.outcome, Outcome::Taken) {
                 Outcome::Panicked(payload) => Some(payload),
                 // Still running: its end is reported (a panic) or dropped (an output) then.
                 Outcome::Running => {
-                    state.outcome = Outcome::Running;
+                    state.outcome = Outcome::Detached;
                     None
                 }
                 // An output nobody will read is dropped now.
@@ -436,7 +444,9 @@ impl<T> Task<T> {
     /// destructors have run. A panic in the task, in a poll or in its future's destructor, is
     /// resumed here, as when awaiting the handle.
     pub async fn cancel(mut self) -> Option<T> {
-        self.header.cancel();
+        if let Some(header) = &self.header {
+            header.cancel();
+        }
         std::future::poll_fn(|cx| self.poll_outcome(cx, true)).await
     }
 
@@ -459,12 +469,13 @@ impl<T> Task<T> {
                 Poll::Pending
             }
             Outcome::Done(value) => {
-                self.cancel_on_drop = false;
+                drop(state);
+                self.header = None;
                 Poll::Ready(Some(value))
             }
             Outcome::Panicked(payload) => {
-                self.cancel_on_drop = false;
                 drop(state);
+                self.header = None;
                 resume_unwind(payload)
             }
             Outcome::Cancelled if cancelling => Poll::Ready(None),
@@ -473,6 +484,7 @@ impl<T> Task<T> {
                  before the task finished"
             ),
             Outcome::Taken => panic!("wisp: a Task was polled again after it returned Ready"),
+            Outcome::Detached => unreachable!("a detached task has no handle to poll"),
         }
     }
 }
@@ -490,8 +502,8 @@ impl<T> Future for Task<T> {
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        if self.cancel_on_drop {
-            self.header.cancel();
+        if let Some(header) = &self.header {
+            header.cancel();
         }
     }
 }
@@ -579,6 +591,15 @@ mod tests {
             size <= 2 * inner + 128,
             "{size} bytes for a {inner}-byte future"
         );
+    }
+
+    /// Every task has a header, a completion and a handle: their sizes are the heap row's.
+    #[test]
+    fn a_header_is_two_words_a_handle_two_and_a_unit_completion_six() {
+        assert_eq!(std::mem::size_of::<Header>(), 16);
+        assert_eq!(std::mem::size_of::<Task<()>>(), 16);
+        assert_eq!(std::mem::size_of::<Task<usize>>(), 16);
+        assert_eq!(std::mem::size_of::<Completion<()>>(), 48);
     }
 
     #[test]
