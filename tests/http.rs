@@ -547,6 +547,17 @@ fn total_timeout_runs_on_the_virtual_clock() {
     drop(listener);
 }
 
+/// Reads from a wisp server socket until a whole request head has arrived.
+async fn read_request_head(stream: &wisp::net::TcpStream) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while find(&head, b"\r\n\r\n").is_none() {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the client closed before a whole request head");
+        head.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// On the virtual clock: a wisp server task that answers the first request with a head for a
 /// 10-byte body, then sends `bytes` of it one per second of virtual time, then stays silent
 /// (the connection open). Returns the client's result and the virtual time it took.
@@ -560,12 +571,7 @@ fn trickle_on_virtual_time(
             let url = format!("http://{}/", listener.local_addr().unwrap());
             let server = wisp::spawn(async move {
                 let (stream, _) = listener.accept().await.unwrap();
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while find(&head, b"\r\n\r\n").is_none() {
-                    let n = stream.read(&mut buf).await.unwrap();
-                    head.extend_from_slice(&buf[..n]);
-                }
+                read_request_head(&stream).await;
                 stream
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
                     .await
@@ -618,12 +624,7 @@ fn a_total_deadline_sooner_than_the_idle_timeout_holds_on_a_reused_connection() 
             let url = format!("http://{}/", listener.local_addr().unwrap());
             let server = wisp::spawn(async move {
                 let (stream, _) = listener.accept().await.unwrap();
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 1024];
-                while find(&seen, b"\r\n\r\n").is_none() {
-                    let n = stream.read(&mut buf).await.unwrap();
-                    seen.extend_from_slice(&buf[..n]);
-                }
+                read_request_head(&stream).await;
                 stream.write_all(&ok("first")).await.unwrap();
                 std::future::pending::<()>().await;
             });
