@@ -27,6 +27,8 @@ pub mod crawl;
 mod current_waker;
 mod executor;
 #[cfg(feature = "http")]
+mod fnv;
+#[cfg(feature = "http")]
 pub mod http;
 mod io_owner;
 mod join;

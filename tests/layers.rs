@@ -11,6 +11,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "slab",
             "sync",
+            "fnv",
             "current_waker",
             "io_owner",
             "time::wheel",

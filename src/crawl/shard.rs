@@ -15,15 +15,16 @@
 //! Rust versions, unlike `std`'s `DefaultHasher`.
 
 /// FNV-1a 64-bit offset basis.
-pub const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+pub const FNV_OFFSET_BASIS: u64 = crate::fnv::OFFSET_BASIS;
 /// FNV-1a 64-bit prime.
-pub const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+pub const FNV_PRIME: u64 = crate::fnv::PRIME;
 
 /// The 64-bit FNV-1a hash of the ASCII-lowercased `host` bytes (step 1 and 2 of the module docs).
 pub fn host_hash(host: &str) -> u64 {
-    host.bytes().fold(FNV_OFFSET_BASIS, |h, b| {
-        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME)
-    })
+    crate::fnv::extend(
+        FNV_OFFSET_BASIS,
+        host.bytes().map(|b| b.to_ascii_lowercase()),
+    )
 }
 
 /// The shard in `0..shards` that owns `host`: [`host_hash`]`(host) % shards`.

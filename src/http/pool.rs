@@ -7,11 +7,12 @@
 //! client retries once when it loses that race anyway.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Origin};
+use crate::fnv::Fnv;
 use crate::sync::Mutex;
 use crate::time::now;
 
@@ -38,37 +39,17 @@ impl PoolHandle {
 }
 
 pub(crate) struct Pool {
+    /// Hashed with FNV-1a: every request hashes its origin twice (checkout and checkin), a
+    /// dozen bytes, where SipHash's setup and finish cost more than the bytes (about 400
+    /// instructions a request, callgrind). Keys the network chose cannot flood it into anything
+    /// unbounded: the map holds only origins with idle connections, at most `max_total`, so
+    /// even keys that all collide cost one bounded scan.
     idle: HashMap<Origin, VecDeque<(Conn, Instant)>, BuildHasherDefault<Fnv>>,
     /// Idle connections across all origins.
     total: usize,
     pub(crate) max_per_origin: usize,
     pub(crate) max_total: usize,
     pub(crate) expiry: Duration,
-}
-
-/// FNV-1a, for the pool's map: every request hashes its origin twice (checkout and checkin),
-/// a dozen bytes each, where SipHash's setup and finish cost more than the bytes (about 400
-/// instructions a request, callgrind). Keys the network chose cannot flood it into anything
-/// unbounded: the map holds only origins with idle connections, at most `max_total` of them,
-/// so even keys that all collide cost one bounded scan.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }
 
 impl Pool {
@@ -142,23 +123,5 @@ impl Pool {
                 self.idle.remove(&origin);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pool_hash_is_fnv_1a() {
-        // The published FNV-1a 64-bit test vectors.
-        let hash = |bytes: &[u8]| {
-            let mut h = Fnv::default();
-            h.write(bytes);
-            h.finish()
-        };
-        assert_eq!(hash(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(hash(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(hash(b"foobar"), 0x8594_4171_f739_67e8);
     }
 }
