@@ -42,8 +42,11 @@ use source::Source;
 pub(crate) use source::{Direction, Registered};
 
 /// The length of a wheel tick. Deadlines round *up* to a tick, so a timer never fires early.
-/// (`tick_ceil` and `tick_floor` assume one millisecond.)
-const TICK: Duration = Duration::from_millis(1);
+/// One microsecond, so a timer fires within microseconds of its deadline rather than up to a
+/// millisecond after it (the poller waits on a timerfd, which keeps nanoseconds); the wheel's
+/// levels then span 2^36 us, about 19 hours, and later deadlines wait in its overflow list.
+/// (`tick_ceil` and `tick_floor` assume one microsecond.)
+const TICK: Duration = Duration::from_micros(1);
 
 /// The longest single wait in the poller; a timer further away is reached in several waits.
 const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -152,19 +155,19 @@ impl Reactor {
         let _ = self.poller.notify();
     }
 
-    /// The first tick at or after `deadline` (ticks are milliseconds; u64 arithmetic only, this
+    /// The first tick at or after `deadline` (ticks are microseconds; u64 arithmetic only, this
     /// runs on every timer insert).
     fn tick_ceil(&self, deadline: Instant) -> u64 {
         let d = deadline.saturating_duration_since(self.origin);
-        let sub_ms = u64::from(d.subsec_nanos()).div_ceil(1_000_000);
-        d.as_secs().saturating_mul(1000).saturating_add(sub_ms)
+        let sub_us = u64::from(d.subsec_nanos()).div_ceil(1_000);
+        d.as_secs().saturating_mul(1_000_000).saturating_add(sub_us)
     }
 
     /// The last tick at or before `now`.
     fn tick_floor(&self, now: Instant) -> u64 {
         let d = now.saturating_duration_since(self.origin);
-        let sub_ms = u64::from(d.subsec_nanos()) / 1_000_000;
-        d.as_secs().saturating_mul(1000).saturating_add(sub_ms)
+        let sub_us = u64::from(d.subsec_nanos()) / 1_000;
+        d.as_secs().saturating_mul(1_000_000).saturating_add(sub_us)
     }
 
     /// The instant a tick starts, if it is representable (a tick years away may not be).
@@ -483,6 +486,47 @@ fn helper_main() {
                     reactor.hand_off();
                 }
             }
+        }
+    }
+}
+
+#[cfg(all(test, not(wisp_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_rounds_up_to_the_next_microsecond_and_no_further() {
+        let reactor = Reactor::new();
+        let origin = reactor.origin;
+        for offset in [
+            Duration::from_nanos(1),
+            Duration::from_nanos(999),
+            Duration::from_micros(1),
+            Duration::from_nanos(1_500_300),
+            Duration::new(3, 999_999_999),
+            Duration::from_secs(20 * 60 * 60),
+        ] {
+            let deadline = origin + offset;
+            let tick = reactor.tick_ceil(deadline);
+            let fires = reactor.instant_of(tick).unwrap();
+            assert!(fires >= deadline, "{offset:?}: early");
+            assert!(
+                fires - deadline < TICK,
+                "{offset:?}: {:?} late",
+                fires - deadline
+            );
+            // The driver fires a tick once the clock's floor reaches it: at the deadline's
+            // own microsecond, not before.
+            assert_eq!(reactor.tick_floor(fires), tick);
+            assert!(reactor.tick_floor(deadline) <= tick);
+        }
+        assert_eq!(
+            reactor.tick_ceil(origin + Duration::from_nanos(1_500_300)),
+            1_501
+        );
+        // Before the origin counts as tick 0, which has passed: due at once.
+        if let Some(before) = origin.checked_sub(Duration::from_millis(1)) {
+            assert_eq!(reactor.tick_ceil(before), 0);
         }
     }
 }

@@ -1,10 +1,10 @@
 //! A hierarchical timer wheel: the data structure behind `sleep` and timeouts.
 //!
-//! Time is counted in ticks (1 tick = 1 ms, tick 0 = creation of the wheel).
+//! Time is counted in ticks (the reactor's tick is 1 us; tick 0 = creation of the wheel).
 //! The wheel has 6 *levels* of 64 *slots*. A slot on level `L` covers
 //! `64^L` consecutive ticks, so level 0 has one slot per tick, level 1 one
 //! slot per 64 ticks, and so on up to level 5 (slots of `64^5` ticks; the whole
-//! level spans `64^6` = 2^36 ticks, about 2.2 years).
+//! level spans `64^6` = 2^36 ticks, about 19 hours of 1 us ticks).
 //!
 //! **Placement.** A timer goes to the level given by the highest bit in which
 //! its deadline differs from the current time (`elapsed`), divided by 6: a
@@ -33,7 +33,7 @@
 //! never after the earliest deadline (exact for level 0).
 //!
 //! **Overflow.** Deadlines outside the current 2^36-tick block (i.e. roughly
-//! more than 2.2 years away, up to `u64::MAX`) sit in one unsorted overflow
+//! more than 19 hours away at 1 us ticks, up to `u64::MAX`) sit in one unsorted overflow
 //! list with a cached lower bound on their deadlines. When the levels are
 //! empty and time reaches the block holding the earliest overflow deadline,
 //! the list is re-placed in one O(n) pass. All arithmetic is bounded: nothing
