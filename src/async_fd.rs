@@ -96,6 +96,26 @@ impl<T: AsFd> Async<T> {
         std::future::poll_fn(|cx| self.poll_with(Direction::Write, cx, &mut op)).await
     }
 
+    /// A read from a stream socket (see `Source::poll_stream_read`).
+    pub(crate) fn poll_stream_read(
+        &self,
+        cx: &mut Context<'_>,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let seen = self.io.ticks(Direction::Read);
+        let out = self.io.poll_stream_read(cx, op);
+        if out.is_pending() {
+            self.cleared[Direction::Read as usize].store(seen, Ordering::Release);
+        }
+        out
+    }
+
+    /// Whether nothing is queued to read (see `Source::check_empty`).
+    #[cfg(feature = "http")]
+    pub(crate) fn check_empty(&self, peek: impl FnMut(&T) -> io::Result<usize>) -> bool {
+        self.io.check_empty(peek)
+    }
+
     /// One try of `op`, registering for the next event on `WouldBlock`.
     pub(crate) fn poll_with<R>(
         &self,

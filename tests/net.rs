@@ -171,6 +171,47 @@ fn half_close_then_reply() {
     });
 }
 
+/// After a read that got fewer bytes than it asked for, the next read waits for the reactor's
+/// event instead of asking the kernel: bytes that arrive later, even while the executor's
+/// thread is busy and no event has been collected yet, and then the end of the stream, must
+/// still be read, and the end of the stream read twice.
+#[test]
+fn bytes_that_arrive_after_a_short_read_are_read_and_so_is_the_end() {
+    let _g = shared();
+    watchdog(30, || {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go, wait) = mpsc::channel::<()>();
+        let (sent, written) = mpsc::channel::<()>();
+        let server = thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            peer.write_all(b"ab").unwrap();
+            wait.recv().unwrap();
+            peer.write_all(b"cdef").unwrap();
+            sent.send(()).unwrap();
+            wait.recv().unwrap();
+            drop(peer);
+            sent.send(()).unwrap();
+        });
+        wisp::block_on(async move {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 8];
+            let n = client.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"ab");
+            go.send(()).unwrap();
+            // Blocks this thread (no reactor turn) until the bytes are in the kernel's queue.
+            written.recv().unwrap();
+            let n = client.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"cdef");
+            go.send(()).unwrap();
+            written.recv().unwrap();
+            assert_eq!(client.read(&mut buf).await.unwrap(), 0, "end of stream");
+            assert_eq!(client.read(&mut buf).await.unwrap(), 0, "and again");
+        });
+        server.join().unwrap();
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Connection refused
 // ---------------------------------------------------------------------------------------------

@@ -176,6 +176,24 @@ impl Stream {
     fn is_tls(&self) -> bool {
         !matches!(self, Stream::Plain(_))
     }
+
+    /// Whether nothing came in: on the socket itself (see `TcpStream::is_quiet_now`), and over
+    /// TLS nothing that rustls read already and holds (plaintext nobody asked for, or the
+    /// server's close_notify).
+    fn is_quiet_now(&mut self) -> bool {
+        match self {
+            Stream::Plain(tcp) => tcp.is_quiet_now(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => {
+                let (tcp, conn) = tls.get_mut();
+                let held = match conn.process_new_packets() {
+                    Ok(state) => state.plaintext_bytes_to_read() > 0 || state.peer_has_closed(),
+                    Err(_) => true,
+                };
+                !held && tcp.is_quiet_now()
+            }
+        }
+    }
 }
 
 pub(crate) struct Conn {
@@ -387,9 +405,9 @@ impl Conn {
         if !self.buffered().is_empty() {
             return false;
         }
-        let mut probe = [0u8; 1];
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        self.stream.poll_read(&mut cx, &mut probe).is_pending()
+        // Asked of the kernel, not of the reactor's counts: bytes that came in while this
+        // thread was busy have raised no event yet.
+        self.stream.is_quiet_now()
     }
 }
 

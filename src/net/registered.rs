@@ -70,6 +70,21 @@ impl<T: StdSocket> Socket<T> {
         self.io.poll_with(dir, cx, op)
     }
 
+    /// A read from a stream socket (see `Source::poll_stream_read`).
+    pub(crate) fn poll_stream_read(
+        &self,
+        cx: &mut Context<'_>,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_stream_read(cx, op)
+    }
+
+    /// Whether nothing is queued to read (see `Source::check_empty`).
+    #[cfg(feature = "http")]
+    pub(crate) fn check_empty(&self, peek: impl FnMut(&T) -> io::Result<usize>) -> bool {
+        self.io.check_empty(peek)
+    }
+
     /// Deregisters the socket and returns it, back in blocking mode (as a std socket is made).
     pub(crate) fn into_std(self) -> io::Result<T> {
         let io = self.io.into_inner()?;

@@ -103,7 +103,17 @@ impl TcpStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        self.io.poll_io(Direction::Read, cx, |mut s| s.read(buf))
+        self.io.poll_stream_read(cx, |mut s| s.read(buf))
+    }
+
+    /// Whether nothing has come in, neither bytes nor the end of the stream, as the kernel says
+    /// now: one `recv(MSG_PEEK)` of a byte, never a count the reactor may not have caught up
+    /// with. What a pool asks of an idle connection before it reuses it; and since the answer
+    /// is the kernel's, the read of the reply to the next request waits for the reactor's
+    /// event without a `recv` of its own first.
+    #[cfg(feature = "http")]
+    pub(crate) fn is_quiet_now(&self) -> bool {
+        self.io.check_empty(|s| s.peek(&mut [0u8; 1]))
     }
 
     fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -163,8 +173,7 @@ impl AsyncRead for &TcpStream {
         if bufs.iter().all(|b| b.is_empty()) {
             return Poll::Ready(Ok(0));
         }
-        self.io
-            .poll_io(Direction::Read, cx, |mut s| s.read_vectored(bufs))
+        self.io.poll_stream_read(cx, |mut s| s.read_vectored(bufs))
     }
 }
 

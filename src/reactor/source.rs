@@ -9,6 +9,8 @@
 //! not moved meanwhile*; otherwise an event arrived in between and it simply tries again. So an
 //! event is never lost between the syscall and the registration, and an event from an earlier
 //! round can never make a socket look ready: readiness is always confirmed by the syscall itself.
+//! The one shortcut goes the other way: a socket found empty (`EAGAIN`, or a peek) stays known
+//! empty until its next read event ([`Source::poll_stream_read`]): no byte can be lost by it.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -36,6 +38,12 @@ pub(crate) struct Source {
     pub(super) key: usize,
     /// Events seen so far, per direction.
     ticks: [AtomicU64; 2],
+    /// The read count at which the socket was found empty, plus one (0: never): a stream
+    /// read's `WouldBlock`, or [`check_empty`](Source::check_empty). Until the next read event
+    /// it is known to have nothing, so [`poll_stream_read`](Source::poll_stream_read) waits
+    /// without the `recv` that would say `EAGAIN`: anything that arrives later (bytes, the end
+    /// of the stream) raises an edge, hence an event and a new count.
+    drained: AtomicU64,
     /// Tasks waiting per direction. Several tasks may share a socket (`&TcpStream` is
     /// `AsyncRead`), so this is a list, deduplicated with `will_wake`.
     wakers: Mutex<[Vec<Waker>; 2]>,
@@ -46,6 +54,7 @@ impl Source {
         Source {
             key,
             ticks: [AtomicU64::new(0), AtomicU64::new(0)],
+            drained: AtomicU64::new(0),
             wakers: Mutex::new([Vec::new(), Vec::new()]),
         }
     }
@@ -115,6 +124,68 @@ impl Source {
     }
 }
 
+impl Source {
+    /// [`poll_io`](Source::poll_io) for a read from a stream socket, which does not ask the
+    /// kernel when it already knows the answer: after a `WouldBlock`, or after
+    /// [`check_empty`](Source::check_empty) found nothing, and with no read event since, it
+    /// waits at once. So a request-response loop that checks its connection before each
+    /// request costs one `recv` per answer, not two. (A short read is *not* taken as empty: the
+    /// end of the stream may be queued behind the bytes it returned, and with no event to come
+    /// for it, the next read would wait forever.)
+    pub(crate) fn poll_stream_read(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let dir = Direction::Read as usize;
+        loop {
+            let seen = self.ticks[dir].load(Ordering::Acquire);
+            if self.drained.load(Ordering::Acquire) != seen.wrapping_add(1) {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    result => return Poll::Ready(result),
+                }
+            }
+            // Empty as of `seen`: wait, unless an event came in meanwhile (then try again).
+            let mut wakers = self.wakers.lock();
+            if self.ticks[dir].load(Ordering::Acquire) != seen {
+                continue;
+            }
+            self.drained.store(seen.wrapping_add(1), Ordering::Release);
+            let list = &mut wakers[dir];
+            if !list.iter().any(|w| w.will_wake(cx.waker())) {
+                list.push(cx.waker().clone());
+            }
+            drop(wakers);
+            super::ensure_driven(cx.waker());
+            return Poll::Pending;
+        }
+    }
+
+    /// Whether nothing is queued to read, neither bytes nor the end of the stream, as the
+    /// non-blocking `peek` finds now (it must say `WouldBlock` for exactly that). If so, the
+    /// socket is recorded as empty until its next read event.
+    #[cfg_attr(
+        not(any(test, feature = "http")),
+        expect(dead_code, reason = "the HTTP pool's check of an idle connection")
+    )]
+    pub(crate) fn check_empty(&self, mut peek: impl FnMut() -> io::Result<usize>) -> bool {
+        let dir = Direction::Read as usize;
+        loop {
+            let seen = self.ticks[dir].load(Ordering::Acquire);
+            match peek() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drained.store(seen.wrapping_add(1), Ordering::Release);
+                    return true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => return false,
+            }
+        }
+    }
+}
+
 /// A socket registered with the reactor for as long as this value lives.
 ///
 /// Dropping it (or [`into_inner`](Registered::into_inner)) deletes the socket from the poller
@@ -151,6 +222,23 @@ impl<T: AsFd> Registered<T> {
     ) -> Poll<io::Result<R>> {
         let io = self.get_ref();
         self.source.poll_io(dir, cx, || op(io))
+    }
+
+    /// A read from a stream socket; see [`Source::poll_stream_read`].
+    pub(crate) fn poll_stream_read(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let io = self.get_ref();
+        self.source.poll_stream_read(cx, || op(io))
+    }
+
+    /// Whether nothing is queued to read; see [`Source::check_empty`].
+    #[cfg(feature = "http")]
+    pub(crate) fn check_empty(&self, mut peek: impl FnMut(&T) -> io::Result<usize>) -> bool {
+        let io = self.get_ref();
+        self.source.check_empty(|| peek(io))
     }
 
     /// Events the reactor has seen on the socket in `dir`.
@@ -245,6 +333,107 @@ mod tests {
         });
         assert!(matches!(out, Poll::Ready(Ok(7))), "{out:?}");
         assert_eq!(calls, 2);
+    }
+
+    /// A stream read through `poll_stream_read` whose `op` answers from `answers` in turn,
+    /// counting the calls.
+    fn stream_read(
+        source: &Source,
+        answers: &mut Vec<io::Result<usize>>,
+    ) -> (Poll<io::Result<usize>>, usize) {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls = 0;
+        let out = source.poll_stream_read(&mut cx, || {
+            calls += 1;
+            answers.remove(0)
+        });
+        (out, calls)
+    }
+
+    fn would_block() -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    #[test]
+    fn after_would_block_the_next_stream_read_waits_for_an_event_without_a_syscall() {
+        let source = Source::new(0);
+        let mut answers = vec![would_block(), Ok(3), Ok(0)];
+        let (out, calls) = stream_read(&source, &mut answers);
+        assert!(
+            out.is_pending() && calls == 1,
+            "{out:?} after {calls} calls"
+        );
+        let (out, calls) = stream_read(&source, &mut answers);
+        assert!(
+            out.is_pending() && calls == 0,
+            "{out:?} after {calls} calls"
+        );
+        assert!(
+            !source.wakers.lock()[Direction::Read as usize].is_empty(),
+            "waits"
+        );
+        let mut woken = Vec::new();
+        source.fire(true, false, &mut woken);
+        assert!(!woken.is_empty());
+        // An event: the kernel is asked again.
+        let (out, calls) = stream_read(&source, &mut answers);
+        assert!(matches!(out, Poll::Ready(Ok(3))) && calls == 1, "{out:?}");
+        // A short read says nothing: the end of the stream may be queued behind it.
+        let (out, calls) = stream_read(&source, &mut answers);
+        assert!(matches!(out, Poll::Ready(Ok(0))) && calls == 1, "{out:?}");
+        assert!(answers.is_empty());
+    }
+
+    #[test]
+    fn a_quiet_peek_spares_the_next_read_its_syscall_and_a_noisy_one_does_not() {
+        let source = Source::new(0);
+        assert!(source.check_empty(would_block));
+        let (out, calls) = stream_read(&source, &mut vec![]);
+        assert!(
+            out.is_pending() && calls == 0,
+            "{out:?} after {calls} calls"
+        );
+        source.fire(true, false, &mut Vec::new());
+        // Bytes, or the end of the stream, queued: not empty, and nothing recorded.
+        assert!(!source.check_empty(|| Ok(1)));
+        assert!(!source.check_empty(|| Ok(0)));
+        let reset = || Err(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(!source.check_empty(reset));
+        let (out, calls) = stream_read(&source, &mut vec![Ok(0)]);
+        assert!(matches!(out, Poll::Ready(Ok(0))) && calls == 1, "{out:?}");
+    }
+
+    #[test]
+    fn an_end_of_stream_or_an_error_is_read_again() {
+        let source = Source::new(0);
+        let reset = || Err(io::Error::from(io::ErrorKind::ConnectionReset));
+        let mut answers = vec![Ok(0), Ok(0), reset(), reset()];
+        for _ in 0..2 {
+            let (out, calls) = stream_read(&source, &mut answers);
+            assert!(matches!(out, Poll::Ready(Ok(0))) && calls == 1, "{out:?}");
+        }
+        for _ in 0..2 {
+            let (out, calls) = stream_read(&source, &mut answers);
+            assert!(matches!(out, Poll::Ready(Err(_))) && calls == 1, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn an_event_between_the_try_and_the_wait_makes_the_read_try_again() {
+        let source = Source::new(0);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls = 0;
+        let out = source.poll_stream_read(&mut cx, || {
+            calls += 1;
+            if calls == 1 {
+                // Data came in (and its event was dispatched) while this read said EAGAIN.
+                source.fire(true, false, &mut Vec::new());
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(8)
+            }
+        });
+        assert!(matches!(out, Poll::Ready(Ok(8))) && calls == 2, "{out:?}");
     }
 
     #[test]
