@@ -117,7 +117,13 @@ enum Answer {
     RedirectToPlain(u16),
     /// Reads the request's `Content-Length` body, answers `200` with `<length>:<byte sum>`.
     Echo,
+    /// `200` with a Content-Length and, in the same TCP write, a TLS close_notify; the TCP
+    /// connection stays open, and a request that still comes on it counts in [`MISDIRECTED`].
+    FramedThenCloseNotify,
 }
+
+/// Requests that came on a connection after its server's close_notify.
+static MISDIRECTED: AtomicUsize = AtomicUsize::new(0);
 
 /// Serves HTTPS on 127.0.0.1 from a task on the current executor; counts connections.
 async fn serve(config: Arc<ServerConfig>, answer: Answer) -> (u16, Arc<AtomicUsize>) {
@@ -140,6 +146,7 @@ async fn serve(config: Arc<ServerConfig>, answer: Answer) -> (u16, Arc<AtomicUsi
                 };
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
+                let mut notified = false;
                 loop {
                     let Ok(n) = tls.read(&mut buf).await else {
                         return;
@@ -191,6 +198,27 @@ async fn serve(config: Arc<ServerConfig>, answer: Answer) -> (u16, Arc<AtomicUsi
                                     return;
                                 }
                                 let _ = tls.flush().await;
+                            }
+                            Answer::FramedThenCloseNotify => {
+                                if notified {
+                                    MISDIRECTED.fetch_add(1, Ordering::SeqCst);
+                                    return;
+                                }
+                                // Both records leave in one write, so the client's rustls reads
+                                // them together: the socket is quiet afterwards, and only
+                                // rustls knows the server closed.
+                                let (tcp, conn) = tls.get_mut();
+                                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret";
+                                std::io::Write::write_all(&mut conn.writer(), reply).unwrap();
+                                conn.send_close_notify();
+                                let mut wire = Vec::new();
+                                while conn.wants_write() {
+                                    conn.write_tls(&mut wire).unwrap();
+                                }
+                                if tcp.write_all(&wire).await.is_err() {
+                                    return;
+                                }
+                                notified = true;
                             }
                             Answer::CloseWithoutNotify => {
                                 let reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npartial";
@@ -383,6 +411,31 @@ fn keep_alive_reuses_the_tls_connection() {
                 assert_eq!(page.bytes().await.unwrap(), b"secret");
             }
             assert_eq!(connections.load(Ordering::SeqCst), 1);
+        });
+    });
+}
+
+#[test]
+fn an_idle_tls_connection_whose_server_sent_close_notify_is_not_reused() {
+    watchdog(60, || {
+        wisp::block_on(async {
+            let ca = Ca::new();
+            let server = ca.server(&["127.0.0.1"], false);
+            let (port, connections) = serve(server, Answer::FramedThenCloseNotify).await;
+            let client = client_trusting(&ca);
+            for _ in 0..2 {
+                let page = client
+                    .get(&format!("https://127.0.0.1:{port}/"))
+                    .await
+                    .unwrap();
+                assert_eq!(page.bytes().await.unwrap(), b"secret");
+            }
+            assert_eq!(
+                MISDIRECTED.load(Ordering::SeqCst),
+                0,
+                "a request went to the connection its server had closed"
+            );
+            assert_eq!(connections.load(Ordering::SeqCst), 2);
         });
     });
 }
