@@ -219,6 +219,35 @@ fn bytes_that_arrive_after_a_short_read_are_read_and_so_is_the_end() {
     });
 }
 
+#[test]
+fn a_vectored_read_fills_its_buffers_in_order() {
+    let _g = shared();
+    watchdog(30, || {
+        wisp::block_on(async {
+            let (listener, addr) = local_listener().await;
+            let server = wisp::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                stream.write_all(b"hello world").await.unwrap();
+                stream
+            });
+            let client = TcpStream::connect(addr).await.unwrap();
+            let _peer = server.await;
+            let (mut first, mut second) = ([0u8; 5], [0u8; 16]);
+            let mut empty: [io::IoSliceMut<'_>; 0] = [];
+            assert_eq!((&client).read_vectored(&mut empty).await.unwrap(), 0);
+            let mut bufs = [
+                io::IoSliceMut::new(&mut first),
+                io::IoSliceMut::new(&mut second),
+            ];
+            // One write of 11 bytes on loopback arrives whole.
+            let n = (&client).read_vectored(&mut bufs).await.unwrap();
+            assert_eq!(n, 11);
+            assert_eq!(&first, b"hello");
+            assert_eq!(&second[..6], b" world");
+        })
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Connection refused
 // ---------------------------------------------------------------------------------------------

@@ -404,6 +404,18 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_stream_read_or_peek_is_tried_again() {
+        let source = Source::new(0);
+        let interrupted = || Err(io::Error::from(io::ErrorKind::Interrupted));
+        let mut answers = vec![interrupted(), Ok(4)];
+        let (out, calls) = stream_read(&source, &mut answers);
+        assert!(matches!(out, Poll::Ready(Ok(4))) && calls == 2, "{out:?}");
+        let mut peeks = vec![interrupted(), would_block()];
+        assert!(source.check_empty(|| peeks.remove(0)));
+        assert!(peeks.is_empty());
+    }
+
+    #[test]
     fn an_end_of_stream_or_an_error_is_read_again() {
         let source = Source::new(0);
         let reset = || Err(io::Error::from(io::ErrorKind::ConnectionReset));
