@@ -2,9 +2,9 @@
 //!
 //! Every timer is an entry in the reactor's hierarchical timer wheel (`time/wheel.rs`): 1 us ticks,
 //! O(1) insert and cancel, deadlines years away without overflow. Deadlines round *up* to the
-//! next tick, so a timer never fires early, and fires within microseconds after its deadline:
-//! the reactor waits for it on a timerfd, which keeps nanoseconds (no busy-spinning, even for a
-//! sleep of a few microseconds). A timer joins the wheel only when first polled and leaves it when
+//! next tick, so a timer never fires early, and the wheel adds at most a microsecond to its
+//! deadline: the reactor waits for it on a timerfd, which keeps nanoseconds (no busy-spinning,
+//! even for a sleep of a few microseconds). What a busy thread adds on top is not the wheel's. A timer joins the wheel only when first polled and leaves it when
 //! dropped, so a `timeout` around a future that is ready at once costs no wheel work at all.
 //!
 //! ```
