@@ -324,12 +324,26 @@ fn sleep_durations(n: usize) -> Vec<u64> {
         .collect()
 }
 
+/// CPU time the process has used so far, user and system, in milliseconds: fields 14 and 15
+/// of `/proc/self/stat`, in the kernel's `USER_HZ` ticks (100 a second on Linux), so 10 ms steps.
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    // The command name, in parentheses, may hold spaces: count fields after its `)`.
+    let rest = &stat[stat.rfind(')').expect("a command name in /proc/self/stat") + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count");
+    // After the name come field 3 (state) onward: utime is field 14, stime 15.
+    (ticks(14 - 3) + ticks(15 - 3)) * 10.0
+}
+
 /// Row 5: `n` concurrent sleeps of 1..=1000 ms. Overhead: wall time from before the first spawn until
 /// every task is done, minus the longest duration. Lateness: each task takes `at = now + d` on
-/// its first poll, sleeps until `at`, then records `now - at`.
+/// its first poll, sleeps until `at`, then records `now - at`. CPU: what the whole process used
+/// meanwhile (every thread; 10 ms steps): the price of waking for timers one deadline at a time.
 fn sleeps<R: Rt>() -> Vec<f64> {
     let durations = sleep_durations(n_sleeps());
     let longest = Duration::from_millis(*durations.iter().max().unwrap());
+    let cpu_before = cpu_ms();
     R::run(async move {
         let start = Instant::now();
         let handles: Vec<_> = durations
@@ -350,7 +364,12 @@ fn sleeps<R: Rt>() -> Vec<f64> {
         late.sort();
         let pct = |p: usize| late[(late.len() * p / 100).min(late.len() - 1)];
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        vec![ms(wall) - ms(longest), ms(pct(50)), ms(pct(99))]
+        vec![
+            ms(wall) - ms(longest),
+            ms(pct(50)),
+            ms(pct(99)),
+            cpu_ms() - cpu_before,
+        ]
     })
 }
 
@@ -548,6 +567,7 @@ fn main() {
             ),
             Metric::new(format!("{s} sleeps: lateness p50"), "ms", false),
             Metric::new(format!("{s} sleeps: lateness p99"), "ms", false),
+            Metric::new(format!("{s} sleeps: CPU time, user + system"), "ms", false),
         ],
         runs!(sleeps),
         slow_rounds,
