@@ -225,13 +225,8 @@ fn a_vectored_read_fills_its_buffers_in_order() {
     watchdog(30, || {
         wisp::block_on(async {
             let (listener, addr) = local_listener().await;
-            let server = wisp::spawn(async move {
-                let (stream, _) = listener.accept().await.unwrap();
-                stream.write_all(b"hello world").await.unwrap();
-                stream
-            });
-            let client = TcpStream::connect(addr).await.unwrap();
-            let _peer = server.await;
+            let (client, server) = pair(&listener, addr).await;
+            server.write_all(b"hello world").await.unwrap();
             let (mut first, mut second) = ([0u8; 5], [0u8; 16]);
             let mut empty: [io::IoSliceMut<'_>; 0] = [];
             assert_eq!((&client).read_vectored(&mut empty).await.unwrap(), 0);

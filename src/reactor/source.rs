@@ -75,14 +75,13 @@ impl Source {
         self.ticks[dir as usize].load(Ordering::Acquire)
     }
 
-    /// Ready once an event in `dir` came after the count `since`; else stores the waker.
-    pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>, since: u64) -> Poll<()> {
-        if self.ticks(dir) != since {
-            return Poll::Ready(());
-        }
+    /// Stores the waker for the next event in `dir`, unless an event came after the count
+    /// `seen`: then it returns `false` and the caller tries again. The check and the store are
+    /// under the lock `fire` takes, so an event is either counted before or wakes this waker.
+    fn wait_after(&self, dir: Direction, seen: u64, cx: &mut Context<'_>) -> bool {
         let mut wakers = self.wakers.lock();
-        if self.ticks(dir) != since {
-            return Poll::Ready(());
+        if self.ticks(dir) != seen {
+            return false;
         }
         let list = &mut wakers[dir as usize];
         if !list.iter().any(|w| w.will_wake(cx.waker())) {
@@ -90,6 +89,14 @@ impl Source {
         }
         drop(wakers);
         super::ensure_driven(cx.waker());
+        true
+    }
+
+    /// Ready once an event in `dir` came after the count `since`; else stores the waker.
+    pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>, since: u64) -> Poll<()> {
+        if self.ticks(dir) != since || !self.wait_after(dir, since, cx) {
+            return Poll::Ready(());
+        }
         Poll::Pending
     }
 
@@ -105,17 +112,9 @@ impl Source {
             let seen = self.ticks[dir as usize].load(Ordering::Acquire);
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let mut wakers = self.wakers.lock();
-                    if self.ticks[dir as usize].load(Ordering::Acquire) != seen {
-                        continue;
+                    if self.wait_after(dir, seen, cx) {
+                        return Poll::Pending;
                     }
-                    let list = &mut wakers[dir as usize];
-                    if !list.iter().any(|w| w.will_wake(cx.waker())) {
-                        list.push(cx.waker().clone());
-                    }
-                    drop(wakers);
-                    super::ensure_driven(cx.waker());
-                    return Poll::Pending;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 result => return Poll::Ready(result),
@@ -137,9 +136,9 @@ impl Source {
         cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let dir = Direction::Read as usize;
+        let dir = Direction::Read;
         loop {
-            let seen = self.ticks[dir].load(Ordering::Acquire);
+            let seen = self.ticks(dir);
             if self.drained.load(Ordering::Acquire) != seen.wrapping_add(1) {
                 match op() {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -148,18 +147,12 @@ impl Source {
                 }
             }
             // Empty as of `seen`: wait, unless an event came in meanwhile (then try again).
-            let mut wakers = self.wakers.lock();
-            if self.ticks[dir].load(Ordering::Acquire) != seen {
-                continue;
+            // The mark may land after an event that follows the wait: it then names an older
+            // count than the current one and spares nothing.
+            if self.wait_after(dir, seen, cx) {
+                self.drained.store(seen.wrapping_add(1), Ordering::Release);
+                return Poll::Pending;
             }
-            self.drained.store(seen.wrapping_add(1), Ordering::Release);
-            let list = &mut wakers[dir];
-            if !list.iter().any(|w| w.will_wake(cx.waker())) {
-                list.push(cx.waker().clone());
-            }
-            drop(wakers);
-            super::ensure_driven(cx.waker());
-            return Poll::Pending;
         }
     }
 
@@ -171,9 +164,8 @@ impl Source {
         expect(dead_code, reason = "the HTTP pool's check of an idle connection")
     )]
     pub(crate) fn check_empty(&self, mut peek: impl FnMut() -> io::Result<usize>) -> bool {
-        let dir = Direction::Read as usize;
         loop {
-            let seen = self.ticks[dir].load(Ordering::Acquire);
+            let seen = self.ticks(Direction::Read);
             match peek() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.drained.store(seen.wrapping_add(1), Ordering::Release);
