@@ -1,27 +1,46 @@
 #!/bin/sh
 # The footprint row of ../shared/TARGETS.md: the stripped size of a release program doing
 # `block_on` + one `TcpStream::connect` + one sleep on bare wisp (no default features), and the
-# crates it compiles. Builds a throwaway crate in a temporary directory against this checkout.
+# crates it compiles; then the same program on smol and on tokio (current_thread, rt + net +
+# time), built the same way by the same toolchain, and wisp's size as a ratio of each.
+# Builds throwaway crates in a temporary directory against this checkout; the peers' versions
+# are the ones this checkout's Cargo.lock pins for its benchmarks.
 #
 #   scripts/footprint.sh            # uses $CARGO_TARGET_DIR if set
+#   WISP_FOOTPRINT_PEERS=0 scripts/footprint.sh    # wisp alone
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d)
 [ -n "${KEEP_FOOTPRINT:-}" ] && echo "kept: $dir" || trap 'rm -rf "$dir"' EXIT
-mkdir "$dir/src"
-cat > "$dir/Cargo.toml" <<TOML
+
+# crate NAME DEPENDENCY-LINE: a crate in $dir/NAME whose main.rs is read from stdin.
+crate() {
+    mkdir -p "$dir/$1/src"
+    cat > "$dir/$1/Cargo.toml" <<TOML
 [package]
-name = "wisp-footprint"
+name = "$1"
 version = "0.0.0"
 edition = "2024"
 publish = false
 
 [dependencies]
-wisp = { path = "$repo", default-features = false }
+$2
 
 [workspace]
 TOML
-cat > "$dir/src/main.rs" <<'RS'
+    cat > "$dir/$1/src/main.rs"
+    cp "$repo/Cargo.lock" "$dir/$1/"
+}
+
+# size NAME: builds the crate, prints its stripped size in bytes.
+size() {
+    (cd "$dir/$1" && { cargo build --release --quiet --offline 2>/dev/null || cargo build --release --quiet; })
+    bin="${CARGO_TARGET_DIR:-$dir/$1/target}/release/$1"
+    strip -o "$dir/$1.stripped" "$bin"
+    stat -c %s "$dir/$1.stripped"
+}
+
+crate wisp-footprint "wisp = { path = \"$repo\", default-features = false }" <<'RS'
 use std::time::Duration;
 
 fn main() {
@@ -33,10 +52,40 @@ fn main() {
     });
 }
 RS
-cd "$dir"
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-$dir/target}/release/wisp-footprint"
-strip -o "$dir/stripped" "$bin"
-bytes=$(stat -c %s "$dir/stripped")
-echo "stripped: $bytes bytes ($((bytes / 1024)) KiB)"
-echo "crates: $(cargo tree --prefix none --edges normal | sed 's/ (.*//' | sort -u | wc -l)"
+wisp=$(size wisp-footprint)
+echo "stripped: $wisp bytes ($((wisp / 1024)) KiB)"
+echo "crates: $(cd "$dir/wisp-footprint" && cargo tree --offline --prefix none --edges normal | sed 's/ (.*//' | sort -u | wc -l)"
+[ "${WISP_FOOTPRINT_PEERS:-1}" = 0 ] && exit 0
+
+crate smol-footprint 'smol = "2"' <<'RS'
+use std::time::Duration;
+
+fn main() {
+    smol::block_on(async {
+        let stream = smol::net::TcpStream::connect("127.0.0.1:9").await;
+        smol::Timer::after(Duration::from_millis(1)).await;
+        println!("{}", stream.is_ok());
+    });
+}
+RS
+crate tokio-footprint 'tokio = { version = "1", features = ["rt", "net", "time"] }' <<'RS'
+use std::time::Duration;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect("127.0.0.1:9").await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        println!("{}", stream.is_ok());
+    });
+}
+RS
+smol=$(size smol-footprint)
+tokio=$(size tokio-footprint)
+echo
+echo "| program | stripped bytes | wisp / it |"
+echo "|---|---|---|"
+echo "| wisp (no default features) | $wisp | 1.00 |"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+echo "| smol 2 | $smol | $(ratio "$wisp" "$smol") |"
+echo "| tokio 1 (current_thread) | $tokio | $(ratio "$wisp" "$tokio") |"

@@ -22,7 +22,9 @@
 //! Futures need not be `Send`: they never leave this thread. A [`Spawner`] lets other threads
 //! hand `Send` futures to this executor.
 
-use std::cell::{Cell, RefCell};
+mod tasks;
+
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::panic::Location;
 use std::pin::{Pin, pin};
@@ -36,9 +38,10 @@ use crate::current_waker::PollScope;
 use crate::io_owner::{IoCount, OwnerGuard};
 use crate::reactor;
 use crate::run_queue::{LocalGuard, LocalQueue};
-use crate::slab::Slab;
 use crate::task::{self, Completion, Header, Injected, Task, TaskQueue};
-use crate::time::virtual_clock::VirtualClock;
+use crate::time::virtual_clock::{TimerClock, VirtualClock};
+
+use tasks::{Table, TaskInfo, Tasks};
 
 /// How many polls may run between two turns of the reactor. tokio's current_thread uses 61 and
 /// async-executor 200; one zero-timeout turn costs about 1.5 us when sockets are registered, so
@@ -65,32 +68,15 @@ impl Wake for MainWaker {
     }
 }
 
-/// Where and under what name a task was spawned, kept only by test executors (for the
-/// deadlock report), in a table beside the slab, so ordinary tasks pay nothing for it.
-pub(crate) struct TaskInfo {
-    pub(crate) location: &'static Location<'static>,
-    pub(crate) name: Option<String>,
-}
-
-/// A task's slot on the executor's thread.
-///
-/// While the task is polled, its future and waker are out of the slot (`None`, and a no-op
-/// waker), so that the slab is not borrowed during the poll (which may spawn); the header stays
-/// and is read before and after. The `Option` is on the future rather than around the slot:
-/// the free-list tag of the slab then fits in the header pointer's niche, and a slab entry is
-/// 40 bytes instead of 48.
-struct Slot {
-    future: Option<LocalFuture>,
-    header: Arc<Header>,
-    waker: Waker,
-}
-
 /// What a test executor adds to an ordinary one: a clock of its own, and what to do when every
 /// task waits. Implemented in [`crate::test`]; an ordinary executor has none, and pays one
 /// `None` check on its idle path for it.
 pub(crate) trait TestHook {
-    /// The virtual clock that `wisp::time::now` and timers read on this executor.
+    /// The virtual clock of this executor, for the test kit's own calls (`advance`, `pause`).
     fn clock(&self) -> &Arc<VirtualClock>;
+    /// The same clock as timers and `wisp::time::now` see it (see [`TimerClock`] for why not
+    /// the clock itself).
+    fn timer_clock(&self) -> Arc<dyn TimerClock>;
     /// The count of sockets registered while this executor runs (its own I/O).
     fn io(&self) -> &IoCount;
     /// Nothing is runnable: wait a little for the outside world, move the clock, or panic with a
@@ -118,31 +104,20 @@ impl Idle<'_> {
 
     /// A line for each task still alive: its name and where it was spawned.
     pub(crate) fn alive_tasks(&self) -> Vec<String> {
-        let tasks = self.ex.local.tasks.borrow();
-        let infos = self.ex.local.infos.borrow();
-        tasks
-            .iter()
-            .map(
-                |slot| match infos.get(slot.header.key()).and_then(Option::as_ref) {
-                    Some(info) => match &info.name {
-                        Some(name) => format!("  - task {name:?}, spawned at {}", info.location),
-                        None => format!("  - a task spawned at {}", info.location),
-                    },
-                    None => "  - a task handed over by a Spawner".to_string(),
-                },
-            )
-            .collect()
+        self.ex
+            .local
+            .tasks
+            .get()
+            .map_or_else(Vec::new, |tasks| tasks.alive_tasks())
     }
 }
 
 struct Local {
     queue: Arc<TaskQueue>,
-    /// The tasks, by key (see [`Slot`] for what a running task leaves here).
-    tasks: RefCell<Slab<Slot>>,
-    /// A test executor's: by slab key, where the task in that slot was spawned (`None` for a
-    /// task from a `Spawner`); set whenever a task is adopted, so a reused key never shows the
-    /// previous task's. Always empty on an ordinary executor.
-    infos: RefCell<Vec<Option<TaskInfo>>>,
+    /// The spawned tasks, made by the first `spawn` or `spawner`: until then `block_on` runs its
+    /// future alone, and a program that never spawns links none of the task machinery
+    /// (see [`tasks`]).
+    tasks: OnceCell<Box<dyn Tasks>>,
     /// Keys woken on this thread, in wake order (the run queue holds the other threads'), and
     /// the batch being run, swapped out of them in one go.
     queues: LocalQueue,
@@ -182,13 +157,20 @@ impl Executor {
         Executor {
             local: Rc::new(Local {
                 queue: Arc::new(TaskQueue::for_current_thread()),
-                tasks: RefCell::new(Slab::default()),
-                infos: RefCell::new(Vec::new()),
+                tasks: OnceCell::new(),
                 queues: LocalQueue::default(),
                 polls: Cell::new(0),
                 test,
             }),
         }
+    }
+
+    /// The task table, made on first use (only `spawn_at` and `spawner` call this).
+    fn tasks(&self) -> &dyn Tasks {
+        let local = &self.local;
+        &**local
+            .tasks
+            .get_or_init(|| Box::new(Table::new(local.queue.clone(), local.test.is_some())))
     }
 
     /// Calls `f` with the executor running on this thread, if any.
@@ -228,42 +210,28 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
+        let tasks = self.tasks();
         let completion = Completion::new();
-        let key = self.local.tasks.borrow().vacant_key();
-        let header = Header::new(key, self.local.queue.clone());
+        let header = Header::new(tasks.vacant_key(), self.local.queue.clone());
         let done = completion.clone();
         let info = self
             .local
             .test
             .is_some()
             .then_some(TaskInfo { location, name });
-        self.adopt(Box::pin(task::run(future, done)), header.clone(), info);
+        tasks.adopt(
+            self,
+            Box::pin(task::run(future, done)),
+            header.clone(),
+            info,
+        );
         Task::new(header, completion)
-    }
-
-    /// Puts a future in the slab and on the run queue. `header` is already marked `SCHEDULED`.
-    fn adopt(&self, future: LocalFuture, header: Arc<Header>, info: Option<TaskInfo>) {
-        let waker = Waker::from(header.clone());
-        let key = header.key();
-        if self.local.test.is_some() {
-            let mut infos = self.local.infos.borrow_mut();
-            if infos.len() <= key {
-                infos.resize_with(key + 1, || None);
-            }
-            infos[key] = info;
-        }
-        let slot = Slot {
-            future: Some(future),
-            header,
-            waker,
-        };
-        let inserted = self.local.tasks.borrow_mut().insert(slot);
-        debug_assert_eq!(inserted, key);
-        self.local.queues.ready.borrow_mut().push_back(key);
     }
 
     /// A handle other threads use to spawn `Send` futures onto this executor.
     pub fn spawner(&self) -> Spawner {
+        // The table adopts what the spawner hands over.
+        self.tasks();
         Spawner {
             queue: self.local.queue.clone(),
         }
@@ -297,7 +265,11 @@ impl Executor {
                 }
                 self.count_poll();
             }
-            let ran = self.run_batch();
+            let ran = self
+                .local
+                .tasks
+                .get()
+                .map_or(0, |tasks| tasks.run_batch(self));
             if ran == 0 && !main.woken.load(Ordering::SeqCst) {
                 if let Some(test) = &self.local.test {
                     test.idle(&Idle {
@@ -369,7 +341,7 @@ impl Executor {
             + self.local.queues.batch.borrow().len()
             + self.local.queue.remote_len();
         Stats {
-            alive: self.local.tasks.borrow().len(),
+            alive: self.local.tasks.get().map_or(0, |tasks| tasks.alive()),
             runnable,
             virtual_timers: self.local.test.as_ref().map_or(0, |t| t.clock().pending()),
         }
@@ -378,13 +350,10 @@ impl Executor {
     /// Runs one ready task, if there is one, without ever blocking. Returns whether it did.
     pub fn try_tick(&self) -> bool {
         let _current = CurrentGuard::enter(self);
-        match self.next_key() {
-            Some(key) => {
-                self.poll_task(key);
-                true
-            }
-            None => false,
-        }
+        self.local
+            .tasks
+            .get()
+            .is_some_and(|tasks| tasks.try_tick(self))
     }
 
     /// Runs tasks until none is ready, giving the reactor zero-timeout turns so due timers and
@@ -399,22 +368,8 @@ impl Executor {
         }
     }
 
-    /// Polls every task in the current batch (taking a new batch from the queue if the last one
-    /// is done). Returns how many polls ran.
-    fn run_batch(&self) -> usize {
-        self.refill();
-        let mut ran = 0;
-        loop {
-            let key = self.local.queues.batch.borrow_mut().pop_front();
-            let Some(key) = key else { return ran };
-            self.poll_task(key);
-            self.count_poll();
-            ran += 1;
-        }
-    }
-
     /// Counts a poll; every [`BUDGET`] polls the reactor gets a zero-timeout turn.
-    fn count_poll(&self) {
+    pub(super) fn count_poll(&self) {
         let polls = self.local.polls.get() + 1;
         if polls >= BUDGET {
             self.local.polls.set(0);
@@ -423,112 +378,13 @@ impl Executor {
             self.local.polls.set(polls);
         }
     }
-
-    fn next_key(&self) -> Option<usize> {
-        if self.local.queues.batch.borrow().is_empty() {
-            self.refill();
-        }
-        self.local.queues.batch.borrow_mut().pop_front()
-    }
-
-    /// Moves the local queue, then the shared one, into the batch, and adopts tasks from
-    /// spawners. The lock is taken only if another thread queued something.
-    fn refill(&self) {
-        let injected = {
-            let mut batch = self.local.queues.batch.borrow_mut();
-            if !batch.is_empty() {
-                return;
-            }
-            {
-                // Swapped only when there is something to take: a `block_on` future that wakes
-                // itself (no task) skips it.
-                let mut ready = self.local.queues.ready.borrow_mut();
-                if !ready.is_empty() {
-                    std::mem::swap(&mut *ready, &mut *batch);
-                }
-            }
-            if !self.local.queue.remote_pending() {
-                return;
-            }
-            self.local.queue.take_remote(&mut batch)
-        };
-        for job in injected {
-            job.header.set_key(self.local.tasks.borrow().vacant_key());
-            self.adopt(job.future, job.header, None);
-        }
-    }
-
-    /// Polls the task in slot `key` once (or drops it if it was cancelled).
-    ///
-    /// The future and the waker are moved out of the slab for the poll (the future may spawn,
-    /// which needs the slab) and back after: no reference count is touched on this path.
-    fn poll_task(&self, key: usize) {
-        let (mut future, waker) = {
-            let mut tasks = self.local.tasks.borrow_mut();
-            let Some(slot) = tasks.get_mut(key) else {
-                return;
-            };
-            let Some(future) = slot.future.take() else {
-                return;
-            };
-            if !slot.header.begin_poll() {
-                // Cancelled: closed now.
-                tasks.remove(key);
-                drop(tasks);
-                // Dropped outside the slab borrow: its destructor may cancel other tasks.
-                // Dropping it tells the task's `Completion` that it was cancelled, and cannot
-                // unwind: `task::run` drops the user's future under `catch_unwind`.
-                drop(future);
-                return;
-            }
-            // A no-op waker costs nothing to make (no allocation, no reference count).
-            (
-                future,
-                std::mem::replace(&mut slot.waker, Waker::noop().clone()),
-            )
-        };
-        let mut cx = Context::from_waker(&waker);
-        // A panic cannot escape: `task::run` catches it around the user's future.
-        let poll = {
-            let _scope = PollScope::enter(&waker);
-            future.as_mut().poll(&mut cx)
-        };
-        let mut tasks = self.local.tasks.borrow_mut();
-        match poll {
-            Poll::Pending => {
-                let slot = tasks.get_mut(key).expect("a running task keeps its slot");
-                slot.future = Some(future);
-                slot.waker = waker;
-                let requeue = slot.header.end_poll();
-                drop(tasks);
-                if requeue {
-                    // Woken (or cancelled) while it ran: it goes to the back, into the next batch.
-                    self.local.queue.push(key);
-                }
-            }
-            Poll::Ready(()) => {
-                let slot = tasks.remove(key).expect("a running task keeps its slot");
-                drop(tasks);
-                slot.header.close();
-                drop(future);
-                drop(slot);
-            }
-        }
-    }
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
-        let injected = self.queue.close();
-        // Dropping a task's future tells its `Completion` that it was cancelled (or that its
-        // destructor panicked); it never unwinds, so one bad destructor cannot stop the others
-        // (or abort the process with a second panic during the unwinding).
-        drop(injected);
-        let slots: Vec<Slot> = self.tasks.get_mut().drain().collect();
-        for slot in slots {
-            slot.header.close();
-            drop(slot.future);
-        }
+        // The tasks go first, while the rest of the executor (its test hook) is still whole:
+        // their futures' destructors may look at it.
+        drop(self.tasks.take());
     }
 }
 
@@ -543,21 +399,32 @@ pub struct Stats {
     pub virtual_timers: usize,
 }
 
-/// The virtual clock of the test executor running on this thread, if any.
-pub(crate) fn current_clock() -> Option<Arc<VirtualClock>> {
+/// Calls `f` with the test hook of the executor running on this thread, if it is a test
+/// executor.
+fn with_current_test<R>(f: impl FnOnce(&dyn TestHook) -> R) -> Option<R> {
     CURRENT
         .try_with(|current| {
-            current
+            Some(f(current
                 .try_borrow()
                 .ok()?
                 .as_ref()?
                 .local
                 .test
-                .as_ref()
-                .map(|t| t.clock().clone())
+                .as_deref()?))
         })
         .ok()
         .flatten()
+}
+
+/// The clock that timers and `wisp::time::now` follow on this thread: a test executor's
+/// virtual clock, or `None` for real time.
+pub(crate) fn current_clock() -> Option<Arc<dyn TimerClock>> {
+    with_current_test(|test| test.timer_clock())
+}
+
+/// The virtual clock of the test executor running on this thread, for the test kit.
+pub(crate) fn current_virtual_clock() -> Option<Arc<VirtualClock>> {
+    with_current_test(|test| test.clock().clone())
 }
 
 /// Sets [`CURRENT`] for the duration of a call and restores the previous value after it.
@@ -662,12 +529,33 @@ impl Spawner {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
-    /// Every task has a slab entry: the free-list tag shares the header pointer's niche
-    /// (40 bytes, where an `Option` around the slot made it 48).
+    /// The footprint: `block_on` alone never makes the task table (see `tasks`), so a program
+    /// that never spawns links none of it; the first spawn makes it.
     #[test]
-    fn a_task_slab_entry_is_five_words() {
-        assert_eq!(Slab::<Slot>::ENTRY_SIZE, 40);
+    fn a_block_on_that_spawns_nothing_makes_no_task_table() {
+        let ex = Executor::new();
+        assert_eq!(ex.block_on(async { 3 }), 3);
+        assert!(ex.local.tasks.get().is_none());
+        assert_eq!(ex.stats().alive, 0);
+        assert!(!ex.try_tick());
+        assert_eq!(ex.block_on(async { crate::spawn(async { 4 }).await }), 4);
+        assert!(ex.local.tasks.get().is_some());
+    }
+
+    /// A spawner made before anything was spawned: the tasks it hands over still run (it makes
+    /// the table that adopts them).
+    #[test]
+    fn a_spawner_made_before_any_spawn_gets_its_tasks_run() {
+        let ex = Executor::new();
+        let spawner = ex.spawner();
+        let task = std::thread::spawn(move || spawner.spawn(async { 7 }))
+            .join()
+            .unwrap();
+        let out = ex.block_on(crate::time::timeout(Duration::from_secs(10), task));
+        assert_eq!(out, Ok(7));
     }
 }

@@ -321,9 +321,12 @@ fn assert_exactly_once(records: &BTreeMap<String, Vec<u32>>, expected: &BTreeSet
     );
 }
 
-/// Per host: robots.txt requested exactly once, and every two page requests at least `delay`
-/// apart, less a third for the scheduling of a loaded machine (a fetch of another worker
-/// that ignored the delay would come at any time, most often far sooner).
+/// Per host: robots.txt requested exactly once, and every two page requests at least half of
+/// `delay` apart. The delay runs from when a worker starts a fetch, and the server logs when
+/// the request arrives, so on a loaded machine (three workers, PostgreSQL and the site on two
+/// cores) one request may arrive tens of milliseconds late and the next on time: a CI run saw
+/// 20 ms between two requests under a 40 ms delay. A worker that ignored the delay, or two
+/// workers fetching one host, would put requests at any gap, most often far shorter.
 fn assert_polite(site: &Site, delay: Duration) {
     for (h, log) in site.logs.iter().enumerate() {
         let log = log.lock().unwrap();
@@ -338,7 +341,7 @@ fn assert_polite(site: &Site, delay: Duration) {
         for pair in pages.windows(2) {
             let gap = pair[1].saturating_duration_since(pair[0]);
             assert!(
-                gap + delay / 3 >= delay,
+                gap * 2 >= delay,
                 "host {h}: two requests {gap:?} apart, --delay is {delay:?}"
             );
         }
@@ -370,8 +373,8 @@ fn three_workers_crawl_exactly_what_one_process_crawls() {
     }
 
     let name = crawl_name("three");
-    let delay = Duration::from_millis(40);
-    let args = worker_args(&pg, &name, &site.seed(), &["--delay", "40"]);
+    let delay = Duration::from_millis(80);
+    let args = worker_args(&pg, &name, &site.seed(), &["--delay", "80"]);
     let workers: Vec<Child> = (0..3).map(|_| start(&args)).collect();
     let outputs: Vec<Output> = workers.into_iter().map(finish).collect();
     let mut fetched_by = Vec::new();
@@ -401,12 +404,12 @@ fn a_killed_worker_is_taken_over_and_every_url_has_one_record() {
     let Some(pg) = pg_url() else { return };
     let site = Site::start(Duration::from_millis(5));
     let name = crawl_name("kill");
-    let delay = Duration::from_millis(40);
+    let delay = Duration::from_millis(80);
     let args = worker_args(
         &pg,
         &name,
         &site.seed(),
-        &["--delay", "40", "--lease", "2", "-q"],
+        &["--delay", "80", "--lease", "2", "-q"],
     );
     let mut first = start(&args);
     wait_for_records(&pg, &name, 30);

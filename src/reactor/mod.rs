@@ -97,7 +97,9 @@ static REACTOR: OnceLock<Box<Reactor>> = OnceLock::new();
 /// without one no future could ever wait, so there is nothing sensible to fall back to.
 #[cfg(not(wisp_loom))]
 pub(crate) fn get() -> &'static Reactor {
-    REACTOR.get_or_init(|| Box::new(Reactor::new()))
+    // Allocated before the reactor is built: no unwinding path then holds a whole `Reactor` to
+    // drop (`Box::new(Reactor::new())` made every program carry that drop code, never run).
+    REACTOR.get_or_init(|| Box::write(Box::new_uninit(), Reactor::new()))
 }
 
 // A reactor per loom model run (loom's statics are made again for each interleaving).

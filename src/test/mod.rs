@@ -40,7 +40,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::executor::{Executor, current_clock};
+use crate::executor::{Executor, current_virtual_clock};
 use crate::io_owner::IoCount;
 use crate::time::virtual_clock::VirtualClock;
 
@@ -123,7 +123,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 fn clock(what: &str) -> Arc<VirtualClock> {
-    current_clock().unwrap_or_else(|| {
+    current_virtual_clock().unwrap_or_else(|| {
         panic!(
             "wisp::test::{what} called outside a wisp::test run: only a test executor \
              (wisp::test::block_on, or Builder::executor) has a virtual clock"

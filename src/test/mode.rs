@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::executor::{Idle, TestHook};
 use crate::io_owner::IoCount;
 use crate::reactor;
-use crate::time::virtual_clock::VirtualClock;
+use crate::time::virtual_clock::{TimerClock, VirtualClock};
 
 /// A test executor's clock and graces (see [`super::Builder`]).
 pub(crate) struct TestMode {
@@ -26,6 +26,10 @@ pub(crate) struct TestMode {
 impl TestHook for TestMode {
     fn clock(&self) -> &Arc<VirtualClock> {
         &self.clock
+    }
+
+    fn timer_clock(&self) -> Arc<dyn TimerClock> {
+        self.clock.clone()
     }
 
     fn io(&self) -> &IoCount {

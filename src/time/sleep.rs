@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::executor::current_clock;
 use crate::reactor;
 use crate::time::now;
-use crate::time::virtual_clock::{VirtualClock, VirtualKey};
+use crate::time::virtual_clock::{TimerClock, VirtualKey};
 use crate::time::wheel::TimerKey;
 
 /// When a [`Sleep`] is due.
@@ -43,7 +43,7 @@ enum Key {
     Real(TimerKey),
     /// On the virtual clock of the test executor of the thread that first polled it; the clock
     /// is kept, so that polled or dropped on any other thread it is still this clock's timer.
-    Virtual(Arc<VirtualClock>, VirtualKey),
+    Virtual(Arc<dyn TimerClock>, VirtualKey),
 }
 
 /// Waits until `duration` has elapsed. `Duration::MAX` (or any duration too large for

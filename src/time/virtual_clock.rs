@@ -4,7 +4,7 @@
 //! An executor made by [`wisp::test`](mod@crate::test) owns one. Timers polled on its thread
 //! register here instead of in the reactor's wheel, in a list sorted by their exact deadline,
 //! so they fire in deadline order (ties in registration order) at exactly the virtual instant
-//! asked for. Only the executor's thread reads "now" from it and moves it; it is behind
+//! asked for. Timers reach it only through [`TimerClock`]. Only the executor's thread reads "now" from it and moves it; it is behind
 //! a lock and shared (`Arc`) only so that a `Sleep` registered here keeps it wherever the
 //! `Sleep` is polled or dropped afterwards (a timer never fires early).
 
@@ -15,6 +15,40 @@ use std::time::{Duration, Instant};
 
 /// A timer's place in the clock: its deadline and a tie-breaker.
 pub(crate) type VirtualKey = (Instant, u64);
+
+/// What timers ask of a test run's clock. [`Sleep`](crate::time::Sleep) and
+/// [`now`](crate::time::now) hold the clock as this trait object, which only the test kit makes
+/// (from its [`VirtualClock`]): a program that never runs a test executor then links none of
+/// the clock's code, 3 KB of the stripped `block_on` + connect + sleep program
+/// (`scripts/footprint.sh`).
+pub(crate) trait TimerClock: Send + Sync + fmt::Debug {
+    /// The clock's current instant.
+    fn now(&self) -> Instant;
+    /// Registers a timer due at `deadline`.
+    fn insert(&self, deadline: Instant, waker: &Waker) -> VirtualKey;
+    /// Whether the timer is still pending; if so its waker is replaced by `waker`.
+    fn update(&self, key: VirtualKey, waker: &Waker) -> bool;
+    /// Removes the timer, if it is still pending.
+    fn remove(&self, key: VirtualKey);
+}
+
+impl TimerClock for VirtualClock {
+    fn now(&self) -> Instant {
+        VirtualClock::now(self)
+    }
+
+    fn insert(&self, deadline: Instant, waker: &Waker) -> VirtualKey {
+        VirtualClock::insert(self, deadline, waker)
+    }
+
+    fn update(&self, key: VirtualKey, waker: &Waker) -> bool {
+        VirtualClock::update(self, key, waker)
+    }
+
+    fn remove(&self, key: VirtualKey) {
+        VirtualClock::remove(self, key);
+    }
+}
 
 pub(crate) struct VirtualClock {
     /// Everything, under one lock: it is never held while a waker is called.
