@@ -166,6 +166,7 @@ impl Executor {
     }
 
     /// The task table, made on first use (only `spawn_at` and `spawner` call this).
+    #[inline]
     fn tasks(&self) -> &dyn Tasks {
         let local = &self.local;
         &**local
@@ -210,21 +211,16 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let tasks = self.tasks();
         let completion = Completion::new();
-        let header = Header::new(tasks.vacant_key(), self.local.queue.clone());
         let done = completion.clone();
         let info = self
             .local
             .test
             .is_some()
             .then_some(TaskInfo { location, name });
-        tasks.adopt(
-            self,
-            Box::pin(task::run(future, done)),
-            header.clone(),
-            info,
-        );
+        let header = self
+            .tasks()
+            .insert(self, Box::pin(task::run(future, done)), info);
         Task::new(header, completion)
     }
 

@@ -28,16 +28,9 @@ pub(crate) struct TaskInfo {
 /// What the executor asks of its tasks. One implementation, [`Table`]; a trait only so that
 /// the executor holds it as a trait object (see the module docs).
 pub(super) trait Tasks {
-    /// The key the next adopted task gets (its header is made with it first).
-    fn vacant_key(&self) -> usize;
-    /// Puts a future in the slab and on the run queue. `header` is already marked `SCHEDULED`.
-    fn adopt(
-        &self,
-        ex: &Executor,
-        future: LocalFuture,
-        header: Arc<Header>,
-        info: Option<TaskInfo>,
-    );
+    /// Makes a task of `future` (its header, with the slot's key), puts it in the slab and on
+    /// the run queue, and returns its header. One call per spawn, so one indirect call.
+    fn insert(&self, ex: &Executor, future: LocalFuture, info: Option<TaskInfo>) -> Arc<Header>;
     /// Polls every task in the current batch (taking a new batch from the queues if the last
     /// one is done). Returns how many polls ran.
     fn run_batch(&self, ex: &Executor) -> usize;
@@ -109,9 +102,37 @@ impl Table {
             self.queue.take_remote(&mut batch)
         };
         for job in injected {
-            job.header.set_key(self.vacant_key());
+            job.header.set_key(self.slots.borrow().vacant_key());
             self.adopt(ex, job.future, job.header, None);
         }
+    }
+
+    /// Puts a future in the slab and on the run queue. `header` is already marked `SCHEDULED`
+    /// and holds the slab's vacant key.
+    fn adopt(
+        &self,
+        ex: &Executor,
+        future: LocalFuture,
+        header: Arc<Header>,
+        info: Option<TaskInfo>,
+    ) {
+        let waker = Waker::from(header.clone());
+        let key = header.key();
+        if self.keep_infos {
+            let mut infos = self.infos.borrow_mut();
+            if infos.len() <= key {
+                infos.resize_with(key + 1, || None);
+            }
+            infos[key] = info;
+        }
+        let slot = Slot {
+            future: Some(future),
+            header,
+            waker,
+        };
+        let inserted = self.slots.borrow_mut().insert(slot);
+        debug_assert_eq!(inserted, key);
+        ex.local.queues.ready.borrow_mut().push_back(key);
     }
 
     /// Polls the task in slot `key` once (or drops it if it was cancelled).
@@ -174,34 +195,10 @@ impl Table {
 }
 
 impl Tasks for Table {
-    fn vacant_key(&self) -> usize {
-        self.slots.borrow().vacant_key()
-    }
-
-    fn adopt(
-        &self,
-        ex: &Executor,
-        future: LocalFuture,
-        header: Arc<Header>,
-        info: Option<TaskInfo>,
-    ) {
-        let waker = Waker::from(header.clone());
-        let key = header.key();
-        if self.keep_infos {
-            let mut infos = self.infos.borrow_mut();
-            if infos.len() <= key {
-                infos.resize_with(key + 1, || None);
-            }
-            infos[key] = info;
-        }
-        let slot = Slot {
-            future: Some(future),
-            header,
-            waker,
-        };
-        let inserted = self.slots.borrow_mut().insert(slot);
-        debug_assert_eq!(inserted, key);
-        ex.local.queues.ready.borrow_mut().push_back(key);
+    fn insert(&self, ex: &Executor, future: LocalFuture, info: Option<TaskInfo>) -> Arc<Header> {
+        let header = Header::new(self.slots.borrow().vacant_key(), self.queue.clone());
+        self.adopt(ex, future, header.clone(), info);
+        header
     }
 
     fn run_batch(&self, ex: &Executor) -> usize {
