@@ -8,6 +8,9 @@
 #
 #   scripts/footprint.sh            # uses $CARGO_TARGET_DIR if set
 #   WISP_FOOTPRINT_PEERS=0 scripts/footprint.sh    # wisp alone
+#
+# Without CARGO_TARGET_DIR every program builds in a target directory of its own, empty, so
+# the build times it prints are cold release builds (the crates' sources already downloaded).
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d)
@@ -32,12 +35,14 @@ TOML
     cp "$repo/Cargo.lock" "$dir/$1/"
 }
 
-# size NAME: builds the crate, prints its stripped size in bytes.
+# size NAME: builds the crate, prints its stripped size in bytes and the build's seconds.
 size() {
+    start=$(date +%s.%N)
     (cd "$dir/$1" && { cargo build --release --quiet --offline 2>/dev/null || cargo build --release --quiet; })
+    end=$(date +%s.%N)
     bin="${CARGO_TARGET_DIR:-$dir/$1/target}/release/$1"
     strip -o "$dir/$1.stripped" "$bin"
-    stat -c %s "$dir/$1.stripped"
+    echo "$(stat -c %s "$dir/$1.stripped") $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')"
 }
 
 crate wisp-footprint "wisp = { path = \"$repo\", default-features = false }" <<'RS'
@@ -52,8 +57,9 @@ fn main() {
     });
 }
 RS
-wisp=$(size wisp-footprint)
-echo "stripped: $wisp bytes ($((wisp / 1024)) KiB)"
+set -- $(size wisp-footprint)
+wisp=$1 wisp_s=$2
+echo "stripped: $wisp bytes ($((wisp / 1024)) KiB), built in $wisp_s s"
 echo "crates: $(cd "$dir/wisp-footprint" && cargo tree --offline --prefix none --edges normal | sed 's/ (.*//' | sort -u | wc -l)"
 [ "${WISP_FOOTPRINT_PEERS:-1}" = 0 ] && exit 0
 
@@ -80,12 +86,14 @@ fn main() {
     });
 }
 RS
-smol=$(size smol-footprint)
-tokio=$(size tokio-footprint)
-echo
-echo "| program | stripped bytes | wisp / it |"
-echo "|---|---|---|"
-echo "| wisp (no default features) | $wisp | 1.00 |"
+set -- $(size smol-footprint)
+smol=$1 smol_s=$2
+set -- $(size tokio-footprint)
+tokio=$1 tokio_s=$2
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-echo "| smol 2 | $smol | $(ratio "$wisp" "$smol") |"
-echo "| tokio 1 (current_thread) | $tokio | $(ratio "$wisp" "$tokio") |"
+echo
+echo "| program | stripped bytes | wisp / it | release build | wisp / it |"
+echo "|---|---|---|---|---|"
+echo "| wisp (no default features) | $wisp | 1.00 | $wisp_s s | 1.00 |"
+echo "| smol 2 | $smol | $(ratio "$wisp" "$smol") | $smol_s s | $(ratio "$wisp_s" "$smol_s") |"
+echo "| tokio 1 (current_thread) | $tokio | $(ratio "$wisp" "$tokio") | $tokio_s s | $(ratio "$wisp_s" "$tokio_s") |"

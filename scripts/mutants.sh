@@ -29,6 +29,7 @@ declare -A TESTS=(
   [src/task.rs]="--lib --test executor"
   [src/join.rs]="--lib --test executor"
   [src/executor.rs]="--lib --test executor --test virtual_time --test wake_stress"
+  [src/executor/tasks.rs]="--lib --test executor --test virtual_time --test wake_stress"
   [src/time/wheel.rs]="--lib --test timers"
   [src/http/framing.rs]="--lib --test http"
   [src/http/decode.rs]="--lib --test http"
@@ -45,7 +46,7 @@ declare -A TESTS=(
   [src/time/virtual_clock.rs]="--lib --test virtual_time"
   [src/async_fd.rs]="--lib --test unix --test net"
 )
-ORDER=(src/task.rs src/executor.rs src/run_queue.rs src/reactor/mod.rs src/reactor/park.rs
+ORDER=(src/task.rs src/executor.rs src/executor/tasks.rs src/run_queue.rs src/reactor/mod.rs src/reactor/park.rs
   src/time/wheel.rs src/http/framing.rs src/http/decode.rs src/join.rs src/blocking.rs
   src/http/pool.rs src/crawl/normalize.rs src/reactor/source.rs
   src/time/sleep.rs src/time/timeout.rs src/time/interval.rs

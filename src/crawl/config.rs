@@ -31,7 +31,9 @@ pub struct Config {
     pub per_host: usize,
     /// Pause between the starts of two fetches from one host.
     pub delay: Duration,
-    /// Total time for one URL (redirects included); its connect and idle parts.
+    /// Total time for one request: each redirect hop is a request of its own (the engine
+    /// schedules it like a link), and so is each retry, so a URL's chain may take longer in
+    /// all. Then the limits on its connect and on a silence of the server.
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,

@@ -526,7 +526,7 @@ Politeness and limits:
   -c, --concurrency N       fetches at once, in all [{concurrency}]
       --per-host N          fetches at once per host [{per_host}]
       --delay MS            wait MS milliseconds between fetches from one host [{delay}]
-  -T, --timeout SECS        total time per URL, redirects included [{timeout}]
+  -T, --timeout SECS        total time per request (each redirect hop, each retry) [{timeout}]
       --connect-timeout SECS  time to open a connection [{connect}]
       --idle-timeout SECS   time without a byte from the server [{idle}]
       --max-body BYTES      largest body accepted [{max_body}]
