@@ -116,7 +116,8 @@ struct Local {
     queue: Arc<TaskQueue>,
     /// The spawned tasks, made by the first `spawn` or `spawner`: until then `block_on` runs its
     /// future alone, and a program that never spawns links none of the task machinery
-    /// (see [`tasks`]).
+    /// (see [`tasks`]). Dropping the table cancels the tasks left; fields drop in declaration
+    /// order, so that happens while the rest of the executor (its test hook) is still whole.
     tasks: OnceCell<Box<dyn Tasks>>,
     /// Keys woken on this thread, in wake order (the run queue holds the other threads'), and
     /// the batch being run, swapped out of them in one go.
@@ -373,14 +374,6 @@ impl Executor {
         } else {
             self.local.polls.set(polls);
         }
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        // The tasks go first, while the rest of the executor (its test hook) is still whole:
-        // their futures' destructors may look at it.
-        drop(self.tasks.take());
     }
 }
 
