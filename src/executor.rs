@@ -172,7 +172,7 @@ impl Executor {
         let local = &self.local;
         &**local
             .tasks
-            .get_or_init(|| Box::new(Table::new(local.queue.clone(), local.test.is_some())))
+            .get_or_init(|| Box::new(Table::new(local.queue.clone())))
     }
 
     /// Calls `f` with the executor running on this thread, if any.

@@ -65,17 +65,14 @@ pub(super) struct Table {
     /// task from a `Spawner`); set whenever a task is adopted, so a reused key never shows the
     /// previous task's. Always empty on an ordinary executor.
     infos: RefCell<Vec<Option<TaskInfo>>>,
-    /// Whether `infos` is kept (a test executor's table).
-    keep_infos: bool,
 }
 
 impl Table {
-    pub(super) fn new(queue: Arc<TaskQueue>, keep_infos: bool) -> Table {
+    pub(super) fn new(queue: Arc<TaskQueue>) -> Table {
         Table {
             queue,
             slots: RefCell::new(Slab::default()),
             infos: RefCell::new(Vec::new()),
-            keep_infos,
         }
     }
 
@@ -118,7 +115,7 @@ impl Table {
     ) {
         let waker = Waker::from(header.clone());
         let key = header.key();
-        if self.keep_infos {
+        if ex.local.test.is_some() {
             let mut infos = self.infos.borrow_mut();
             if infos.len() <= key {
                 infos.resize_with(key + 1, || None);
@@ -214,9 +211,8 @@ impl Tasks for Table {
     }
 
     fn try_tick(&self, ex: &Executor) -> bool {
-        if ex.local.queues.batch.borrow().is_empty() {
-            self.refill(ex);
-        }
+        // Takes a new batch only if the last one is done.
+        self.refill(ex);
         let key = ex.local.queues.batch.borrow_mut().pop_front();
         match key {
             Some(key) => {
