@@ -590,7 +590,7 @@ struct Hop<'a> {
 
 /// A URL the caller gave as text, or the error `send` returns for it.
 fn parse(url: &str) -> Result<Url, Error> {
-    Url::parse(url).map_err(|e| Error::InvalidUrl {
+    super::parse_url::parse_url(url).map_err(|e| Error::InvalidUrl {
         url: url.to_string(),
         reason: e.to_string(),
     })

@@ -27,7 +27,8 @@
 //! ```
 //!
 //! The parts: [`framing`] turns bytes into response heads and bodies (pure, no I/O, with limits
-//! on everything a server controls); `headers` checks what a caller asks to send; `conn` owns
+//! on everything a server controls); `headers` checks what a caller asks to send; `parse_url` parses a URL given as text,
+//! the origin of the last one remembered; `conn` owns
 //! one connection and its clocks; `upload` sends a request while watching for an early answer;
 //! `pool` keeps idle connections; [`Client`] runs the request loop (redirects, the
 //! stale-connection retry) for a [`RequestBuilder`]; a [`Response`] streams its body and gives
@@ -45,6 +46,7 @@ pub mod framing;
 mod headers;
 pub(crate) mod http_date;
 mod method;
+mod parse_url;
 mod pool;
 mod request;
 mod response;
