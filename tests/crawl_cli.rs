@@ -775,6 +775,13 @@ fn exit_2_for_a_bad_regex_header_or_media_type() {
         (&["-H", "NoColon"], "--header wants 'Name: value'"),
         (&["-H", "Bad Name: v"], "cannot be sent"),
         (&["--header", "Host: x"], "--header cannot set Host"),
+        // The client's own list decides: the CLI keeps none of its own.
+        (&["-H", "TE: trailers"], "--header cannot set TE"),
+        (
+            &["-H", "Expect: 100-continue"],
+            "--header cannot set Expect",
+        ),
+        (&["-H", "user-agent: x"], "(use --user-agent)"),
         (
             &["--accept-type", "html"],
             "--accept-type wants a media type",

@@ -325,34 +325,22 @@ fn media_type(parser: &mut lexopt::Parser, name: &str) -> Result<String, String>
     }
 }
 
-/// Headers `-H` may not set: the client writes them itself, from the request or other options.
-const OWN_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "user-agent",
-];
-
-/// A `-H 'Name: value'`, checked as the client will check it.
+/// A `-H 'Name: value'`, checked by the client itself, so that the two cannot disagree on
+/// which headers a caller may set. `User-Agent` is refused here only to point at its option.
 fn header(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
         .split_once(':')
         .ok_or_else(|| format!("--header wants 'Name: value', got {text:?}"))?;
     let (name, value) = (name.trim(), value.trim());
-    if OWN_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-        let instead = if name.eq_ignore_ascii_case("user-agent") {
-            " (use --user-agent)"
-        } else {
-            ""
-        };
-        return Err(format!("--header cannot set {name}{instead}"));
+    if name.eq_ignore_ascii_case("user-agent") {
+        return Err(format!("--header cannot set {name} (use --user-agent)"));
     }
-    wisp::http::Client::builder()
-        .header(name, value)
-        .build()
-        .map_err(|e| format!("--header {text:?}: {e}"))?;
-    Ok((name.to_string(), value.to_string()))
+    match wisp::http::Client::builder().header(name, value).build() {
+        Ok(_) => Ok((name.to_string(), value.to_string())),
+        // `Host`, `Content-Length`, `Connection`, ...: the client writes them itself.
+        Err(wisp::http::Error::ReservedHeader { .. }) => Err(format!("--header cannot set {name}")),
+        Err(e) => Err(format!("--header {text:?}: {e}")),
+    }
 }
 
 /// The largest `--ca-file` read: a bundle of every public root is about 200 KiB, and reading
