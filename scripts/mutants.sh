@@ -40,6 +40,7 @@ declare -A TESTS=(
   [src/run_queue.rs]="--lib --test executor --test timers --test wake_stress"
   [src/blocking.rs]="--lib --test blocking"
   [src/http/pool.rs]="--lib --test http"
+  [src/http/parse_url.rs]="--lib --test http"
   [src/time/sleep.rs]="--lib --test timers --test virtual_time"
   [src/time/timeout.rs]="--lib --test timers --test virtual_time"
   [src/time/interval.rs]="--lib --test timers --test virtual_time"
@@ -48,7 +49,7 @@ declare -A TESTS=(
 )
 ORDER=(src/task.rs src/executor.rs src/executor/tasks.rs src/run_queue.rs src/reactor/mod.rs src/reactor/park.rs
   src/time/wheel.rs src/http/framing.rs src/http/decode.rs src/join.rs src/blocking.rs
-  src/http/pool.rs src/crawl/normalize.rs src/reactor/source.rs
+  src/http/pool.rs src/http/parse_url.rs src/crawl/normalize.rs src/reactor/source.rs
   src/time/sleep.rs src/time/timeout.rs src/time/interval.rs
   src/time/virtual_clock.rs src/async_fd.rs)
 

@@ -53,8 +53,8 @@ const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub(crate) struct Reactor {
     poller: Poller,
-    /// Held by the thread that drives the reactor; holds the event buffer it fills.
-    driver: Mutex<Events>,
+    /// Held by the thread that drives the reactor; holds the buffers a turn fills.
+    driver: Mutex<Driver>,
     timers: Mutex<Timers>,
     /// Executors (and the helper thread) parked because another thread drove the reactor when
     /// they went idle; a driver that lets go unparks one of them.
@@ -74,6 +74,39 @@ pub(crate) struct Reactor {
     sources: AtomicUsize,
     /// Tick 0 of the wheel.
     origin: Instant,
+}
+
+/// What the driver keeps from one turn to the next: the poller's event list and the lists a
+/// turn fills on the way to the wakers, so that a turn allocates nothing once they have grown
+/// (each is emptied before the turn ends, and let go of past [`KEPT`] entries).
+struct Driver {
+    events: Events,
+    fired: Vec<(TimerKey, Waker)>,
+    ready: Vec<(Arc<Source>, bool, bool)>,
+    wakers: Vec<Waker>,
+}
+
+/// The most entries a driver's list keeps room for between turns: a burst of timers or events
+/// larger than this is served, then its room given back.
+const KEPT: usize = 1024;
+
+/// Empties `list`, giving its room back if a burst grew it past [`KEPT`].
+fn recycle<T>(list: &mut Vec<T>) {
+    list.clear();
+    if list.capacity() > KEPT {
+        *list = Vec::new();
+    }
+}
+
+impl Driver {
+    fn new() -> Driver {
+        Driver {
+            events: Events::new(),
+            fired: Vec::new(),
+            ready: Vec::new(),
+            wakers: Vec::new(),
+        }
+    }
 }
 
 struct Timers {
@@ -119,7 +152,7 @@ impl Reactor {
         Reactor {
             poller: Poller::new()
                 .unwrap_or_else(|e| panic!("wisp: cannot create the reactor's poller: {e}")),
-            driver: Mutex::new(Events::new()),
+            driver: Mutex::new(Driver::new()),
             timers: Mutex::new(Timers {
                 wheel: Wheel::new(),
                 waiting_until: None,
@@ -224,22 +257,22 @@ impl Reactor {
     }
 
     /// Fires every timer due at `now`. Returns whether any fired.
-    fn fire_timers(&self, now: Instant) -> bool {
-        let mut fired = Vec::new();
+    fn fire_timers(&self, now: Instant, fired: &mut Vec<(TimerKey, Waker)>) -> bool {
         self.timers
             .lock()
             .wheel
-            .advance(self.tick_floor(now), &mut fired);
+            .advance(self.tick_floor(now), fired);
         let any = !fired.is_empty();
-        wake_all(fired.into_iter().map(|(_, waker)| waker));
+        wake_all(fired.drain(..).map(|(_, waker)| waker));
+        recycle(fired);
         any
     }
 
     /// One turn as the driver: fire due timers, then wait for I/O until the next timer (if
     /// `block`) or not at all, then fire the timers that came due meanwhile.
-    fn drive(&self, events: &mut Events, block: bool) {
+    fn drive(&self, driver: &mut Driver, block: bool) {
         let now = Instant::now();
-        let fired = self.fire_timers(now);
+        let fired = self.fire_timers(now, &mut driver.fired);
         let timeout = {
             // The next deadline is read and `waiting_until` published under one lock: a timer
             // inserted after this sees `waiting_until` and notifies if it is earlier, a timer
@@ -265,20 +298,31 @@ impl Reactor {
             }
             timeout
         };
-        events.clear();
+        driver.events.clear();
         // An error here is EINTR (retried inside polling) or a broken poller; either way the
         // caller loops and tries again, so it is not worth surfacing.
-        let _ = self.poller.wait(events, timeout);
+        let _ = self.poller.wait(&mut driver.events, timeout);
         self.timers.lock().waiting_until = None;
-        if !events.is_empty() {
-            self.dispatch(events.iter());
+        if !driver.events.is_empty() {
+            let Driver {
+                events,
+                ready,
+                wakers,
+                ..
+            } = driver;
+            self.dispatch(events.iter(), ready, wakers);
         }
-        self.fire_timers(Instant::now());
+        self.fire_timers(Instant::now(), &mut driver.fired);
     }
 
     /// Hands each I/O event to its source and wakes the tasks waiting on it.
-    fn dispatch(&self, events: impl Iterator<Item = polling::Event>) {
-        let mut ready = Vec::with_capacity(events.size_hint().0);
+    /// `ready` and `wakers` are the driver's lists, left empty.
+    fn dispatch(
+        &self,
+        events: impl Iterator<Item = polling::Event>,
+        ready: &mut Vec<(Arc<Source>, bool, bool)>,
+        wakers: &mut Vec<Waker>,
+    ) {
         {
             let sources = self.io_sources.lock();
             for event in events {
@@ -291,11 +335,12 @@ impl Reactor {
                 }
             }
         }
-        let mut wakers = Vec::new();
-        for (source, readable, writable) in ready {
-            source.fire(readable, writable, &mut wakers);
+        for (source, readable, writable) in ready.drain(..) {
+            source.fire(readable, writable, wakers);
         }
-        wake_all(wakers);
+        recycle(ready);
+        wake_all(wakers.drain(..));
+        recycle(wakers);
     }
 
     /// After a driver lets go of the reactor: unpark one executor that parked because the
@@ -319,13 +364,13 @@ impl Reactor {
 pub(crate) fn turn_now() {
     let reactor = get();
     match reactor.driver.try_lock() {
-        Some(mut events) => {
-            reactor.drive(&mut events, false);
-            drop(events);
+        Some(mut driver) => {
+            reactor.drive(&mut driver, false);
+            drop(driver);
             reactor.hand_off();
         }
         None => {
-            reactor.fire_timers(Instant::now());
+            reactor.fire_timers(Instant::now(), &mut Vec::new());
         }
     }
 }
@@ -349,13 +394,13 @@ pub(crate) fn sleep(parker: &Parker, has_work: impl Fn() -> bool) {
     });
     let idle = !has_work();
     match driver {
-        Some(mut events) => {
+        Some(mut state) => {
             reactor.parked.lock().retain(|t| t.id() != me.id());
             if idle {
-                reactor.drive(&mut events, true);
+                reactor.drive(&mut state, true);
             }
             parker.set(Sleep::Awake);
-            drop(events);
+            drop(state);
             reactor.hand_off();
         }
         None => {
@@ -373,8 +418,8 @@ pub(crate) fn sleep(parker: &Parker, has_work: impl Fn() -> bool) {
             // This thread may have been handed the reactor (unparked by a driver that let go)
             // just as its own tasks woke it, and it will not drive now. Pass the hand-off on, or
             // another parked executor could be left with no driver.
-            if let Some(events) = reactor.driver.try_lock() {
-                drop(events);
+            if let Some(state) = reactor.driver.try_lock() {
+                drop(state);
                 reactor.hand_off();
             }
         }
@@ -467,24 +512,24 @@ fn helper_main() {
         }
         reactor.parked.lock().push(me.clone());
         match reactor.driver.try_lock() {
-            Some(mut events) => {
+            Some(mut state) => {
                 reactor.parked.lock().retain(|t| t.id() != me.id());
                 reactor.helper_driving.store(true, Ordering::SeqCst);
                 // Checked again under the lock: an executor that saw the flag clear just
                 // before did not ask this thread to let go.
                 if reactor.helper_needed() {
-                    reactor.drive(&mut events, true);
+                    reactor.drive(&mut state, true);
                 }
                 reactor.helper_driving.store(false, Ordering::SeqCst);
-                drop(events);
+                drop(state);
                 reactor.hand_off();
             }
             None => {
                 thread::park();
                 reactor.parked.lock().retain(|t| t.id() != me.id());
                 // Handed the reactor, maybe when no longer needed: pass the hand-off on.
-                if let Some(events) = reactor.driver.try_lock() {
-                    drop(events);
+                if let Some(state) = reactor.driver.try_lock() {
+                    drop(state);
                     reactor.hand_off();
                 }
             }
@@ -495,6 +540,39 @@ fn helper_main() {
 #[cfg(all(test, not(wisp_loom)))]
 mod tests {
     use super::*;
+
+    /// A turn's list of fired timers is emptied by the turn, keeps its room for the next one
+    /// (no allocation per turn), and gives the room of a burst back.
+    #[test]
+    fn fired_timers_are_woken_and_their_list_keeps_room_only_up_to_a_bound() {
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let reactor = Reactor::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut fired = Vec::new();
+        let mut woken = 0;
+        for (n, kept) in [(3, true), (KEPT + 1, false), (5, true)] {
+            let tick = reactor.tick_floor(Instant::now()) + 1;
+            {
+                let mut timers = reactor.timers.lock();
+                for _ in 0..n {
+                    assert!(timers.wheel.insert(tick, waker.clone()).is_ok());
+                }
+            }
+            let at = reactor.instant_of(tick).unwrap();
+            assert!(reactor.fire_timers(at, &mut fired));
+            woken += n;
+            assert_eq!(count.0.load(Ordering::SeqCst), woken);
+            assert!(fired.is_empty());
+            assert_eq!(fired.capacity() >= n, kept, "{n} timers: room {}", fired.capacity());
+        }
+        assert!(!reactor.fire_timers(Instant::now(), &mut fired));
+    }
 
     #[test]
     fn a_deadline_rounds_up_to_the_next_microsecond_and_no_further() {

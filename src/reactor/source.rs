@@ -457,7 +457,11 @@ mod tests {
         );
         assert_ne!(new_source.key, stale_key, "under a new generation");
         // An event for the old socket, still in flight when it closed.
-        reactor.dispatch([polling::Event::all(stale_key)].into_iter());
+        reactor.dispatch(
+            [polling::Event::all(stale_key)].into_iter(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
         assert_eq!(
             new_source.ticks[Direction::Read as usize].load(Ordering::Acquire),
             0
@@ -467,7 +471,11 @@ mod tests {
             0
         );
         // The new socket's own event does reach it, one direction at a time.
-        reactor.dispatch([polling::Event::readable(new_source.key)].into_iter());
+        reactor.dispatch(
+            [polling::Event::readable(new_source.key)].into_iter(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
         assert_eq!(
             new_source.ticks[Direction::Read as usize].load(Ordering::Acquire),
             1
@@ -476,7 +484,11 @@ mod tests {
             new_source.ticks[Direction::Write as usize].load(Ordering::Acquire),
             0
         );
-        reactor.dispatch([polling::Event::writable(new_source.key)].into_iter());
+        reactor.dispatch(
+            [polling::Event::writable(new_source.key)].into_iter(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
         assert_eq!(
             new_source.ticks[Direction::Write as usize].load(Ordering::Acquire),
             1
