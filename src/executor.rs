@@ -27,7 +27,7 @@ mod tasks;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::panic::Location;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +38,7 @@ use crate::current_waker::PollScope;
 use crate::io_owner::{IoCount, OwnerGuard};
 use crate::reactor;
 use crate::run_queue::{LocalGuard, LocalQueue};
-use crate::task::{self, Completion, Header, Injected, Task, TaskQueue};
+use crate::task::{Completion, Header, Injected, SendSpawned, Spawned, Task, TaskQueue};
 use crate::time::virtual_clock::{TimerClock, VirtualClock};
 
 use tasks::{Table, TaskInfo, Tasks};
@@ -48,7 +48,6 @@ use tasks::{Table, TaskInfo, Tasks};
 /// 64 keeps that under 25 ns a poll while no I/O waits more than 64 polls.
 pub(crate) const BUDGET: u32 = 64;
 
-type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
 /// The waker of the future passed to `block_on`: it only sets a flag, so the executor polls that
 /// future exactly when it was woken (as tokio does), and a same-thread self-wake is two atomics.
 struct MainWaker {
@@ -202,6 +201,7 @@ impl Executor {
         self.spawn_at(future, Location::caller(), Some(name.into()))
     }
 
+    #[inline]
     pub(crate) fn spawn_at<F>(
         &self,
         future: F,
@@ -219,9 +219,7 @@ impl Executor {
             .test
             .is_some()
             .then_some(TaskInfo { location, name });
-        let header = self
-            .tasks()
-            .insert(self, Box::pin(task::run(future, done)), info);
+        let header = self.tasks().insert(self, Spawned::new(future, done), info);
         Task::new(header, completion)
     }
 
@@ -503,13 +501,13 @@ impl Spawner {
         // nothing queues it.
         let header = Header::new(0, self.queue.clone());
         let job = Injected {
-            future: Box::pin(task::run(future, done)),
+            task: SendSpawned::new_send(future, done),
             header: header.clone(),
         };
         if let Err(job) = self.queue.inject(job) {
-            // The executor is gone: the task is cancelled before it ever ran.
+            // The executor is gone: the task is cancelled before it ever ran (dropping it
+            // drops the future and tells the completion so).
             header.close();
-            completion.cancelled();
             drop(job);
         }
         Task::new(header, completion)

@@ -201,6 +201,18 @@ fn idle_until_work(queue: &TaskQueue) {
     }
 }
 
+/// A model thread that runs an executor's idle path through the reactor: with more stack than
+/// loom's default 32 KiB, which the debug build of a driver's turn (its lists, the poller's
+/// stand-in) does not fit in.
+fn executor_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .expect("loom spawns model threads")
+}
+
 /// Two executors go idle on the one reactor: whichever gets it drives (waits in the poller),
 /// the other parks. Another thread then gives each of them work. However the race for the
 /// driver goes, and however the hand-off goes when the driver stops, each executor wakes for
@@ -217,7 +229,7 @@ fn loom_two_idle_executors_share_the_reactor_and_each_wakes_for_its_work() {
         let executors: Vec<_> = (0..2)
             .map(|_| {
                 let tx = tx.clone();
-                thread::spawn(move || {
+                executor_thread(move || {
                     let queue = Arc::new(TaskQueue::for_current_thread());
                     tx.send(queue.clone()).unwrap();
                     idle_until_work(&queue);
@@ -248,7 +260,7 @@ fn loom_a_driver_that_stops_hands_the_reactor_to_a_parked_executor() {
         let executors: Vec<_> = (0..2)
             .map(|_| {
                 let tx = tx.clone();
-                thread::spawn(move || {
+                executor_thread(move || {
                     let queue = Arc::new(TaskQueue::for_current_thread());
                     // A task of this executor, waiting (polled once, not queued).
                     let header = Header::new(0, queue.clone());

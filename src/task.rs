@@ -3,7 +3,8 @@
 //! A task is split in three so that no `unsafe` is needed to let a `!Send` future be woken from
 //! any thread:
 //!
-//! - the **future** itself stays in its executor's slab, on the executor's thread;
+//! - the **future** itself stays in its executor's slab, on the executor's thread, boxed once as
+//!   it is (a [`TaskFuture`], with its completion: [`Spawned`]);
 //! - the [`Header`] (`Send + Sync`, behind an `Arc`) is the task's [`Waker`]: a small atomic state
 //!   word and the key of the task's slot. Waking only flips a bit and pushes that key on the
 //!   executor's run queue; it never polls (a waker called under a lock the task takes would
@@ -20,9 +21,9 @@
 //! ```
 
 use std::any::Any;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -36,7 +37,7 @@ pub(crate) type TaskQueue = RunQueue<Injected>;
 /// A task spawned from another thread (by a [`Spawner`](crate::Spawner)), waiting to be adopted
 /// by its executor's thread.
 pub(crate) struct Injected {
-    pub(crate) future: Pin<Box<dyn Future<Output = ()> + Send>>,
+    pub(crate) task: SendSpawned,
     /// Made by the spawner (marked `SCHEDULED`, so nothing queues it early); its key is set on
     /// adoption.
     pub(crate) header: Arc<Header>,
@@ -262,105 +263,160 @@ impl<T> Completion<T> {
     }
 }
 
-/// The future an executor stores for a spawned task: runs `future`, catches a panic, and hands
-/// the outcome to `done`. So the executor needs nothing typed beside the future itself.
-///
-/// Dropping it never unwinds, and always tells `done` how the task ended: if it is dropped
-/// before `future` completed (the task was cancelled, or its executor dropped), even before its
-/// first poll, `done` learns that it was cancelled; and `future` itself is dropped under
-/// `catch_unwind`, so a destructor that panics becomes the task's panic (resumed in whoever
-/// awaits the handle, reported on stderr if the task was detached) instead of unwinding through
-/// the executor (as tokio does). The executor's loop never unwinds because of a task.
-pub(crate) fn run<F: Future>(
-    future: F,
-    done: Arc<Completion<F::Output>>,
-) -> impl Future<Output = ()> {
-    // The guard is captured by the `async` block, so an unpolled `run` (whose body never
-    // started) still drops it, and it reports the cancellation. A block rather than an
-    // `async fn` taking the guard: an `async fn` moves its arguments into locals of its body,
-    // and the frame kept both places, so three copies of the future's size (the argument's,
-    // that local's, and the pinned one) instead of the two here: the guard, used in place, and
-    // the pinned one. Two is the least without `unsafe` to pin the guard's own copy.
-    let mut unstarted = Unstarted {
-        future: Some(future),
-        done: Some(done),
-    };
-    async move {
-        let Some(done) = unstarted.done.take() else {
-            unreachable!("an Unstarted is emptied only here");
-        };
-        // From here on the future is pinned in this frame and `live` owns its destruction.
-        let mut slot = pin!(unstarted.future.take());
-        let mut live = Live {
-            future: slot.as_mut(),
-            done: Some(done),
-        };
-        // `live` is moved into the closure (not borrowed by it): the frame holds it once, not
-        // it and a reference to it. The closure reports the outcome itself, so dropping it
-        // afterwards (with `done` taken) reports nothing more.
-        poll_fn(move |cx| {
-            let future = live
-                .future
-                .as_mut()
-                .as_pin_mut()
-                .expect("present until it ends");
-            let outcome = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                Ok(Poll::Pending) => return Poll::Pending,
-                Ok(Poll::Ready(value)) => Ok(value),
-                Err(payload) => Err(payload),
-            };
-            let dropped = catch_unwind(AssertUnwindSafe(|| live.future.set(None)));
-            let done = live.done.take().expect("taken only here");
-            match (outcome, dropped) {
-                (Ok(value), Ok(())) => done.complete(value),
-                // The output is good but the future's destructor panicked: the panic is the
-                // outcome.
-                (Ok(value), Err(payload)) => {
-                    let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
-                    done.panicked(payload);
-                }
-                // A poll panicked: that panic is the outcome; a second one from the destructor
-                // is dropped (the first explains more).
-                (Err(payload), _) => {
-                    done.panicked(payload);
-                }
-            }
-            Poll::Ready(())
-        })
-        .await
+/// Where a task's outcome goes, its output type erased: what an executor keeps beside a
+/// task's future. The one implementation is [`Completion`]; a task's own
+/// [`TaskFuture::poll_task`] gets its typed completion back through [`Done::as_any`].
+pub(crate) trait Done {
+    /// The future was dropped before it completed; `result` is how its destructor ended.
+    fn dropped(&self, result: std::thread::Result<()>);
+    /// The completion itself, for the future to hand its output to.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: 'static> Done for Completion<T> {
+    fn dropped(&self, result: std::thread::Result<()>) {
+        Completion::dropped(self, result);
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }
 
-/// A task's future and completion before its first poll. Dropped unpolled, it drops the
-/// future (not pinned yet, so it may be moved out) under `catch_unwind` and reports the outcome.
-struct Unstarted<F: Future> {
-    future: Option<F>,
-    done: Option<Arc<Completion<F::Output>>>,
+/// A spawned future as its executor polls it: the user's future itself, boxed once, behind a
+/// trait that every future implements.
+///
+/// Because the method takes `Pin<Box<Self>>`, the future is polled in its own box, where it
+/// was pinned; a wrapper future around it (an `async` block that polls it and stores the
+/// output) would have to pin it inside the wrapper, which safe code can only do by moving it
+/// there, so the wrapper's box held the future twice (the captured value and the pinned one).
+/// Here the box holds it once: a task costs its future's size, not twice that.
+pub(crate) trait TaskFuture {
+    /// Polls the future once, catching a panic. Still pending: the box, to keep. Finished (or
+    /// panicked): the future is dropped, under `catch_unwind`, and the outcome handed to
+    /// `done` (which must be this future's completion); `None`.
+    fn poll_task(
+        self: Pin<Box<Self>>,
+        cx: &mut Context<'_>,
+        done: &dyn Done,
+    ) -> Option<Pin<Box<dyn TaskFuture>>>;
 }
 
-impl<F: Future> Drop for Unstarted<F> {
-    fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            let future = self.future.take();
-            done.dropped(catch_unwind(AssertUnwindSafe(|| drop(future))));
+impl<F> TaskFuture for F
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn poll_task(
+        mut self: Pin<Box<Self>>,
+        cx: &mut Context<'_>,
+        done: &dyn Done,
+    ) -> Option<Pin<Box<dyn TaskFuture>>> {
+        let outcome = match catch_unwind(AssertUnwindSafe(|| self.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Some(self),
+            Ok(Poll::Ready(value)) => Ok(value),
+            Err(payload) => Err(payload),
+        };
+        let dropped = catch_unwind(AssertUnwindSafe(|| drop(self)));
+        let Some(done) = done.as_any().downcast_ref::<Completion<F::Output>>() else {
+            unreachable!("a task's completion has its future's output type");
+        };
+        match (outcome, dropped) {
+            (Ok(value), Ok(())) => done.complete(value),
+            // The output is good but the future's destructor panicked: the panic is the
+            // outcome.
+            (Ok(value), Err(payload)) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
+                done.panicked(payload);
+            }
+            // A poll panicked: that panic is the outcome; a second one from the destructor is
+            // dropped (the first explains more).
+            (Err(payload), _) => {
+                done.panicked(payload);
+            }
+        }
+        None
+    }
+}
+
+/// A spawned task as its executor holds it: the future (boxed once, see [`TaskFuture`]) and its
+/// completion. `F` and `D` are the trait objects, with `Send` for a task that crosses threads
+/// before its executor adopts it ([`SendSpawned`]).
+///
+/// Dropped with its future still inside (the task was cancelled, its executor dropped, or it was
+/// never adopted), it drops the future under `catch_unwind` and tells the completion, so the
+/// awaiter always learns how the task ended, and a destructor that panics never unwinds through
+/// the executor: the panic becomes the task's (resumed in whoever awaits the handle, reported on
+/// stderr if the task was detached), instead of unwinding through the executor (as tokio does).
+pub(crate) struct Spawned<F: ?Sized + TaskFuture = dyn TaskFuture, D: ?Sized + Done = dyn Done> {
+    /// `None` once the future finished or was dropped.
+    future: Option<Pin<Box<F>>>,
+    done: Arc<D>,
+}
+
+/// A task spawned from another thread, on its way to its executor.
+pub(crate) type SendSpawned = Spawned<dyn TaskFuture + Send, dyn Done + Send + Sync>;
+
+impl Spawned {
+    /// `future` as a task whose outcome goes to `done`.
+    #[inline]
+    pub(crate) fn new<F>(future: F, done: Arc<Completion<F::Output>>) -> Spawned
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        Spawned {
+            future: Some(Box::pin(future)),
+            done,
+        }
+    }
+
+    /// Polls the task once. `Ready` once it finished (its outcome reported, its future
+    /// dropped); a panic cannot escape.
+    #[inline]
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(future) = self.future.take() else {
+            return Poll::Ready(());
+        };
+        match future.poll_task(cx, &*self.done) {
+            Some(future) => {
+                self.future = Some(future);
+                Poll::Pending
+            }
+            None => Poll::Ready(()),
         }
     }
 }
 
-/// A started task's pinned future and its completion. Dropped before the future completed (the
-/// task was cancelled while it waited), it drops the future in place under `catch_unwind` and
-/// reports the outcome.
-struct Live<'a, F: Future> {
-    /// `None` once the future was dropped.
-    future: Pin<&'a mut Option<F>>,
-    /// `None` once the outcome was reported.
-    done: Option<Arc<Completion<F::Output>>>,
+impl SendSpawned {
+    /// [`Spawned::new`] for a future that may be handed to another thread.
+    pub(crate) fn new_send<F>(future: F, done: Arc<Completion<F::Output>>) -> SendSpawned
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Spawned {
+            future: Some(Box::pin(future)),
+            done,
+        }
+    }
+
+    /// The task, on its executor's thread: it no longer needs to be `Send`.
+    pub(crate) fn into_local(mut self) -> Spawned {
+        let future = self
+            .future
+            .take()
+            .map(|f| -> Pin<Box<dyn TaskFuture>> { f });
+        let done: Arc<dyn Done> = self.done.clone();
+        Spawned { future, done }
+    }
 }
 
-impl<F: Future> Drop for Live<'_, F> {
+impl<F: ?Sized + TaskFuture, D: ?Sized + Done> Drop for Spawned<F, D> {
     fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            done.dropped(catch_unwind(AssertUnwindSafe(|| self.future.set(None))));
+        if let Some(future) = self.future.take() {
+            self.done
+                .dropped(catch_unwind(AssertUnwindSafe(|| drop(future))));
         }
     }
 }
@@ -580,31 +636,42 @@ mod tests {
         assert!(header.end_poll(), "the executor must queue it again");
     }
 
-    /// The frame of `run` stores the user's future twice at most (the argument, and its pinned
-    /// place), not three times: a task's box is about twice its future, plus a few words.
+    /// A task's box holds the user's future once, as it is: no wrapper around it, so no second
+    /// copy (the `async` block that used to wrap it held two, the captured future and its
+    /// pinned place).
     #[test]
-    fn a_task_future_holds_at_most_two_copies_of_the_user_future() {
+    fn a_task_box_holds_its_future_once_and_nothing_else() {
         let big = async {
             let buf = [7u8; 1000];
             std::future::pending::<()>().await;
             std::hint::black_box(&buf);
         };
         let inner = std::mem::size_of_val(&big);
-        let run = run(big, Completion::new());
-        let size = std::mem::size_of_val(&run);
-        assert!(
-            size <= 2 * inner + 128,
-            "{size} bytes for a {inner}-byte future"
-        );
+        let task = Spawned::new(big, Completion::new());
+        let boxed = task.future.as_ref().expect("not polled yet");
+        assert_eq!(std::mem::size_of_val(boxed.as_ref().get_ref()), inner);
+        // A future that holds nothing costs no allocation at all.
+        let empty = Spawned::new(std::future::pending::<()>(), Completion::new());
+        let boxed = empty.future.as_ref().expect("not polled yet");
+        assert_eq!(std::mem::size_of_val(boxed.as_ref().get_ref()), 0);
+        // What the executor keeps beside it: two wide pointers.
+        assert_eq!(std::mem::size_of::<Spawned>(), 32);
     }
 
-    /// What `run` adds around a future that holds nothing: the frame's own state (the unstarted
-    /// pair, the pinned slot, the live pair moved into the poll closure), not a reference to it.
+    /// Dropped unpolled, a task reports its cancellation; dropped after its future finished, it
+    /// reports nothing more.
     #[test]
-    fn the_frame_around_an_empty_future_is_six_words() {
-        let run = run(std::future::pending::<()>(), Completion::new());
-        // 56 when the poll closure borrowed the live pair instead of owning it.
-        assert!(size_of_val(&run) <= 48, "{}", size_of_val(&run));
+    fn a_task_dropped_unpolled_is_cancelled_and_a_finished_one_keeps_its_output() {
+        let done = Completion::new();
+        drop(Spawned::new(async { 1 }, done.clone()));
+        assert!(matches!(done.lock().outcome, Outcome::Cancelled));
+        let done = Completion::new();
+        let mut task = Spawned::new(async { 2 }, done.clone());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(task.poll(&mut cx).is_ready());
+        assert!(task.future.is_none());
+        drop(task);
+        assert!(matches!(done.lock().outcome, Outcome::Done(2)));
     }
 
     /// Every task has a header, a completion and a handle: their sizes are the heap row's.

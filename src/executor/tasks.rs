@@ -14,9 +14,9 @@ use std::task::{Context, Poll, Waker};
 
 use crate::current_waker::PollScope;
 use crate::slab::Slab;
-use crate::task::{Header, TaskQueue};
+use crate::task::{Header, Spawned, TaskQueue};
 
-use super::{Executor, LocalFuture};
+use super::Executor;
 
 /// Where and under what name a task was spawned, kept only by test executors (for the
 /// deadlock report), in a table beside the slab, so ordinary tasks pay nothing for it.
@@ -30,7 +30,7 @@ pub(crate) struct TaskInfo {
 pub(super) trait Tasks {
     /// Makes a task of `future` (its header, with the slot's key), puts it in the slab and on
     /// the run queue, and returns its header. One call per spawn, so one indirect call.
-    fn insert(&self, ex: &Executor, future: LocalFuture, info: Option<TaskInfo>) -> Arc<Header>;
+    fn insert(&self, ex: &Executor, task: Spawned, info: Option<TaskInfo>) -> Arc<Header>;
     /// Polls every task in the current batch (taking a new batch from the queues if the last
     /// one is done). Returns how many polls ran.
     fn run_batch(&self, ex: &Executor) -> usize;
@@ -50,7 +50,7 @@ pub(super) trait Tasks {
 /// the free-list tag of the slab then fits in the header pointer's niche, and a slab entry is
 /// 40 bytes instead of 48.
 struct Slot {
-    future: Option<LocalFuture>,
+    task: Option<Spawned>,
     header: Arc<Header>,
     waker: Waker,
 }
@@ -100,19 +100,13 @@ impl Table {
         };
         for job in injected {
             job.header.set_key(self.slots.borrow().vacant_key());
-            self.adopt(ex, job.future, job.header, None);
+            self.adopt(ex, job.task.into_local(), job.header, None);
         }
     }
 
     /// Puts a future in the slab and on the run queue. `header` is already marked `SCHEDULED`
     /// and holds the slab's vacant key.
-    fn adopt(
-        &self,
-        ex: &Executor,
-        future: LocalFuture,
-        header: Arc<Header>,
-        info: Option<TaskInfo>,
-    ) {
+    fn adopt(&self, ex: &Executor, task: Spawned, header: Arc<Header>, info: Option<TaskInfo>) {
         let waker = Waker::from(header.clone());
         let key = header.key();
         if ex.local.test.is_some() {
@@ -123,7 +117,7 @@ impl Table {
             infos[key] = info;
         }
         let slot = Slot {
-            future: Some(future),
+            task: Some(task),
             header,
             waker,
         };
@@ -137,12 +131,12 @@ impl Table {
     /// The future and the waker are moved out of the slab for the poll (the future may spawn,
     /// which needs the slab) and back after: no reference count is touched on this path.
     fn poll_task(&self, key: usize) {
-        let (mut future, waker) = {
+        let (mut task, waker) = {
             let mut slots = self.slots.borrow_mut();
             let Some(slot) = slots.get_mut(key) else {
                 return;
             };
-            let Some(future) = slot.future.take() else {
+            let Some(task) = slot.task.take() else {
                 return;
             };
             if !slot.header.begin_poll() {
@@ -151,27 +145,27 @@ impl Table {
                 drop(slots);
                 // Dropped outside the slab borrow: its destructor may cancel other tasks.
                 // Dropping it tells the task's `Completion` that it was cancelled, and cannot
-                // unwind: `task::run` drops the user's future under `catch_unwind`.
-                drop(future);
+                // unwind: `Spawned` drops the user's future under `catch_unwind`.
+                drop(task);
                 return;
             }
             // A no-op waker costs nothing to make (no allocation, no reference count).
             (
-                future,
+                task,
                 std::mem::replace(&mut slot.waker, Waker::noop().clone()),
             )
         };
         let mut cx = Context::from_waker(&waker);
-        // A panic cannot escape: `task::run` catches it around the user's future.
+        // A panic cannot escape: `Spawned::poll` catches it around the user's future.
         let poll = {
             let _scope = PollScope::enter(&waker);
-            future.as_mut().poll(&mut cx)
+            task.poll(&mut cx)
         };
         let mut slots = self.slots.borrow_mut();
         match poll {
             Poll::Pending => {
                 let slot = slots.get_mut(key).expect("a running task keeps its slot");
-                slot.future = Some(future);
+                slot.task = Some(task);
                 slot.waker = waker;
                 let requeue = slot.header.end_poll();
                 drop(slots);
@@ -184,7 +178,7 @@ impl Table {
                 let slot = slots.remove(key).expect("a running task keeps its slot");
                 drop(slots);
                 slot.header.close();
-                drop(future);
+                drop(task);
                 drop(slot);
             }
         }
@@ -192,9 +186,9 @@ impl Table {
 }
 
 impl Tasks for Table {
-    fn insert(&self, ex: &Executor, future: LocalFuture, info: Option<TaskInfo>) -> Arc<Header> {
+    fn insert(&self, ex: &Executor, task: Spawned, info: Option<TaskInfo>) -> Arc<Header> {
         let header = Header::new(self.slots.borrow().vacant_key(), self.queue.clone());
-        self.adopt(ex, future, header.clone(), info);
+        self.adopt(ex, task, header.clone(), info);
         header
     }
 
@@ -255,7 +249,7 @@ impl Drop for Table {
         let slots: Vec<Slot> = self.slots.get_mut().drain().collect();
         for slot in slots {
             slot.header.close();
-            drop(slot.future);
+            drop(slot.task);
         }
     }
 }
@@ -264,10 +258,12 @@ impl Drop for Table {
 mod tests {
     use super::*;
 
-    /// Every task has a slab entry: the free-list tag shares the header pointer's niche
-    /// (40 bytes, where an `Option` around the slot made it 48).
+    /// Every task has a slab entry: the task (its future's box and its completion, two wide
+    /// pointers), the header and the waker; the free-list tag shares a pointer's niche (56
+    /// bytes; 40 when the completion lived inside the future's box, which then held the future
+    /// twice).
     #[test]
-    fn a_task_slab_entry_is_five_words() {
-        assert_eq!(Slab::<Slot>::ENTRY_SIZE, 40);
+    fn a_task_slab_entry_is_seven_words() {
+        assert_eq!(Slab::<Slot>::ENTRY_SIZE, 56);
     }
 }

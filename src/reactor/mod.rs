@@ -569,7 +569,12 @@ mod tests {
             woken += n;
             assert_eq!(count.0.load(Ordering::SeqCst), woken);
             assert!(fired.is_empty());
-            assert_eq!(fired.capacity() >= n, kept, "{n} timers: room {}", fired.capacity());
+            assert_eq!(
+                fired.capacity() >= n,
+                kept,
+                "{n} timers: room {}",
+                fired.capacity()
+            );
         }
         assert!(!reactor.fire_timers(Instant::now(), &mut fired));
     }
