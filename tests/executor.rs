@@ -544,6 +544,31 @@ impl Drop for PanicsOnDrop {
     }
 }
 
+/// A task handed to an executor that is gone is dropped at once, on the spawner's thread; if
+/// its future's destructor panics, that panic is the task's outcome (not a plain cancel), and
+/// the spawner's caller does not unwind.
+#[test]
+fn a_task_spawned_onto_a_dropped_executor_reports_its_destructors_panic() {
+    watchdog(10, || {
+        let ex = Executor::new();
+        let spawner = ex.spawner();
+        drop(ex);
+        let task = spawner.spawn(PanicsOnDrop(
+            "drop panic of a task nobody adopts (expected)",
+        ));
+        assert!(task.is_finished());
+        let payload = catch_unwind(AssertUnwindSafe(|| pollster::block_on(task)))
+            .expect_err("the destructor's panic is the task's");
+        let text = panic_text(payload.as_ref());
+        assert!(text.contains("nobody adopts"), "{text:?}");
+        // A future that drops quietly is a plain cancel.
+        assert_eq!(
+            pollster::block_on(spawner.spawn(async { 1 }).cancel()),
+            None
+        );
+    });
+}
+
 #[test]
 fn a_task_whose_future_panics_when_cancelled_does_not_unwind_block_on() {
     watchdog(10, || {
