@@ -556,7 +556,8 @@ mod tests {
         let waker = Waker::from(count.clone());
         let mut fired = Vec::new();
         let mut woken = 0;
-        for (n, kept) in [(3, true), (KEPT + 1, false), (5, true)] {
+        // A list grown to exactly `KEPT` (capacities double: 4, 8, .., 1 024) keeps its room.
+        for (n, kept) in [(3, true), (KEPT, true), (KEPT + 1, false), (5, true)] {
             let tick = reactor.tick_floor(Instant::now()) + 1;
             {
                 let mut timers = reactor.timers.lock();
