@@ -346,8 +346,8 @@ where
 /// Dropped with its future still inside (the task was cancelled, its executor dropped, or it was
 /// never adopted), it drops the future under `catch_unwind` and tells the completion, so the
 /// awaiter always learns how the task ended, and a destructor that panics never unwinds through
-/// the executor: the panic becomes the task's (resumed in whoever awaits the handle, reported on
-/// stderr if the task was detached), instead of unwinding through the executor (as tokio does).
+/// the executor (as it does in tokio): the panic becomes the task's, resumed in whoever awaits
+/// the handle, or reported on stderr if the task was detached.
 pub(crate) struct Spawned<F: ?Sized + TaskFuture = dyn TaskFuture, D: ?Sized + Done = dyn Done> {
     /// `None` once the future finished or was dropped.
     future: Option<Pin<Box<F>>>,
