@@ -52,6 +52,8 @@ use encoding_rs::{Encoding, UTF_8};
 use html5gum::Tokenizer;
 use url::Url;
 
+use crate::http::parse_url::path_on_origin;
+
 use super::charset::html_encoding;
 use super::link_tags::LinkTags;
 
@@ -87,11 +89,14 @@ pub fn extract_links(html: &[u8], page: &Url, content_type: Option<&str>) -> Vec
     let output = encoding.output_encoding();
     let encode_query: &dyn Fn(&str) -> Cow<'_, [u8]> = &|s| output.encode(s).0;
     let encode_query = (output != UTF_8).then_some(encode_query);
+    // An absolute link to the base's own origin (most links of many sites) is parsed as its
+    // path against the base: the same URL without parsing the scheme and host again (about
+    // 4 000 instructions less for an IPv4 host; `http::parse_url` says why it is the same).
     let resolve = |base: &Url, value: &str| {
         Url::options()
             .base_url(Some(base))
             .encoding_override(encode_query)
-            .parse(value)
+            .parse(path_on_origin(base, value).unwrap_or(value))
     };
 
     let mut base: Option<Url> = None;
@@ -172,6 +177,37 @@ mod tests {
             out.extend_from_slice(&unit.to_le_bytes());
         }
         out
+    }
+
+    /// Absolute links to the page's own origin take the short way (their path parsed against
+    /// the page), and come out exactly as a full parse gives them: a query in the page's own
+    /// encoding, a `//` or a tab that makes the rest read as another host, another port.
+    #[test]
+    fn absolute_links_to_the_pages_origin_resolve_as_a_full_parse_does() {
+        let html = b"<a href='http://example.com/a?q=\xe9'>\
+            <a href='http://example.com//evil.example/x'>\
+            <a href='http://example.com/\t/evil.example/y'>\
+            <a href='http://example.com:81/p'>\
+            <a href='http://example.com/../up/%7e'>";
+        assert_eq!(
+            links_of(html, LATIN1),
+            [
+                "http://example.com/a?q=%E9",
+                "http://example.com//evil.example/x",
+                "http://example.com//evil.example/y",
+                "http://example.com:81/p",
+                "http://example.com/up/%7e",
+            ]
+        );
+        let page = page();
+        assert_eq!(
+            path_on_origin(&page, "http://example.com/a?q=1"),
+            Some("/a?q=1")
+        );
+        assert_eq!(
+            path_on_origin(&page, "http://example.com//evil.example/x"),
+            None
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub mod framing;
 mod headers;
 pub(crate) mod http_date;
 mod method;
-mod parse_url;
+pub(crate) mod parse_url;
 mod pool;
 mod request;
 mod response;

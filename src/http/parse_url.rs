@@ -53,15 +53,25 @@ pub(super) fn parse_url(text: &str) -> Result<Url, url::ParseError> {
 /// `text` resolved against `base` if it is `base`'s origin, as serialized, followed by an
 /// absolute path the relative parse reads as the full parse does; `None` otherwise.
 fn on_origin(base: &Url, text: &str) -> Option<Url> {
+    base.join(path_on_origin(base, text)?).ok()
+}
+
+/// The absolute path (with its query and fragment) that `text` names on `base`'s origin, if
+/// `text` is that origin as serialized followed by a path that a parse relative to `base` reads
+/// exactly as the parse of all of `text` would (see the module docs); `None` otherwise.
+/// Parsing that path against `base`, with any options, gives what parsing `text` with the
+/// same options gives, without the scheme and host: the crawler resolves a page's absolute
+/// links to its own origin this way.
+pub(crate) fn path_on_origin<'t>(base: &Url, text: &'t str) -> Option<&'t str> {
+    if !matches!(base.scheme(), "http" | "https") {
+        return None;
+    }
     let rest = text.strip_prefix(&base[..Position::BeforePath])?;
     let bytes = rest.as_bytes();
     let path_only = bytes.first() == Some(&b'/')
         && !matches!(bytes.get(1), Some(b'/' | b'\\'))
         && !bytes.iter().any(|&b| matches!(b, b'\t' | b'\n' | b'\r'));
-    if !path_only {
-        return None;
-    }
-    base.join(rest).ok()
+    path_only.then_some(rest)
 }
 
 #[cfg(test)]
