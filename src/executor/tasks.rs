@@ -44,11 +44,11 @@ pub(super) trait Tasks {
 
 /// A task's slot on the executor's thread.
 ///
-/// While the task is polled, its future and waker are out of the slot (`None`, and a no-op
-/// waker), so that the slab is not borrowed during the poll (which may spawn); the header stays
-/// and is read before and after. The `Option` is on the future rather than around the slot:
-/// the free-list tag of the slab then fits in the header pointer's niche, and a slab entry is
-/// 40 bytes instead of 48.
+/// While the task is polled, its future (with its completion) and its waker are out of the slot
+/// (`None`, and a no-op waker), so that the slab is not borrowed during the poll (which may
+/// spawn); the header stays and is read before and after. The `Option` is on the task rather
+/// than around the slot: the free-list tag of the slab then fits in a pointer's niche, and a
+/// slab entry is 56 bytes instead of 64.
 struct Slot {
     task: Option<Spawned>,
     header: Arc<Header>,
@@ -128,8 +128,9 @@ impl Table {
 
     /// Polls the task in slot `key` once (or drops it if it was cancelled).
     ///
-    /// The future and the waker are moved out of the slab for the poll (the future may spawn,
-    /// which needs the slab) and back after: no reference count is touched on this path.
+    /// The task (its future's box and its completion) and the waker are moved out of the slab
+    /// for the poll (the future may spawn, which needs the slab) and back after: no reference
+    /// count is touched on this path.
     fn poll_task(&self, key: usize) {
         let (mut task, waker) = {
             let mut slots = self.slots.borrow_mut();
