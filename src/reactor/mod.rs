@@ -547,20 +547,32 @@ fn helper_main() {
 mod tests {
     use super::*;
 
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
     /// A waker that panics, when woken or when dropped, is reported; the timers after it are
     /// still woken and the turn returns.
     #[test]
     fn a_panicking_waker_does_not_stop_the_turn() {
-        struct Count(AtomicUsize);
-        impl std::task::Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
         struct PanicsWaking;
         impl std::task::Wake for PanicsWaking {
             fn wake(self: Arc<Self>) {
                 panic!("a waker that panics (expected)");
+            }
+        }
+        struct PanicsDropped;
+        impl std::task::Wake for PanicsDropped {
+            fn wake(self: Arc<Self>) {}
+        }
+        impl Drop for PanicsDropped {
+            fn drop(&mut self) {
+                panic!("a waker that panics when dropped (expected)");
             }
         }
         let reactor = Reactor::new();
@@ -572,6 +584,8 @@ mod tests {
                 Waker::from(count.clone()),
                 Waker::from(Arc::new(PanicsWaking)),
                 Waker::from(count.clone()),
+                Waker::from(Arc::new(PanicsDropped)),
+                Waker::from(count.clone()),
             ] {
                 assert!(timers.wheel.insert(tick, waker).is_ok());
             }
@@ -579,7 +593,7 @@ mod tests {
         let mut fired = Vec::new();
         let at = reactor.instant_of(tick).unwrap();
         assert!(reactor.fire_timers(at, &mut fired));
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.0.load(Ordering::SeqCst), 3);
         assert!(fired.is_empty());
     }
 
@@ -587,12 +601,6 @@ mod tests {
     /// (no allocation per turn), and gives the room of a burst back.
     #[test]
     fn fired_timers_are_woken_and_their_list_keeps_room_only_up_to_a_bound() {
-        struct Count(AtomicUsize);
-        impl std::task::Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
         let reactor = Reactor::new();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
