@@ -28,6 +28,7 @@ mod current_waker;
 mod executor;
 #[cfg(feature = "http")]
 mod fnv;
+mod free_set;
 #[cfg(feature = "http")]
 pub mod http;
 mod io_owner;

@@ -12,6 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "slab",
             "sync",
             "fnv",
+            "free_set",
             "current_waker",
             "io_owner",
             "time::wheel",

@@ -12,8 +12,10 @@
 //! 0 at the exact tick, one differing in bits 6..12 lives on level 1, etc. So a
 //! lower level only ever holds deadlines that come before every deadline on a
 //! higher level, and each slot holds an intrusive doubly linked list of
-//! entries stored in a slab (`Vec` + free list). Insert and remove are O(1)
-//! and allocation-free once the slab has grown.
+//! entries stored in a slab (a `Vec` whose vacant entries are reused lowest
+//! index first, so a burst of new timers is laid out in the order it comes even
+//! after an earlier burst fired in deadline order; see [`FreeSet`]). Insert and
+//! remove are O(1) and allocation-free once the slab has grown.
 //!
 //! **Bitmaps.** Each level keeps a `u64` with bit `s` set iff slot `s` is
 //! non-empty. The earliest occupied slot is the lowest set bit of the lowest
@@ -46,6 +48,8 @@
 //! `u64` deadline, two `u32` links, two `u8` positions and a `u32` generation.
 
 use std::mem;
+
+use crate::free_set::FreeSet;
 
 const SLOT_BITS: u32 = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
@@ -95,8 +99,9 @@ struct Entry<T> {
 /// deadline tick. See the module documentation for the structure.
 pub struct Wheel<T> {
     entries: Vec<Entry<T>>,
-    /// Indices of vacant entries; its capacity is kept, so reuse never allocates.
-    free: Vec<u32>,
+    /// Indices of vacant entries, reused lowest first: after timers fired in any order, the next
+    /// ones are laid out in the order they come (see [`FreeSet`] for the cost of a free list).
+    free: FreeSet,
     slots: [[List; SLOTS]; LEVELS],
     occupied: [u64; LEVELS],
     overflow: List,
@@ -128,7 +133,7 @@ impl<T> Wheel<T> {
     pub fn new() -> Self {
         Wheel {
             entries: Vec::new(),
-            free: Vec::new(),
+            free: FreeSet::new(),
             slots: [[EMPTY; SLOTS]; LEVELS],
             occupied: [0; LEVELS],
             overflow: EMPTY,
@@ -157,7 +162,7 @@ impl<T> Wheel<T> {
             level,
             slot,
         });
-        let index = match self.free.pop() {
+        let index = match self.free.pop_lowest() {
             Some(index) => index,
             None => {
                 let index = u32::try_from(self.entries.len()).ok().filter(|&i| i != NIL);
@@ -387,12 +392,12 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// Returns an (already unlinked) entry's storage to the free list and
+    /// Returns an (already unlinked) entry's storage to the vacant set and
     /// bumps its generation so outstanding keys become stale.
     fn free(&mut self, idx: u32) -> Node<T> {
         let entry = &mut self.entries[idx as usize];
         entry.generation = entry.generation.wrapping_add(1);
-        self.free.push(idx);
+        self.free.insert(idx);
         self.len -= 1;
         entry.node.take().expect("live entry")
     }
@@ -497,6 +502,35 @@ mod tests {
         }
         assert_eq!(w.len(), 3);
         assert_eq!(advance(&mut w, u64::MAX), vec![(d, 4), (e, 5), (c, 30)]);
+    }
+
+    #[test]
+    fn storage_is_reused_lowest_first_whatever_order_the_timers_fired_in() {
+        // Deadlines in an order unrelated to insertion: they fire in a scrambled index order.
+        let n: u64 = 1_000;
+        let mut w = Wheel::new();
+        let old: Vec<_> = (0..n)
+            .map(|i| w.insert(1 + (i * 617) % n, i).unwrap())
+            .collect();
+        assert!(old.iter().enumerate().all(|(i, k)| k.index == i as u32));
+        assert_eq!(advance(&mut w, n).len(), n as usize);
+        // The next burst takes indices 0, 1, 2, ... in the order it is inserted (with a free
+        // list it would take them in reverse firing order: a random walk over the storage).
+        let new: Vec<_> = (0..n).map(|i| w.insert(2 * n + i, i).unwrap()).collect();
+        let indices: Vec<u32> = new.iter().map(|k| k.index).collect();
+        assert_eq!(indices, (0..n as u32).collect::<Vec<_>>());
+        assert_eq!(
+            w.entries.len(),
+            n as usize,
+            "no entry added while some were vacant"
+        );
+        // Half removed, out of order: they are reused lowest first too.
+        for k in new.iter().rev().step_by(2) {
+            w.remove(*k);
+        }
+        let again = w.insert(3 * n, 0).unwrap();
+        assert_eq!(again.index, 1);
+        assert!(old.iter().all(|k| !w.contains(*k)), "old keys stay stale");
     }
 
     #[test]
