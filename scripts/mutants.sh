@@ -46,12 +46,14 @@ declare -A TESTS=(
   [src/time/interval.rs]="--lib --test timers --test virtual_time"
   [src/time/virtual_clock.rs]="--lib --test virtual_time"
   [src/async_fd.rs]="--lib --test unix --test net"
+  [src/free_set.rs]="--lib"
+  [src/slab.rs]="--lib --test executor --test net"
 )
 ORDER=(src/task.rs src/executor.rs src/executor/tasks.rs src/run_queue.rs src/reactor/mod.rs src/reactor/park.rs
   src/time/wheel.rs src/http/framing.rs src/http/decode.rs src/join.rs src/blocking.rs
   src/http/pool.rs src/http/parse_url.rs src/crawl/normalize.rs src/reactor/source.rs
   src/time/sleep.rs src/time/timeout.rs src/time/interval.rs
-  src/time/virtual_clock.rs src/async_fd.rs)
+  src/time/virtual_clock.rs src/async_fd.rs src/free_set.rs src/slab.rs)
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("${ORDER[@]}")

@@ -8,9 +8,9 @@
 //! phases): the 100 000 first polls took 31-55 ms on a reused wheel, 19-22 ms with lowest-first
 //! reuse (tokio 19-27 ms in the same runs). Lowest first also keeps a slab that shrank back
 //! compact, which is what an address-ordered allocator does for the same reason. (The
-//! executor's slab does not need this: an executor's tasks all finish often enough that
-//! forgetting its free list when it empties does the same for free; the process's one timer
-//! wheel is seldom empty.)
+//! executor's slab makes do with less: it forgets its free list when its last task finishes,
+//! which costs nothing per task and covers one burst after another; the process's one timer
+//! wheel, shared by every executor, is seldom empty.)
 //!
 //! How: a bitmap with one bit per index (set = vacant), and above it summary levels in which
 //! bit `j` says whether word `j` of the level below has any bit set, up to a single top word.
@@ -29,7 +29,7 @@
 /// Bits per word.
 const BITS: usize = 64;
 
-/// A set of vacant indices (`u32`, as the slabs' keys are) whose [`pop_lowest`] is the least.
+/// A set of vacant indices (`u32`, as the wheel's keys are) whose [`pop_lowest`] is the least.
 ///
 /// [`pop_lowest`]: FreeSet::pop_lowest
 #[derive(Debug, Default)]

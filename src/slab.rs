@@ -1,8 +1,9 @@
 //! A slab: a `Vec` of slots with a free list, handing out stable `usize` keys.
 //!
 //! The executor keeps its tasks here and the reactor its I/O sources (the timer wheel has a slab
-//! of its own, reused lowest index first). A key stays valid until it is removed; a removed key is reused by a later insert, so
-//! callers that may hold a key past its removal pair it with a generation of their own.
+//! of its own, reused lowest index first). A key stays valid until it is removed; a removed key
+//! is reused by a later insert, so callers that may hold a key past its removal pair it with a
+//! generation of their own.
 
 /// A slot is either occupied or a link in the free list.
 #[derive(Debug)]
