@@ -150,10 +150,11 @@ impl FreeSet {
         let mut k = 0;
         loop {
             if k == self.levels.len() {
-                // A new top level: a bit for each word of the current top, set where it is not
-                // empty (no level below when the set is new).
+                // A new top level. The level below was the top, one word long, until it grew
+                // just now, and the words it grew by are empty: so only its first word can be
+                // non-empty, and that is bit 0 here. (No level below when the set is new.)
                 let summary = match self.levels.last() {
-                    Some(below) => summarize(below),
+                    Some(below) => vec![u64::from(below[0] != 0)],
                     None => Vec::new(),
                 };
                 self.levels.push(summary);
@@ -170,20 +171,6 @@ impl FreeSet {
             k += 1;
         }
     }
-}
-
-/// One summary word per `BITS` words of `below`, bit `j` set where word `j` is non-empty.
-fn summarize(below: &[u64]) -> Vec<u64> {
-    below
-        .chunks(BITS)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .enumerate()
-                .filter(|(_, word)| **word != 0)
-                .fold(0, |bits, (j, _)| bits | 1 << j)
-        })
-        .collect()
 }
 
 #[cfg(test)]
