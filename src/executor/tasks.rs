@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::panic::Location;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 use crate::current_waker::PollScope;
 use crate::slab::Slab;
@@ -44,13 +44,12 @@ pub(super) trait Tasks {
 
 /// A task's slot on the executor's thread.
 ///
-/// While the task is polled, its future (with its completion) and its waker are out of the slot
-/// (`None`, and a no-op waker), so that the slab is not borrowed during the poll (which may
-/// spawn); the header stays and is read before and after. The `Option` is on the task rather
-/// than around the slot: the free-list tag of the slab then fits in a pointer's niche, and a
-/// slab entry is 56 bytes instead of 64.
+/// While the task is polled, its future's box and its waker are out of the slot (the box is
+/// `None`, the waker a no-op one), so that the slab is not borrowed during the poll (which may
+/// spawn); the completion and the header stay, and the header is read before and after. A slab
+/// entry is 56 bytes: the free-list tag of the slab fits in a pointer's niche.
 struct Slot {
-    task: Option<Spawned>,
+    task: Spawned,
     header: Arc<Header>,
     waker: Waker,
 }
@@ -117,7 +116,7 @@ impl Table {
             infos[key] = info;
         }
         let slot = Slot {
-            task: Some(task),
+            task,
             header,
             waker,
         };
@@ -128,59 +127,67 @@ impl Table {
 
     /// Polls the task in slot `key` once (or drops it if it was cancelled).
     ///
-    /// The task (its future's box and its completion) and the waker are moved out of the slab
-    /// for the poll (the future may spawn, which needs the slab) and back after: no reference
-    /// count is touched on this path.
+    /// The future's box and the waker are moved out of the slab for the poll (the future may
+    /// spawn, which needs the slab) and back after: no reference count is touched on this path.
+    /// A future that finishes asks for its completion (`finished`), which takes the slot out of
+    /// the slab.
     fn poll_task(&self, key: usize) {
-        let (mut task, waker) = {
+        let (future, waker) = {
             let mut slots = self.slots.borrow_mut();
             let Some(slot) = slots.get_mut(key) else {
                 return;
             };
-            let Some(task) = slot.task.take() else {
+            let Some(future) = slot.task.take_future() else {
+                // Being polled already (a nested tick) or finished.
                 return;
             };
             if !slot.header.begin_poll() {
                 // Cancelled: closed now.
-                slots.remove(key);
+                let slot = slots.remove(key).expect("the slot was just found");
                 drop(slots);
                 // Dropped outside the slab borrow: its destructor may cancel other tasks.
-                // Dropping it tells the task's `Completion` that it was cancelled, and cannot
-                // unwind: `Spawned` drops the user's future under `catch_unwind`.
+                // Dropping it (back in its `Spawned`) tells the task's `Completion` that it was
+                // cancelled, and cannot unwind: `Spawned` drops the user's future under
+                // `catch_unwind`.
+                let mut task = slot.task;
+                task.put_future(future);
                 drop(task);
                 return;
             }
             // A no-op waker costs nothing to make (no allocation, no reference count).
             (
-                task,
+                future,
                 std::mem::replace(&mut slot.waker, Waker::noop().clone()),
             )
         };
         let mut cx = Context::from_waker(&waker);
-        // A panic cannot escape: `Spawned::poll` catches it around the user's future.
-        let poll = {
-            let _scope = PollScope::enter(&waker);
-            task.poll(&mut cx)
+        // Called once the future has finished and been dropped: the slot leaves the slab, the
+        // task is closed (wakes do nothing now), and its completion goes back to take the
+        // outcome.
+        let mut finished = || {
+            let slot = self
+                .slots
+                .borrow_mut()
+                .remove(key)
+                .expect("a running task keeps its slot");
+            slot.header.close();
+            slot.task.into_done()
         };
-        let mut slots = self.slots.borrow_mut();
-        match poll {
-            Poll::Pending => {
-                let slot = slots.get_mut(key).expect("a running task keeps its slot");
-                slot.task = Some(task);
-                slot.waker = waker;
-                let requeue = slot.header.end_poll();
-                drop(slots);
-                if requeue {
-                    // Woken (or cancelled) while it ran: it goes to the back, into the next batch.
-                    self.queue.push(key);
-                }
-            }
-            Poll::Ready(()) => {
-                let slot = slots.remove(key).expect("a running task keeps its slot");
-                drop(slots);
-                slot.header.close();
-                drop(task);
-                drop(slot);
+        // A panic cannot escape: `poll_task` catches it around the user's future.
+        let pending = {
+            let _scope = PollScope::enter(&waker);
+            future.poll_task(&mut cx, &mut finished)
+        };
+        if let Some(future) = pending {
+            let mut slots = self.slots.borrow_mut();
+            let slot = slots.get_mut(key).expect("a running task keeps its slot");
+            slot.task.put_future(future);
+            slot.waker = waker;
+            let requeue = slot.header.end_poll();
+            drop(slots);
+            if requeue {
+                // Woken (or cancelled) while it ran: it goes to the back, into the next batch.
+                self.queue.push(key);
             }
         }
     }
